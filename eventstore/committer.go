@@ -1,0 +1,229 @@
+package eventstore
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Backend is the storage a Committer writes through; each eventstore backend
+// implements it on its own database.
+type Backend interface {
+	// Begin starts a write transaction.
+	Begin(ctx context.Context) (Tx, error)
+}
+
+// Tx is one write transaction on the log. Head must be called first: it also
+// takes the log's tail lock where other processes may append.
+type Tx interface {
+	// Head returns the last committed position, holding the tail until the
+	// transaction ends.
+	Head(ctx context.Context) (uint64, error)
+	// StreamVersion returns the stream's last version, 0 when it has none.
+	StreamVersion(ctx context.Context, stream string) (uint64, error)
+	// LookupIDs returns where each of the given ids is stored, if anywhere.
+	LookupIDs(ctx context.Context, ids []string) (map[string]StoredRef, error)
+	// Insert stores rows, in position order.
+	Insert(ctx context.Context, rows []Row) error
+	// Commit makes everything durable; head is the new last position.
+	Commit(ctx context.Context, head uint64) error
+	// Rollback abandons the transaction; it is a no-op after Commit.
+	Rollback() error
+}
+
+// StoredRef says where a stored event is.
+type StoredRef struct {
+	Stream   string
+	Version  uint64
+	Position uint64
+}
+
+// Row is one event as a backend stores it.
+type Row struct {
+	Position   uint64
+	Stream     string
+	Version    uint64
+	ID         string
+	Type       string
+	RecordedAt time.Time
+	Bytes      []byte
+	LeafHash   [32]byte
+}
+
+// Group commit limits.
+const (
+	// batchEventsMax bounds the events one group-commit transaction writes.
+	batchEventsMax = 8192
+	// pendingAppendsMax bounds appends queued for the writer.
+	pendingAppendsMax = 4096
+)
+
+// Committer serializes appends onto one writer goroutine and group-commits
+// them: every append waiting when a transaction starts shares it and its one
+// fsync. Each append still succeeds or fails on its own.
+type Committer struct {
+	backend Backend
+	signal  *HeadSignal
+	queue   chan *appendRequest
+	done    chan struct{}
+	closeMu sync.RWMutex
+	closed  bool
+	lastAt  time.Time
+}
+
+type appendRequest struct {
+	ctx      context.Context
+	stream   string
+	expected ExpectedVersion
+	events   []EventData
+	reply    chan appendReply
+}
+
+type appendReply struct {
+	result AppendResult
+	err    error
+}
+
+// NewCommitter starts the writer goroutine; signal is advanced after every
+// commit. Close stops it.
+func NewCommitter(backend Backend, signal *HeadSignal) *Committer {
+	c := &Committer{
+		backend: backend,
+		signal:  signal,
+		queue:   make(chan *appendRequest, pendingAppendsMax),
+		done:    make(chan struct{}),
+	}
+	go c.run()
+	return c
+}
+
+// Append validates and canonicalizes the events in the caller's goroutine,
+// then waits for the writer to commit them. It implements Store.Append.
+// If ctx ends first it returns ctx.Err(): the append may or may not have been
+// committed, and repeating it with the same event ids is safe.
+func (c *Committer) Append(ctx context.Context, stream string, expected ExpectedVersion, events ...EventData) (AppendResult, error) {
+	events, err := prepareAppend(stream, expected, events)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	req := &appendRequest{ctx: ctx, stream: stream, expected: expected, events: events, reply: make(chan appendReply, 1)}
+	c.closeMu.RLock()
+	if c.closed {
+		c.closeMu.RUnlock()
+		return AppendResult{}, ErrClosed
+	}
+	select {
+	case c.queue <- req:
+		c.closeMu.RUnlock()
+	case <-ctx.Done():
+		c.closeMu.RUnlock()
+		return AppendResult{}, ctx.Err()
+	}
+	select {
+	case r := <-req.reply:
+		return r.result, r.err
+	case <-ctx.Done():
+		return AppendResult{}, ctx.Err()
+	}
+}
+
+// Close stops taking appends, commits those already queued and stops the writer.
+func (c *Committer) Close() {
+	c.closeMu.Lock()
+	if !c.closed {
+		c.closed = true
+		close(c.queue)
+	}
+	c.closeMu.Unlock()
+	<-c.done
+}
+
+func (c *Committer) run() {
+	defer close(c.done)
+	for first := range c.queue {
+		batch := c.gather(first)
+		c.commitBatch(batch)
+	}
+}
+
+// gather takes first plus every append already waiting, up to batchEventsMax events.
+func (c *Committer) gather(first *appendRequest) []*appendRequest {
+	batch := []*appendRequest{first}
+	n := len(first.events)
+	for n < batchEventsMax {
+		select {
+		case req, ok := <-c.queue:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, req)
+			n += len(req.events)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// commitBatch writes the batch in one transaction. Appends refused by their
+// preconditions are answered without touching the transaction; a failure of
+// the transaction itself fails every append in it, and none is written.
+func (c *Committer) commitBatch(batch []*appendRequest) {
+	replies := make([]appendReply, len(batch))
+	head, err := c.writeBatch(batch, replies)
+	for i, req := range batch {
+		if err != nil && replies[i].err == nil {
+			replies[i] = appendReply{err: err}
+		}
+		req.reply <- replies[i]
+	}
+	if err == nil {
+		c.signal.Advance(head)
+	}
+}
+
+func (c *Committer) writeBatch(batch []*appendRequest, replies []appendReply) (uint64, error) {
+	ctx := context.Background() // the batch outlives any one caller's context
+	tx, err := c.backend.Begin(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("begin append: %w", err)
+	}
+	defer tx.Rollback()
+	p := planner{tx: tx, at: c.now(), versions: map[string]uint64{}, ids: map[string]StoredRef{}}
+	if p.head, err = tx.Head(ctx); err != nil {
+		return 0, fmt.Errorf("read head: %w", err)
+	}
+	start := p.head
+	for i, req := range batch {
+		if req.ctx.Err() != nil {
+			replies[i] = appendReply{err: req.ctx.Err()}
+			continue
+		}
+		replies[i].result, replies[i].err = p.plan(ctx, req)
+		if replies[i].err != nil && !isRefusal(replies[i].err) {
+			return 0, replies[i].err
+		}
+	}
+	if p.head == start {
+		return start, nil
+	}
+	if err := tx.Insert(ctx, p.rows); err != nil {
+		return 0, fmt.Errorf("insert events: %w", err)
+	}
+	if err := tx.Commit(ctx, p.head); err != nil {
+		return 0, fmt.Errorf("commit events: %w", err)
+	}
+	return p.head, nil
+}
+
+// now returns the batch's recorded-at time, never earlier than the last one
+// this writer used, so recorded times do not run backwards along positions.
+func (c *Committer) now() time.Time {
+	at := time.Now().UTC().Truncate(time.Microsecond)
+	if at.Before(c.lastAt) {
+		at = c.lastAt
+	}
+	c.lastAt = at
+	return at
+}

@@ -1,0 +1,182 @@
+// Package sqlite is the embedded event store: one SQLite file in WAL mode
+// with synchronous=FULL, so an acknowledged append survives power loss.
+//
+// One writer goroutine per store group-commits concurrent appends. Another
+// process may append to the same file (SQLite serializes writers with its
+// write lock, and positions are assigned inside the write transaction);
+// subscribers in this process notice such appends by polling.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	_ "embed"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/rendertrust/rendertrust/eventstore"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+//go:embed schema.sql
+var schema string
+
+const (
+	// readConnsMax bounds concurrent readers (WAL lets them run beside the writer).
+	readConnsMax = 8
+	// busyTimeout is how long a connection waits for another process's lock.
+	busyTimeout = 10 * time.Second
+	// foreignAppendPoll is how often subscribers look for appends made by
+	// other processes, which cannot wake them directly.
+	foreignAppendPoll = time.Second
+)
+
+// Store is the SQLite event store.
+type Store struct {
+	write     *sql.DB // one connection: the writer's
+	read      *sql.DB
+	signal    *eventstore.HeadSignal
+	committer *eventstore.Committer
+}
+
+var _ eventstore.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the event store in the SQLite file at path.
+func Open(ctx context.Context, path string) (*Store, error) {
+	write, err := openDB(path, 1, "immediate")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := write.ExecContext(ctx, schema); err != nil {
+		write.Close()
+		return nil, fmt.Errorf("create event store schema in %s: %w", path, err)
+	}
+	read, err := openDB(path, readConnsMax, "deferred")
+	if err != nil {
+		write.Close()
+		return nil, err
+	}
+	s := &Store{write: write, read: read, signal: &eventstore.HeadSignal{}}
+	head, err := s.Head(ctx)
+	if err != nil {
+		s.closeDBs()
+		return nil, err
+	}
+	s.signal.Advance(head)
+	s.committer = eventstore.NewCommitter(backend{db: write}, s.signal)
+	return s, nil
+}
+
+// DSN returns the connection string the store uses for path: WAL,
+// synchronous=FULL, a busy timeout and the given transaction lock mode.
+func DSN(path, txlock string) string {
+	q := url.Values{}
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
+	q.Add("_pragma", "foreign_keys(ON)")
+	q.Set("_txlock", txlock)
+	return "file:" + path + "?" + q.Encode()
+}
+
+func openDB(path string, conns int, txlock string) (*sql.DB, error) {
+	db, err := sql.Open("sqlite", DSN(path, txlock))
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(conns)
+	db.SetMaxIdleConns(conns)
+	db.SetConnMaxLifetime(0)
+	return db, nil
+}
+
+// Append implements eventstore.Store.
+func (s *Store) Append(ctx context.Context, stream string, expected eventstore.ExpectedVersion, events ...eventstore.EventData) (eventstore.AppendResult, error) {
+	return s.committer.Append(ctx, stream, expected, events...)
+}
+
+// Head implements eventstore.Store.
+func (s *Store) Head(ctx context.Context) (uint64, error) {
+	var head uint64
+	if err := s.read.QueryRowContext(ctx, `SELECT COALESCE(MAX(position), 0) FROM events`).Scan(&head); err != nil {
+		return 0, fmt.Errorf("read head: %w", err)
+	}
+	return head, nil
+}
+
+// ReadAll implements eventstore.Store.
+func (s *Store) ReadAll(ctx context.Context, from uint64, max int) ([]eventstore.RecordedEvent, error) {
+	from = eventstore.ClampFrom(from)
+	rows, err := s.read.QueryContext(ctx,
+		`SELECT position, stream, version, bytes, leaf_hash FROM events WHERE position >= ? ORDER BY position LIMIT ?`,
+		from, eventstore.ClampMax(max))
+	if err != nil {
+		return nil, fmt.Errorf("read log from %d: %w", from, err)
+	}
+	events, err := scanEvents(rows)
+	if err != nil {
+		return nil, err
+	}
+	return events, eventstore.CheckPositions(from, events)
+}
+
+// ReadStream implements eventstore.Store.
+func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, max int) ([]eventstore.RecordedEvent, error) {
+	from = eventstore.ClampFrom(from)
+	rows, err := s.read.QueryContext(ctx,
+		`SELECT position, stream, version, bytes, leaf_hash FROM events WHERE stream = ? AND version >= ? ORDER BY version LIMIT ?`,
+		stream, from, eventstore.ClampMax(max))
+	if err != nil {
+		return nil, fmt.Errorf("read %s from %d: %w", stream, from, err)
+	}
+	events, err := scanEvents(rows)
+	if err != nil {
+		return nil, err
+	}
+	return events, eventstore.CheckVersions(from, events)
+}
+
+func scanEvents(rows *sql.Rows) ([]eventstore.RecordedEvent, error) {
+	defer rows.Close()
+	var events []eventstore.RecordedEvent
+	for rows.Next() {
+		var (
+			position, version uint64
+			stream            string
+			b, hash           []byte
+		)
+		if err := rows.Scan(&position, &stream, &version, &b, &hash); err != nil {
+			return nil, fmt.Errorf("scan event: %w", err)
+		}
+		e, err := eventstore.DecodeStored(position, stream, version, b, hash)
+		if err != nil {
+			return nil, err
+		}
+		events = append(events, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read events: %w", err)
+	}
+	return events, nil
+}
+
+// Subscribe implements eventstore.Store.
+func (s *Store) Subscribe(ctx context.Context, from uint64) *eventstore.Subscription {
+	return eventstore.NewSubscription(ctx, s.ReadAll, s.signal, from, foreignAppendPoll)
+}
+
+// Close implements eventstore.Store.
+func (s *Store) Close() error {
+	s.committer.Close()
+	return s.closeDBs()
+}
+
+func (s *Store) closeDBs() error {
+	err1 := s.read.Close()
+	err2 := s.write.Close()
+	if err1 != nil {
+		return err1
+	}
+	return err2
+}

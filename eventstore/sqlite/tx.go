@@ -1,0 +1,104 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+
+	"github.com/rendertrust/rendertrust/eventstore"
+)
+
+// insertRowsMax bounds the rows in one INSERT statement (8 parameters each,
+// well under SQLite's 32,766-parameter limit).
+const insertRowsMax = 500
+
+// backend adapts the writer connection to eventstore.Backend.
+type backend struct{ db *sql.DB }
+
+func (b backend) Begin(ctx context.Context) (eventstore.Tx, error) {
+	tx, err := b.db.BeginTx(ctx, nil) // BEGIN IMMEDIATE: takes SQLite's write lock now
+	if err != nil {
+		return nil, err
+	}
+	return &txn{tx: tx}, nil
+}
+
+type txn struct{ tx *sql.Tx }
+
+func (t *txn) Head(ctx context.Context) (uint64, error) {
+	var head uint64
+	err := t.tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(position), 0) FROM events`).Scan(&head)
+	return head, err
+}
+
+func (t *txn) StreamVersion(ctx context.Context, stream string) (uint64, error) {
+	var v uint64
+	err := t.tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM events WHERE stream = ?`, stream).Scan(&v)
+	return v, err
+}
+
+func (t *txn) LookupIDs(ctx context.Context, ids []string) (map[string]eventstore.StoredRef, error) {
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	q := `SELECT id, stream, version, position FROM events WHERE id IN (` + placeholders(len(ids)) + `)`
+	rows, err := t.tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	found := map[string]eventstore.StoredRef{}
+	for rows.Next() {
+		var id string
+		var ref eventstore.StoredRef
+		if err := rows.Scan(&id, &ref.Stream, &ref.Version, &ref.Position); err != nil {
+			return nil, err
+		}
+		found[id] = ref
+	}
+	return found, rows.Err()
+}
+
+func (t *txn) Insert(ctx context.Context, rows []eventstore.Row) error {
+	for len(rows) > 0 {
+		n := min(len(rows), insertRowsMax)
+		if err := t.insertChunk(ctx, rows[:n]); err != nil {
+			return err
+		}
+		rows = rows[n:]
+	}
+	return nil
+}
+
+func (t *txn) insertChunk(ctx context.Context, rows []eventstore.Row) error {
+	var q strings.Builder
+	q.WriteString(`INSERT INTO events (position, stream, version, id, type, recorded_at, bytes, leaf_hash) VALUES `)
+	args := make([]any, 0, len(rows)*8)
+	for i, r := range rows {
+		if i > 0 {
+			q.WriteByte(',')
+		}
+		q.WriteString("(?,?,?,?,?,?,?,?)")
+		args = append(args, r.Position, r.Stream, r.Version, r.ID, r.Type, r.RecordedAt.UnixMicro(), r.Bytes, r.LeafHash[:])
+	}
+	if _, err := t.tx.ExecContext(ctx, q.String(), args...); err != nil {
+		return fmt.Errorf("insert %d events at %d: %w", len(rows), rows[0].Position, err)
+	}
+	return nil
+}
+
+func (t *txn) Commit(ctx context.Context, head uint64) error { return t.tx.Commit() }
+
+func (t *txn) Rollback() error {
+	err := t.tx.Rollback()
+	if err == sql.ErrTxDone {
+		return nil
+	}
+	return err
+}
+
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
+}

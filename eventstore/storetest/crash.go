@@ -1,0 +1,142 @@
+package storetest
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rendertrust/rendertrust/eventstore"
+)
+
+var crashIterations = flag.Int("storetest.crash-iterations", 3, "SIGKILL crash-test iterations per backend")
+
+// crashChildEnv carries the database location to a crash-test child process.
+const crashChildEnv = "STORETEST_CRASH_CHILD_DB"
+
+// crashWriters is the number of goroutines the child appends with.
+const crashWriters = 8
+
+// runCrashChild, in a child process, appends under load and prints one line
+// per acknowledged append until it is killed. It returns false in a parent.
+func runCrashChild(h Harness) bool {
+	db := os.Getenv(crashChildEnv)
+	if db == "" {
+		return false
+	}
+	t := &testing.T{} // the child reports through stdout, not through testing
+	s := h.Open(t, db)
+	out := bufio.NewWriter(os.Stdout)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for w := range crashWriters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				events := Events("crash", 1+i%3)
+				stream := fmt.Sprintf("crash-%d-%d", os.Getpid(), w)
+				r, err := s.Append(context.Background(), stream, eventstore.Any, events...)
+				if err != nil {
+					fmt.Fprintln(os.Stderr, "append:", err)
+					os.Exit(3)
+				}
+				mu.Lock()
+				for k, e := range events {
+					fmt.Fprintf(out, "ack %d %s\n", r.FirstPosition+uint64(k), e.ID)
+				}
+				out.Flush()
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	os.Exit(0)
+	return true
+}
+
+// testCrash: 1. a child process appends under load; 2. it is killed with
+// SIGKILL at a random moment; 3. after reopening, every append it had
+// acknowledged is present at its position, positions are gapless and every
+// hash verifies. Repeated -storetest.crash-iterations times on one database.
+func testCrash(t *testing.T, h Harness) {
+	db := h.NewDB(t)
+	top := strings.SplitN(t.Name(), "/", 2)[0]
+	acked := map[uint64]string{}
+	for it := range *crashIterations {
+		for pos, id := range crashOnce(t, db, top, time.Duration(50+rand.IntN(400))*time.Millisecond) {
+			acked[pos] = id
+		}
+		s := h.Open(t, db)
+		all := ReadAllEvents(t, s) // checks gaps and hashes
+		s.Close()
+		for pos, id := range acked {
+			if pos > uint64(len(all)) || all[pos-1].ID != id {
+				t.Fatalf("iteration %d: acknowledged event %s at position %d is missing (log has %d)", it, id, pos, len(all))
+			}
+		}
+		t.Logf("iteration %d: %d acknowledged, %d in the log", it, len(acked), len(all))
+	}
+	if len(acked) == 0 {
+		t.Fatal("the child acknowledged nothing before being killed")
+	}
+}
+
+// crashOnce starts a child, kills it after d and returns what it acknowledged.
+func crashOnce(t *testing.T, db, testName string, d time.Duration) map[uint64]string {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+testName+"$", "-test.count=1")
+	cmd.Env = append(os.Environ(), crashChildEnv+"="+db)
+	cmd.Stderr = os.Stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start child: %v", err)
+	}
+	acked := map[uint64]string{}
+	lines := make(chan string, 1024)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	kill := time.After(d)
+	for {
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				cmd.Wait()
+				return acked
+			}
+			parseAck(t, line, acked)
+		case <-kill:
+			cmd.Process.Signal(syscall.SIGKILL)
+			kill = nil
+		}
+	}
+}
+
+func parseAck(t *testing.T, line string, acked map[uint64]string) {
+	f := strings.Fields(line)
+	if len(f) != 3 || f[0] != "ack" {
+		return // a torn last line from the killed child
+	}
+	pos, err := strconv.ParseUint(f[1], 10, 64)
+	if err != nil || len(f[2]) != 36 {
+		return
+	}
+	acked[pos] = f[2]
+}
