@@ -20,8 +20,9 @@ type Tx interface {
 	// Head returns the last committed position, holding the tail until the
 	// transaction ends.
 	Head(ctx context.Context) (uint64, error)
-	// StreamVersion returns the stream's last version, 0 when it has none.
-	StreamVersion(ctx context.Context, stream string) (uint64, error)
+	// StreamVersions returns the last version of each given stream that
+	// has events; streams without events are absent from the map.
+	StreamVersions(ctx context.Context, streams []string) (map[string]uint64, error)
 	// LookupIDs returns where each of the given ids is stored, if anywhere.
 	LookupIDs(ctx context.Context, ids []string) (map[string]StoredRef, error)
 	// Insert stores rows, in position order.
@@ -190,9 +191,12 @@ func (c *Committer) writeBatch(batch []*appendRequest, replies []appendReply) (u
 		return 0, fmt.Errorf("begin append: %w", err)
 	}
 	defer tx.Rollback()
-	p := planner{tx: tx, at: c.now(), versions: map[string]uint64{}, ids: map[string]StoredRef{}}
+	p := planner{at: c.now()}
 	if p.head, err = tx.Head(ctx); err != nil {
 		return 0, fmt.Errorf("read head: %w", err)
+	}
+	if err := p.prefetch(ctx, tx, batch); err != nil {
+		return 0, err
 	}
 	start := p.head
 	for i, req := range batch {
@@ -200,10 +204,7 @@ func (c *Committer) writeBatch(batch []*appendRequest, replies []appendReply) (u
 			replies[i] = appendReply{err: req.ctx.Err()}
 			continue
 		}
-		replies[i].result, replies[i].err = p.plan(ctx, req)
-		if replies[i].err != nil && !isRefusal(replies[i].err) {
-			return 0, replies[i].err
-		}
+		replies[i].result, replies[i].err = p.plan(req)
 	}
 	if p.head == start {
 		return start, nil

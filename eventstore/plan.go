@@ -2,7 +2,6 @@ package eventstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 )
@@ -68,36 +67,47 @@ func validEvent(field string, e EventData) error {
 	return nil
 }
 
-// isRefusal reports whether err refuses one append (its own input or
-// precondition) rather than failing the whole transaction.
-func isRefusal(err error) bool {
-	return errors.Is(err, ErrConflict) || errors.Is(err, ErrInvalid) || errors.Is(err, ErrDuplicateEventID)
-}
-
-// planner turns the appends of one batch into rows, tracking the versions and
-// ids the batch has written so far on top of what the transaction sees.
+// planner turns the appends of one batch into rows. It reads what the
+// transaction knows about the batch's streams and ids once, up front, then
+// decides every append in memory, tracking what the batch itself writes.
 type planner struct {
-	tx       Tx
 	at       time.Time
 	head     uint64
-	versions map[string]uint64    // stream versions after this batch's rows
-	ids      map[string]StoredRef // ids written by this batch
+	versions map[string]uint64    // stream versions, updated as the batch writes
+	ids      map[string]StoredRef // stored ids, updated as the batch writes
 	rows     []Row
 }
 
-// plan decides one append: a refusal, an idempotent duplicate, or new rows.
-func (p *planner) plan(ctx context.Context, req *appendRequest) (AppendResult, error) {
-	stored, err := p.lookup(ctx, req.events)
-	if err != nil {
-		return AppendResult{}, err
+// prefetch loads the versions of every stream and the place of every id the
+// batch names, in two queries whatever the batch's size.
+func (p *planner) prefetch(ctx context.Context, tx Tx, batch []*appendRequest) error {
+	var streams, ids []string
+	seen := map[string]bool{}
+	for _, req := range batch {
+		if !seen[req.stream] {
+			seen[req.stream] = true
+			streams = append(streams, req.stream)
+		}
+		for _, e := range req.events {
+			ids = append(ids, e.ID)
+		}
 	}
-	if len(stored) > 0 {
+	var err error
+	if p.versions, err = tx.StreamVersions(ctx, streams); err != nil {
+		return fmt.Errorf("read stream versions: %w", err)
+	}
+	if p.ids, err = tx.LookupIDs(ctx, ids); err != nil {
+		return fmt.Errorf("look up event ids: %w", err)
+	}
+	return nil
+}
+
+// plan decides one append: a refusal, an idempotent duplicate, or new rows.
+func (p *planner) plan(req *appendRequest) (AppendResult, error) {
+	if stored := p.stored(req.events); len(stored) > 0 {
 		return duplicateResult(req, stored)
 	}
-	current, err := p.streamVersion(ctx, req.stream)
-	if err != nil {
-		return AppendResult{}, err
-	}
+	current := p.versions[req.stream]
 	if !req.expected.Allows(current) {
 		return AppendResult{}, &ConflictError{Stream: req.stream, Expected: req.expected, Actual: current}
 	}
@@ -119,35 +129,15 @@ func (p *planner) plan(ctx context.Context, req *appendRequest) (AppendResult, e
 	return AppendResult{FirstPosition: rows[0].Position, LastPosition: p.head, NextVersion: p.versions[req.stream]}, nil
 }
 
-func (p *planner) streamVersion(ctx context.Context, stream string) (uint64, error) {
-	if v, ok := p.versions[stream]; ok {
-		return v, nil
-	}
-	v, err := p.tx.StreamVersion(ctx, stream)
-	if err != nil {
-		return 0, fmt.Errorf("read version of %s: %w", stream, err)
-	}
-	p.versions[stream] = v
-	return v, nil
-}
-
-// lookup finds which of the events' ids are already stored, in the database
-// or earlier in this batch.
-func (p *planner) lookup(ctx context.Context, events []EventData) (map[string]StoredRef, error) {
-	ids := make([]string, len(events))
-	for i, e := range events {
-		ids[i] = e.ID
-	}
-	found, err := p.tx.LookupIDs(ctx, ids)
-	if err != nil {
-		return nil, fmt.Errorf("look up event ids: %w", err)
-	}
-	for _, id := range ids {
-		if ref, ok := p.ids[id]; ok {
-			found[id] = ref
+// stored returns the events' ids that are already stored.
+func (p *planner) stored(events []EventData) map[string]StoredRef {
+	found := map[string]StoredRef{}
+	for _, e := range events {
+		if ref, ok := p.ids[e.ID]; ok {
+			found[e.ID] = ref
 		}
 	}
-	return found, nil
+	return found
 }
 
 // duplicateResult accepts a re-append only when every event is already this

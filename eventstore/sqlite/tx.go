@@ -32,19 +32,28 @@ func (t *txn) Head(ctx context.Context) (uint64, error) {
 	return head, err
 }
 
-func (t *txn) StreamVersion(ctx context.Context, stream string) (uint64, error) {
-	var v uint64
-	err := t.tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM events WHERE stream = ?`, stream).Scan(&v)
-	return v, err
+func (t *txn) StreamVersions(ctx context.Context, streams []string) (map[string]uint64, error) {
+	q := `SELECT stream, MAX(version) FROM events WHERE stream IN (` + placeholders(len(streams)) + `) GROUP BY stream`
+	rows, err := t.tx.QueryContext(ctx, q, anys(streams)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	versions := make(map[string]uint64, len(streams))
+	for rows.Next() {
+		var stream string
+		var v uint64
+		if err := rows.Scan(&stream, &v); err != nil {
+			return nil, err
+		}
+		versions[stream] = v
+	}
+	return versions, rows.Err()
 }
 
 func (t *txn) LookupIDs(ctx context.Context, ids []string) (map[string]eventstore.StoredRef, error) {
-	args := make([]any, len(ids))
-	for i, id := range ids {
-		args[i] = id
-	}
 	q := `SELECT id, stream, version, position FROM events WHERE id IN (` + placeholders(len(ids)) + `)`
-	rows, err := t.tx.QueryContext(ctx, q, args...)
+	rows, err := t.tx.QueryContext(ctx, q, anys(ids)...)
 	if err != nil {
 		return nil, err
 	}
@@ -101,4 +110,12 @@ func (t *txn) Rollback() error {
 
 func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
+}
+
+func anys(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
 }
