@@ -41,3 +41,5 @@ var Harness = storetest.Harness{
 }
 
 func TestStore(t *testing.T) { storetest.Run(t, Harness) }
+
+func BenchmarkStore(b *testing.B) { storetest.Bench(b, Harness) }

@@ -39,3 +39,7 @@ var Harness = storetest.Harness{
 }
 
 func TestStore(t *testing.T) { storetest.Run(t, Harness) }
+
+func BenchmarkStore(b *testing.B) { storetest.Bench(b, Harness) }
+
+func BenchmarkFsync(b *testing.B) { storetest.BenchFsync(b, b.TempDir()) }

@@ -32,23 +32,26 @@ func (t *txn) Head(ctx context.Context) (uint64, error) {
 	return head, err
 }
 
+// StreamVersions reads each stream's last version with its own indexed
+// lookup: a GROUP BY over an IN list would scan every event of the streams.
 func (t *txn) StreamVersions(ctx context.Context, streams []string) (map[string]uint64, error) {
-	q := `SELECT stream, MAX(version) FROM events WHERE stream IN (` + placeholders(len(streams)) + `) GROUP BY stream`
-	rows, err := t.tx.QueryContext(ctx, q, anys(streams)...)
+	stmt, err := t.tx.PrepareContext(ctx, `SELECT version FROM events WHERE stream = ? ORDER BY version DESC LIMIT 1`)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
+	defer stmt.Close()
 	versions := make(map[string]uint64, len(streams))
-	for rows.Next() {
-		var stream string
+	for _, stream := range streams {
 		var v uint64
-		if err := rows.Scan(&stream, &v); err != nil {
+		switch err := stmt.QueryRowContext(ctx, stream).Scan(&v); {
+		case err == sql.ErrNoRows:
+		case err != nil:
 			return nil, err
+		default:
+			versions[stream] = v
 		}
-		versions[stream] = v
 	}
-	return versions, rows.Err()
+	return versions, nil
 }
 
 func (t *txn) LookupIDs(ctx context.Context, ids []string) (map[string]eventstore.StoredRef, error) {

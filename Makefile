@@ -1,0 +1,35 @@
+# RenderTrust — make run starts the server on the embedded default;
+# make test runs every check CI runs (it starts a throwaway PostgreSQL).
+
+GO        ?= go
+BIN       := bin/rendertrust
+PKGS      := ./...
+BENCHTIME ?= 3s
+
+.PHONY: build run test fmt-check vet test-race bench clean
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/rendertrust
+
+run: build
+	./$(BIN) serve --dev
+
+test: fmt-check vet build test-race
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	CGO_ENABLED=0 $(GO) vet $(PKGS)
+
+# The race detector needs cgo; the shipped binary does not.
+test-race:
+	CGO_ENABLED=1 .ci/with-postgres $(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+bench:
+	.ci/with-postgres $(GO) test -run='^$$' -bench=. -benchtime=$(BENCHTIME) -timeout 60m \
+		./eventstore/... | .ci/benchtable
+
+clean:
+	rm -rf bin
