@@ -119,8 +119,9 @@ func (a *Account) Snapshot() *Account {
 // User returns the account's user.
 func (a *Account) User() UserID { return a.user }
 
-// Version returns the number of events applied: the stream version to expect
-// when appending the events the account decides next.
+// Version returns the number of events applied (0 for a new stream), which is
+// the stream's version: append what the account decides next with
+// expected version Exact(Version()).
 func (a *Account) Version() uint64 { return a.version }
 
 // Balance returns purchases + grants + refunds − deductions.

@@ -63,8 +63,8 @@ func (a *Account) checkPurchase(p Purchase) error {
 	case p.Currency != pkg.Currency:
 		return fmt.Errorf("%w: currency %q, package %s is in %s",
 			ErrInvalidPurchase, truncate(p.Currency, 10), pkg.ID, pkg.Currency)
-	case p.AmountCents < 0:
-		return fmt.Errorf("%w: negative price", ErrInvalidPurchase)
+	case p.AmountCents < 0 || p.AmountCents > amountCentsMax:
+		return fmt.Errorf("%w: price of %d cents", ErrInvalidPurchase, p.AmountCents)
 	case !p.Provider.Valid():
 		return fmt.Errorf("%w: provider %q", ErrInvalidPurchase, truncate(string(p.Provider), 20))
 	}

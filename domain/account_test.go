@@ -82,6 +82,7 @@ func TestAccountErrors(t *testing.T) {
 		{"ErrInvalidPurchase currency", buy(func(p *Purchase) { p.Currency = "eur" }), ErrInvalidPurchase},
 		{"ErrInvalidPurchase provider", buy(func(p *Purchase) { p.Provider = "paypal" }), ErrInvalidPurchase},
 		{"ErrInvalidPurchase negative price", buy(func(p *Purchase) { p.AmountCents = -1 }), ErrInvalidPurchase},
+		{"ErrInvalidPurchase huge price", buy(func(p *Purchase) { p.AmountCents = amountCentsMax + 1 }), ErrInvalidPurchase},
 		{"ErrInvalidID purchase", buy(func(p *Purchase) { p.PurchaseID = "" }), ErrInvalidID},
 		{"ErrInvalidID session", buy(func(p *Purchase) { p.CheckoutSessionID = "" }), ErrInvalidID},
 		{"ErrIdempotencyConflict session", buy(func(p *Purchase) { p.CheckoutSessionID = "cs_1" }), ErrIdempotencyConflict},

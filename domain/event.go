@@ -37,6 +37,11 @@ const (
 	EventNodeRetired             = "node.retired"
 )
 
+// SchemaVersion is the schema version of every event type's encoding, for
+// the log envelope. A change to an event's JSON that old readers cannot
+// decode gets a new event type name instead.
+const SchemaVersion = 1
+
 // eventCodec decodes one registered event type.
 type eventCodec struct {
 	goType reflect.Type

@@ -51,8 +51,10 @@ func (s Status) Terminal() bool {
 	return s == StatusCompleted || s == StatusFailed || s == StatusCancelled
 }
 
-// Submission is what a creator asks for when submitting a job. Cost comes
-// from PriceTable.Cost and is what the owner's account holds for the job.
+// Submission is what a creator asks for when submitting a job. Build Type
+// with ParseJobType, Priority with ParsePriority and Payload with PayloadURI
+// or PayloadInline. Cost comes from PriceTable.Cost and is what the owner's
+// account holds for the job.
 type Submission struct {
 	Owner    UserID
 	Type     JobType

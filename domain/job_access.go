@@ -5,8 +5,9 @@ import "time"
 // ID returns the job's id.
 func (j *Job) ID() JobID { return j.id }
 
-// Version returns the number of events applied: the stream version to expect
-// when appending the events the job decides next.
+// Version returns the number of events applied (0 for a new stream), which is
+// the stream's version: append what the job decides next with
+// expected version Exact(Version()).
 func (j *Job) Version() uint64 { return j.version }
 
 // Exists reports whether the job was submitted.

@@ -97,8 +97,9 @@ func (n *Node) Snapshot() *Node {
 // ID returns the node's id.
 func (n *Node) ID() NodeID { return n.id }
 
-// Version returns the number of events applied: the stream version to expect
-// when appending the events the node decides next.
+// Version returns the number of events applied (0 for a new stream), which is
+// the stream's version: append what the node decides next with
+// expected version Exact(Version()).
 func (n *Node) Version() uint64 { return n.version }
 
 // Enrolled reports whether the node was enrolled.

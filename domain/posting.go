@@ -6,10 +6,13 @@ import "fmt"
 // floats anywhere in it.
 type Credits int64
 
-// Limits on amounts. They keep every sum far from int64 overflow.
+// Limits on amounts. They keep every sum far from int64 overflow, and every
+// number in an event below 2^53, where canonical JSON (RFC 8785, which encodes
+// numbers as IEEE doubles) would start to lose digits.
 const (
-	creditsMax Credits = 1 << 40 // one purchase, grant, hold, refund or price
-	balanceMax Credits = 1 << 50 // an account's balance
+	creditsMax     Credits = 1 << 40 // one purchase, grant, hold, refund or price
+	balanceMax     Credits = 1 << 50 // an account's balance
+	amountCentsMax int64   = 1 << 40 // what one purchase paid
 )
 
 // AccountRef names a ledger account, e.g. "user:{id}" or "platform:revenue".
