@@ -304,8 +304,9 @@ func mustTree(tb testing.TB, n int) (*merkle.Tree, [][32]byte) {
 	return tree, leaves
 }
 
-// intrinsicGas returns the gas a transaction pays before execution: the
-// base fee and its calldata (or, if higher, the EIP-7623 calldata floor).
+// intrinsicGas returns the gas a transaction pays before execution for its
+// base cost and calldata, and checks that the EIP-7623 calldata floor,
+// which would replace the total if it were higher, stays below gasUsed.
 func (c *chain) intrinsicGas(tb testing.TB, receipt *types.Receipt, calldata []byte) uint64 {
 	tb.Helper()
 	header, err := c.client.HeaderByNumber(tb.Context(), receipt.BlockNumber)
@@ -317,12 +318,12 @@ func (c *chain) intrinsicGas(tb testing.TB, receipt *types.Receipt, calldata []b
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if rules.IsPrague {
-		floor, err := core.FloorDataGas(rules, c.writer.From, &c.address, nil, calldata, nil)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		gas = max(gas, floor)
+	floor, err := core.FloorDataGas(rules, c.writer.From, &c.address, nil, calldata, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if floor >= receipt.GasUsed {
+		tb.Fatalf("calldata floor %d decides the gas used %d", floor, receipt.GasUsed)
 	}
 	return gas
 }
@@ -334,7 +335,7 @@ func (c *chain) intrinsicGas(tb testing.TB, receipt *types.Receipt, calldata []b
 // gas each more than a zero byte.
 func TestAnchorGasIsConstant(t *testing.T) {
 	configs := map[string]*params.ChainConfig{
-		"Osaka":                           osakaConfig(),
+		"Osaka":                            osakaConfig(),
 		"SimulatedDefaultWithBogotaForkOn": nil,
 	}
 	for name, config := range configs {

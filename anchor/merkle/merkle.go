@@ -36,23 +36,25 @@ const (
 // Sentinel errors. Every error returned by this package wraps one of them or
 // an error of the NodeStore; test with errors.Is.
 var (
-	// ErrIndexOutOfRange: a leaf index is not below the tree size asked for.
+	// ErrIndexOutOfRange is returned for a leaf index not below the tree
+	// size asked for.
 	ErrIndexOutOfRange = errors.New("merkle: leaf index out of range")
-	// ErrSizeOutOfRange: a tree size is larger than the tree, or a
-	// consistency proof's first size is larger than its second.
+	// ErrSizeOutOfRange is returned for a tree size larger than the tree,
+	// or a consistency proof whose first size is larger than its second.
 	ErrSizeOutOfRange = errors.New("merkle: tree size out of range")
-	// ErrProofInvalid: a proof does not prove what it claims.
+	// ErrProofInvalid is returned by the verifiers for a proof that does
+	// not prove what it claims.
 	ErrProofInvalid = errors.New("merkle: proof invalid")
-	// ErrTooManyLeaves: one Append call carried more than AppendLeavesMax
-	// leaves.
+	// ErrTooManyLeaves is returned by Append for more than
+	// AppendLeavesMax leaves.
 	ErrTooManyLeaves = errors.New("merkle: too many leaves in one append")
-	// ErrNodeNotFound: a NodeStore does not hold a node it was asked for.
-	// From a Tree query it means the store lost nodes or is behind the
+	// ErrNodeNotFound is returned by a NodeStore asked for a node it does
+	// not hold. From a Tree it means the store lost nodes or is behind the
 	// size the Tree was opened with.
 	ErrNodeNotFound = errors.New("merkle: node not found")
-	// ErrNodeConflict: a NodeStore was asked to store a hash for a node that
-	// already has a different one. Nodes never change, so this is
-	// corruption (or two trees writing to one store).
+	// ErrNodeConflict is returned by a NodeStore asked to store a hash for
+	// a node that already has a different one. Nodes never change, so this
+	// is corruption, or two trees writing to one store.
 	ErrNodeConflict = errors.New("merkle: node already stored with another hash")
 )
 

@@ -43,7 +43,8 @@ type Node struct {
 // SQLite and PostgreSQL implementations keep them in a table keyed by
 // (level, index), ideally in the same database as the events.
 //
-// Contract, checked for MemStore by this package's tests:
+// Contract, checked by storetest.Run, which every implementation's tests
+// should call:
 //
 //   - GetNodes returns the hashes of ids, in the order of ids (ids may
 //     repeat). If any id is not stored it returns an error wrapping

@@ -1,0 +1,212 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+
+	"github.com/rendertrust/rendertrust/domain"
+	"github.com/rendertrust/rendertrust/eventstore"
+)
+
+// SubmitJob asks to run a job for Owner.
+type SubmitJob struct {
+	JobID    domain.JobID // empty: a fresh id (derived from the idempotency key when there is one)
+	Owner    domain.UserID
+	Type     domain.JobType
+	Priority domain.Priority
+	GPU      bool
+	Payload  domain.Payload
+}
+
+// Submitted is what a submission did.
+type Submitted struct {
+	JobID    domain.JobID   `json:"job_id"`
+	NodeID   domain.NodeID  `json:"node_id"` // empty while the job waits for a free slot
+	Status   domain.Status  `json:"status"`
+	Cost     domain.Credits `json:"cost"`
+	Position uint64         `json:"-"` // the log position the command reached
+}
+
+// SubmitJob holds the job's cost on the owner's account, creates the job and
+// dispatches it when a node has a free slot (it stays QUEUED otherwise). The
+// two streams are written in that fixed order; the orphan-hold reactor
+// releases a hold whose job never appeared. It returns the domain's
+// validation errors, domain.ErrNoHealthyNodes when no healthy node runs the
+// job's type (nothing is written), and domain.ErrInsufficientCredits.
+func (s *Service) SubmitJob(ctx context.Context, a Actor, cmd SubmitJob) (Submitted, error) {
+	now := s.now()
+	if cmd.JobID == "" {
+		cmd.JobID = domain.JobID(uuid.Must(uuid.NewV7()).String())
+	}
+	cost, err := s.prices.Cost(cmd.Type)
+	if err != nil {
+		return Submitted{}, err
+	}
+	sub := domain.Submission{Owner: cmd.Owner, Type: cmd.Type, Priority: cmd.Priority, GPU: cmd.GPU, Payload: cmd.Payload, Cost: cost}
+	if err := sub.Validate(); err != nil {
+		return Submitted{}, err
+	}
+	if !domain.ValidID(string(cmd.JobID)) {
+		return Submitted{}, fmt.Errorf("%w: job id", domain.ErrInvalidID)
+	}
+	if !s.registry.HealthyFor(cmd.Type, cmd.GPU, now) {
+		return Submitted{}, fmt.Errorf("%w for %s jobs", domain.ErrNoHealthyNodes, cmd.Type)
+	}
+	// A submission that crashed between its two appends is resumed: a hold
+	// or job already written for this job id (a retried idempotency key
+	// derives the same id) is left as it is.
+	if _, _, err := s.accounts.update(ctx, domain.AccountStream(cmd.Owner), string(cmd.Owner), a.cause("hold/"+string(cmd.JobID)),
+		func(acc *domain.Account) ([]domain.Event, error) {
+			if h, ok := acc.JobHold(cmd.JobID); ok && h.Amount == cost {
+				return nil, nil
+			}
+			return acc.Hold(cmd.JobID, cost, now)
+		}); err != nil {
+		return Submitted{}, err
+	}
+	job, res, err := s.jobs.update(ctx, domain.JobStream(cmd.JobID), string(cmd.JobID), a.cause("submit"),
+		func(j *domain.Job) ([]domain.Event, error) {
+			if j.Exists() && j.Owner() == cmd.Owner {
+				return nil, nil
+			}
+			return j.Submit(sub, now)
+		})
+	if err != nil {
+		return Submitted{}, err
+	}
+	s.observeJob(job)
+	pos := res.LastPosition
+	if p, err := s.DispatchWaiting(ctx); err != nil {
+		s.log.Warn("dispatch after submit", "job", cmd.JobID, "err", err)
+	} else {
+		pos = max(pos, p)
+	}
+	return s.submitted(ctx, cmd.JobID, cost, pos)
+}
+
+func (s *Service) submitted(ctx context.Context, id domain.JobID, cost domain.Credits, pos uint64) (Submitted, error) {
+	j, err := s.Job(ctx, id)
+	if err != nil {
+		return Submitted{}, err
+	}
+	return Submitted{JobID: id, NodeID: j.Node(), Status: j.Status(), Cost: cost, Position: pos}, nil
+}
+
+// observeJob feeds a freshly submitted job to the registry.
+func (s *Service) observeJob(j *domain.Job) {
+	s.observe(domain.JobSubmitted{JobID: j.ID(), Owner: j.Owner(), Type: j.Type(), Priority: j.Priority(), GPU: j.GPU(), At: j.SubmittedAt()})
+}
+
+// DispatchWaiting assigns waiting jobs to nodes with free slots, highest
+// priority first, until no waiting job fits. It returns the last log
+// position it wrote (0 if none).
+func (s *Service) DispatchWaiting(ctx context.Context) (uint64, error) {
+	select {
+	case s.dispatchMu <- struct{}{}:
+		defer func() { <-s.dispatchMu }()
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	var last uint64
+	for _, id := range s.registry.waiting() {
+		node, ok := s.registry.reserve(id, s.now())
+		if !ok {
+			continue
+		}
+		pos, err := s.dispatch(ctx, id, node)
+		if err != nil {
+			s.registry.unreserve(id, node)
+			if !isDecisionError(err) {
+				return last, err
+			}
+			continue
+		}
+		last = max(last, pos)
+	}
+	return last, nil
+}
+
+func (s *Service) dispatch(ctx context.Context, id domain.JobID, node domain.NodeID) (uint64, error) {
+	now := s.now()
+	j, res, err := s.jobs.update(ctx, domain.JobStream(id), string(id), Actor{ID: "system:dispatcher"}.cause(""),
+		func(j *domain.Job) ([]domain.Event, error) { return j.Dispatch(node, now) })
+	if err != nil {
+		return 0, err
+	}
+	s.observe(domain.JobDispatched{JobID: id, NodeID: node, Attempt: j.Attempts(), At: j.DispatchedAt()})
+	return res.LastPosition, nil
+}
+
+// StartJob records that node began running the job. It returns
+// domain.ErrJobNotFound, domain.ErrWrongNode and *domain.InvalidTransitionError.
+func (s *Service) StartJob(ctx context.Context, a Actor, node domain.NodeID, id domain.JobID) (uint64, error) {
+	now := s.now()
+	return s.jobCommand(ctx, a, id, func(j *domain.Job) ([]domain.Event, error) { return j.Start(node, now) })
+}
+
+// CompleteJob records the job's result (its SHA-256 in hex and its size);
+// the settlement reactor then deducts the hold. Errors as StartJob, plus
+// domain.ErrInvalidResult.
+func (s *Service) CompleteJob(ctx context.Context, a Actor, node domain.NodeID, id domain.JobID, sha256Hex string, size int64) (uint64, error) {
+	now := s.now()
+	return s.jobCommand(ctx, a, id, func(j *domain.Job) ([]domain.Event, error) { return j.Complete(node, sha256Hex, size, now) })
+}
+
+// FailJob records a failure reported by node; the job is queued again while
+// it has retries left. Errors as StartJob.
+func (s *Service) FailJob(ctx context.Context, a Actor, node domain.NodeID, id domain.JobID, message string) (uint64, error) {
+	now := s.now()
+	return s.jobCommand(ctx, a, id, func(j *domain.Job) ([]domain.Event, error) { return j.Fail(node, message, now) })
+}
+
+// CancelJob cancels a QUEUED or DISPATCHED job of owner. Another user's job
+// is domain.ErrJobNotFound (no existence leak); a job in another status is
+// domain.ErrNotCancellable.
+func (s *Service) CancelJob(ctx context.Context, a Actor, owner domain.UserID, id domain.JobID) (uint64, error) {
+	now := s.now()
+	return s.jobCommand(ctx, a, id, func(j *domain.Job) ([]domain.Event, error) {
+		if j.Exists() && owner != "" && j.Owner() != owner {
+			return nil, fmt.Errorf("%w: %s", domain.ErrJobNotFound, id)
+		}
+		return j.Cancel("cancelled by owner", now)
+	})
+}
+
+// TimeOutJob ends an attempt left DISPATCHED for domain.DispatchTimeout.
+// It returns domain.ErrNotTimedOut before then.
+func (s *Service) TimeOutJob(ctx context.Context, id domain.JobID) (uint64, error) {
+	now := s.now()
+	return s.jobCommand(ctx, Actor{ID: "system:timeouts"}, id, func(j *domain.Job) ([]domain.Event, error) { return j.TimeOut(now) })
+}
+
+// jobCommand runs one decision on a job, feeds its events to the registry
+// and, when a slot may have freed, dispatches waiting jobs.
+func (s *Service) jobCommand(ctx context.Context, a Actor, id domain.JobID, decide decision[*domain.Job]) (uint64, error) {
+	if !domain.ValidID(string(id)) {
+		return 0, fmt.Errorf("%w: job id", domain.ErrInvalidID)
+	}
+	var decided []domain.Event
+	_, res, err := s.jobs.update(ctx, domain.JobStream(id), string(id), a.cause(""), func(j *domain.Job) ([]domain.Event, error) {
+		evs, err := decide(j)
+		decided = evs
+		return evs, err
+	})
+	if err != nil {
+		return 0, err
+	}
+	s.observe(decided...)
+	if p, err := s.DispatchWaiting(ctx); err == nil {
+		return max(res.LastPosition, p), nil
+	}
+	return res.LastPosition, nil
+}
+
+// isDecisionError reports whether err is the domain refusing a command (or a
+// lost race), as opposed to the store failing.
+func isDecisionError(err error) bool {
+	var de *domain.Error
+	return errors.As(err, &de) || errors.Is(err, eventstore.ErrConflict)
+}

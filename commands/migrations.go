@@ -1,0 +1,35 @@
+package commands
+
+import "github.com/rendertrust/rendertrust/internal/sqldb"
+
+// migrations are the commands' mutable tables. Steps are only ever appended.
+func migrations(sqldb.Dialect) []string {
+	return []string{
+		// Identity: personal data lives here, never in events, so a person
+		// can be erased without breaking the log. email_key is the email
+		// lower-cased, for case-insensitive uniqueness.
+		`CREATE TABLE users (
+			id            TEXT   PRIMARY KEY,
+			email         TEXT   NOT NULL,
+			email_key     TEXT   NOT NULL UNIQUE,
+			name          TEXT   NOT NULL,
+			password_hash TEXT   NOT NULL,
+			role          TEXT   NOT NULL,
+			created_at    BIGINT NOT NULL
+		)`,
+		// Idempotency keys: the first result of a command, by key.
+		`CREATE TABLE idempotency_keys (
+			scope        TEXT   NOT NULL,
+			key          TEXT   NOT NULL,
+			request_hash TEXT   NOT NULL,
+			response     TEXT,
+			created_at   BIGINT NOT NULL,
+			PRIMARY KEY (scope, key)
+		)`,
+		// Reactor checkpoints: the last log position each reactor handled.
+		`CREATE TABLE reactor_checkpoints (
+			name     TEXT   PRIMARY KEY,
+			position BIGINT NOT NULL
+		)`,
+	}
+}

@@ -1,0 +1,56 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/rendertrust/rendertrust/domain"
+)
+
+// EnrollNode records a node joining with its capabilities. It returns
+// domain.ErrNodeExists, domain.ErrInvalidNode and domain.ErrUnknownJobType.
+func (s *Service) EnrollNode(ctx context.Context, a Actor, id domain.NodeID, e domain.Enrollment) (uint64, error) {
+	return s.nodeCommand(ctx, a, id, func(n *domain.Node) ([]domain.Event, error) { return n.Enroll(e, s.now()) })
+}
+
+// RetireNode stops a node from taking jobs. It returns domain.ErrNodeNotFound
+// and domain.ErrNodeRetired.
+func (s *Service) RetireNode(ctx context.Context, a Actor, id domain.NodeID, reason string) (uint64, error) {
+	return s.nodeCommand(ctx, a, id, func(n *domain.Node) ([]domain.Event, error) { return n.Retire(reason, s.now()) })
+}
+
+// Heartbeat records that an enrolled node is alive (operational state, not an
+// event) and dispatches waiting jobs it may take. It returns
+// domain.ErrNodeNotFound for a node never enrolled.
+func (s *Service) Heartbeat(ctx context.Context, id domain.NodeID) error {
+	n, err := s.Node(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !n.Enrolled() {
+		return fmt.Errorf("%w: %s", domain.ErrNodeNotFound, id)
+	}
+	if n.Retired() {
+		return fmt.Errorf("%w: %s", domain.ErrNodeRetired, id)
+	}
+	s.registry.Heartbeat(id, s.now())
+	_, err = s.DispatchWaiting(ctx)
+	return err
+}
+
+func (s *Service) nodeCommand(ctx context.Context, a Actor, id domain.NodeID, decide decision[*domain.Node]) (uint64, error) {
+	if !domain.ValidID(string(id)) {
+		return 0, fmt.Errorf("%w: node id", domain.ErrInvalidID)
+	}
+	var decided []domain.Event
+	_, res, err := s.nodes.update(ctx, domain.NodeStream(id), string(id), a.cause(""), func(n *domain.Node) ([]domain.Event, error) {
+		evs, err := decide(n)
+		decided = evs
+		return evs, err
+	})
+	if err != nil {
+		return 0, err
+	}
+	s.observe(decided...)
+	return res.LastPosition, nil
+}

@@ -1,0 +1,254 @@
+package commands
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rendertrust/rendertrust/domain"
+	"github.com/rendertrust/rendertrust/eventstore"
+)
+
+const (
+	// reactorName keys the reactor's checkpoint.
+	reactorName = "settlement"
+	// sweepInterval is how often timeouts, orphaned holds and waiting jobs
+	// are looked at, besides whenever the log moves.
+	sweepInterval = time.Second
+	// OrphanHoldGrace is how long a hold may wait for its job to appear
+	// before the reactor releases it.
+	OrphanHoldGrace = time.Minute
+)
+
+// Reactor follows the log and does every cross-stream effect: it deducts a
+// completed job's hold, releases the hold of a cancelled or finally failed
+// job, dispatches requeued jobs, times out jobs left DISPATCHED and releases
+// holds whose job never appeared. Every effect is idempotent (decisions see
+// the effect already made, event ids are derived), so the reactor may crash
+// and restart at any point; its checkpoint only saves work.
+type Reactor struct {
+	s     *Service
+	grace time.Duration
+
+	pendingMu sync.Mutex
+	pending   map[domain.JobID]pendingHold // holds whose job has not appeared yet
+
+	checkpoint atomic.Uint64 // effects done through this position
+	mu         sync.Mutex
+	reached    *sync.Cond
+}
+
+type pendingHold struct {
+	user domain.UserID
+	at   time.Time
+}
+
+// NewReactor returns a reactor for s. grace ≤ 0 means OrphanHoldGrace.
+func NewReactor(s *Service, grace time.Duration) *Reactor {
+	if grace <= 0 {
+		grace = OrphanHoldGrace
+	}
+	r := &Reactor{s: s, grace: grace, pending: map[domain.JobID]pendingHold{}}
+	r.reached = sync.NewCond(&r.mu)
+	return r
+}
+
+// Run follows the log until ctx ends. It first replays the whole log into
+// the dispatcher's registry (doing effects only past its checkpoint), then
+// follows live appends. It returns ctx's error, or the first error it could
+// not retry (a corrupt log).
+func (r *Reactor) Run(ctx context.Context) error {
+	from, err := r.loadCheckpoint(ctx)
+	if err != nil {
+		return err
+	}
+	r.checkpoint.Store(from)
+	batches := make(chan []eventstore.RecordedEvent)
+	errs := make(chan error, 1)
+	go func() {
+		sub := r.s.store.Subscribe(ctx, 1)
+		for {
+			b, err := sub.Next()
+			if err != nil {
+				errs <- err
+				return
+			}
+			batches <- b
+		}
+	}()
+	tick := time.NewTicker(sweepInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case b := <-batches:
+			if err := r.handle(ctx, b); err != nil {
+				return err
+			}
+		case <-tick.C:
+			r.Sweep(ctx)
+		case err := <-errs:
+			return err
+		}
+	}
+}
+
+// handle observes a batch and does the effects of its events past the checkpoint.
+func (r *Reactor) handle(ctx context.Context, batch []eventstore.RecordedEvent) error {
+	done := r.checkpoint.Load()
+	for _, rec := range batch {
+		e, err := domain.DecodeEvent(rec.Type, rec.Data)
+		if err != nil {
+			continue // not a domain event (an anchor record): nothing to react to
+		}
+		r.s.registry.Observe(e)
+		r.track(e)
+		if rec.Position <= done {
+			continue
+		}
+		if st, ok := domain.SettlementOf(e); ok {
+			if err := r.retry(ctx, func() error { _, err := r.s.settle(ctx, st); return err }); err != nil {
+				return fmt.Errorf("settle job %s at position %d: %w", st.Job, rec.Position, err)
+			}
+		}
+	}
+	last := batch[len(batch)-1].Position
+	if last > done {
+		if err := r.saveCheckpoint(ctx, last); err != nil {
+			return err
+		}
+		r.s.DispatchWaiting(ctx)
+	}
+	return nil
+}
+
+// track keeps the holds still waiting for their job.
+func (r *Reactor) track(e domain.Event) {
+	r.pendingMu.Lock()
+	defer r.pendingMu.Unlock()
+	switch e := e.(type) {
+	case domain.CreditsHeld:
+		r.pending[e.JobID] = pendingHold{user: e.UserID, at: e.At}
+	case domain.JobSubmitted:
+		delete(r.pending, e.JobID)
+	}
+}
+
+// retry runs an effect until it succeeds, the domain refuses it (logged: the
+// decision stands), or ctx ends. Store errors are retried with backoff.
+func (r *Reactor) retry(ctx context.Context, effect func() error) error {
+	backoff := 10 * time.Millisecond
+	for {
+		err := effect()
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		if isDecisionError(err) {
+			r.s.log.Warn("reactor effect refused", "err", err)
+			return nil
+		}
+		if errors.Is(err, eventstore.ErrCorrupt) {
+			return err
+		}
+		r.s.log.Warn("reactor effect failed; retrying", "err", err, "in", backoff)
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// Sweep times out jobs left DISPATCHED too long, releases holds whose job
+// never appeared within the grace period, and dispatches waiting jobs.
+func (r *Reactor) Sweep(ctx context.Context) {
+	now := r.s.now()
+	for _, id := range r.s.registry.overdue(now) {
+		if _, err := r.s.TimeOutJob(ctx, id); err != nil && !isDecisionError(err) {
+			r.s.log.Warn("time out job", "job", id, "err", err)
+		}
+	}
+	for job, h := range r.expiredHolds(now) {
+		if err := r.releaseIfOrphaned(ctx, job, h.user); err != nil {
+			r.s.log.Warn("release orphaned hold", "job", job, "err", err)
+			continue
+		}
+		r.pendingMu.Lock()
+		delete(r.pending, job)
+		r.pendingMu.Unlock()
+	}
+	r.s.DispatchWaiting(ctx)
+}
+
+// expiredHolds returns the pending holds older than the grace period.
+func (r *Reactor) expiredHolds(now time.Time) map[domain.JobID]pendingHold {
+	r.pendingMu.Lock()
+	defer r.pendingMu.Unlock()
+	out := map[domain.JobID]pendingHold{}
+	for job, h := range r.pending {
+		if now.Sub(h.at) >= r.grace {
+			out[job] = h
+		}
+	}
+	return out
+}
+
+func (r *Reactor) releaseIfOrphaned(ctx context.Context, job domain.JobID, user domain.UserID) error {
+	j, err := r.s.Job(ctx, job)
+	if err != nil || j.Exists() {
+		return err
+	}
+	_, err = r.s.releaseOrphan(ctx, user, job)
+	return err
+}
+
+// Position returns the last log position whose effects are done.
+func (r *Reactor) Position() uint64 { return r.checkpoint.Load() }
+
+// WaitFor blocks until the reactor has handled position, or ctx ends.
+func (r *Reactor) WaitFor(ctx context.Context, position uint64) error {
+	stop := context.AfterFunc(ctx, func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.reached.Broadcast()
+	})
+	defer stop()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for r.checkpoint.Load() < position {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		r.reached.Wait()
+	}
+	return nil
+}
+
+func (r *Reactor) loadCheckpoint(ctx context.Context) (uint64, error) {
+	var pos int64
+	err := r.s.db.QueryRow(ctx, `SELECT position FROM reactor_checkpoints WHERE name = ?`, reactorName).Scan(&pos)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read reactor checkpoint: %w", err)
+	}
+	return uint64(pos), nil
+}
+
+func (r *Reactor) saveCheckpoint(ctx context.Context, pos uint64) error {
+	_, err := r.s.db.Exec(ctx, `INSERT INTO reactor_checkpoints (name, position) VALUES (?, ?)
+		ON CONFLICT (name) DO UPDATE SET position = excluded.position`, reactorName, int64(pos))
+	if err != nil {
+		return fmt.Errorf("save reactor checkpoint: %w", err)
+	}
+	r.mu.Lock()
+	r.checkpoint.Store(pos)
+	r.reached.Broadcast()
+	r.mu.Unlock()
+	return nil
+}

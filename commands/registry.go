@@ -1,0 +1,262 @@
+package commands
+
+import (
+	"cmp"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/rendertrust/rendertrust/domain"
+)
+
+// Registry is the dispatcher's operational view of the network: which nodes
+// exist and what they run (from node events), when each was last heard from
+// (heartbeats: operational state, never events), which jobs each node holds
+// and which jobs wait. Everything but heartbeats is rebuilt from the log, and
+// Observe is idempotent, so a command's own events and the same events read
+// back from the log may both be observed.
+type Registry struct {
+	mu    sync.Mutex
+	nodes map[domain.NodeID]*nodeState
+	jobs  map[domain.JobID]*jobState // jobs not yet ended
+}
+
+type nodeState struct {
+	caps     domain.Capabilities
+	retired  bool
+	lastSeen time.Time
+	assigned map[domain.JobID]bool
+}
+
+type jobState struct {
+	id          domain.JobID
+	typ         domain.JobType
+	gpu         bool
+	priority    domain.Priority
+	submittedAt time.Time
+	status      domain.Status
+	node        domain.NodeID // while DISPATCHED or RUNNING, or reserved
+	dispatched  time.Time
+	lastNode    domain.NodeID // the node of the last failed attempt
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry {
+	return &Registry{nodes: map[domain.NodeID]*nodeState{}, jobs: map[domain.JobID]*jobState{}}
+}
+
+// Observe folds one event from the log into the registry.
+func (r *Registry) Observe(e domain.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch e := e.(type) {
+	case domain.NodeEnrolled:
+		r.node(e.NodeID).caps = domain.Capabilities{JobTypes: e.JobTypes, GPU: e.GPU, Slots: e.Slots}
+	case domain.NodeCapabilitiesChanged:
+		r.node(e.NodeID).caps = domain.Capabilities{JobTypes: e.JobTypes, GPU: e.GPU, Slots: e.Slots}
+	case domain.NodeRetired:
+		r.node(e.NodeID).retired = true
+	case domain.JobSubmitted:
+		if _, ok := r.jobs[e.JobID]; !ok {
+			r.jobs[e.JobID] = &jobState{id: e.JobID, typ: e.Type, gpu: e.GPU, priority: e.Priority, submittedAt: e.At, status: domain.StatusQueued}
+		}
+	case domain.JobDispatched:
+		r.assign(e.JobID, e.NodeID, domain.StatusDispatched, e.At)
+	case domain.JobStarted:
+		r.assign(e.JobID, e.NodeID, domain.StatusRunning, time.Time{})
+	case domain.JobFailed:
+		r.endAttempt(e.JobID, e.NodeID, e.WillRetry)
+	case domain.JobTimedOut:
+		r.endAttempt(e.JobID, e.NodeID, e.WillRetry)
+	case domain.JobCompleted:
+		r.endAttempt(e.JobID, e.NodeID, false)
+	case domain.JobCancelled:
+		if j, ok := r.jobs[e.JobID]; ok {
+			r.endAttempt(e.JobID, j.node, false)
+		}
+	}
+}
+
+func (r *Registry) node(id domain.NodeID) *nodeState {
+	n, ok := r.nodes[id]
+	if !ok {
+		n = &nodeState{assigned: map[domain.JobID]bool{}}
+		r.nodes[id] = n
+	}
+	return n
+}
+
+func (r *Registry) assign(job domain.JobID, node domain.NodeID, st domain.Status, at time.Time) {
+	j, ok := r.jobs[job]
+	if !ok {
+		return
+	}
+	if j.node != "" && j.node != node {
+		delete(r.node(j.node).assigned, job)
+	}
+	j.status, j.node = st, node
+	if !at.IsZero() {
+		j.dispatched = at
+	}
+	r.node(node).assigned[job] = true
+}
+
+// endAttempt frees the node's slot; the job waits again or is forgotten.
+func (r *Registry) endAttempt(job domain.JobID, node domain.NodeID, retry bool) {
+	if node != "" {
+		delete(r.node(node).assigned, job)
+	}
+	j, ok := r.jobs[job]
+	if !ok {
+		return
+	}
+	if !retry {
+		delete(r.jobs, job)
+		return
+	}
+	j.status, j.node, j.lastNode = domain.StatusQueued, "", node
+}
+
+// Heartbeat records that node was heard from at now.
+func (r *Registry) Heartbeat(node domain.NodeID, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.node(node).lastSeen = now
+}
+
+// NodeStatus returns when node was last heard from and how many jobs it holds.
+func (r *Registry) NodeStatus(node domain.NodeID) (lastSeen time.Time, load int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if n, ok := r.nodes[node]; ok {
+		return n.lastSeen, len(n.assigned)
+	}
+	return time.Time{}, 0
+}
+
+// HealthyFor reports whether any healthy, active node can run jobs of typ
+// (with a GPU when gpu), busy or not.
+func (r *Registry) HealthyFor(typ domain.JobType, gpu bool, now time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, n := range r.nodes {
+		if n.usable(typ, gpu, now) {
+			return true
+		}
+	}
+	return false
+}
+
+func (n *nodeState) usable(typ domain.JobType, gpu bool, now time.Time) bool {
+	return !n.retired && n.caps.Slots > 0 && domain.Healthy(n.lastSeen, now) &&
+		slices.Contains(n.caps.JobTypes, typ) && (!gpu || n.caps.GPU)
+}
+
+// reserve picks a node for a waiting job and holds a slot on it: a healthy
+// node that runs the job's type (with a GPU when asked) and has a free slot,
+// least loaded first, avoiding the node of the job's last failed attempt
+// when another fits. It returns false when no node fits.
+func (r *Registry) reserve(job domain.JobID, now time.Time) (domain.NodeID, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	j, ok := r.jobs[job]
+	if !ok || j.status != domain.StatusQueued || j.node != "" {
+		return "", false
+	}
+	var best domain.NodeID
+	var bestScore float64
+	for id, n := range r.nodes {
+		if !n.usable(j.typ, j.gpu, now) || len(n.assigned) >= n.caps.Slots {
+			continue
+		}
+		score := float64(len(n.assigned)) / float64(n.caps.Slots)
+		if id == j.lastNode {
+			score += 2 // only when nothing else fits
+		}
+		if best == "" || score < bestScore || (score == bestScore && id < best) {
+			best, bestScore = id, score
+		}
+	}
+	if best == "" {
+		return "", false
+	}
+	j.node = best
+	r.nodes[best].assigned[job] = true
+	return best, true
+}
+
+// unreserve gives back a slot reserve took, when the dispatch did not happen.
+func (r *Registry) unreserve(job domain.JobID, node domain.NodeID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.node(node).assigned, job)
+	if j, ok := r.jobs[job]; ok && j.status == domain.StatusQueued && j.node == node {
+		j.node = ""
+	}
+}
+
+// waiting returns the queued jobs without a node, highest priority first,
+// then oldest first.
+func (r *Registry) waiting() []domain.JobID {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var js []*jobState
+	for _, j := range r.jobs {
+		if j.status == domain.StatusQueued && j.node == "" {
+			js = append(js, j)
+		}
+	}
+	slices.SortFunc(js, func(a, b *jobState) int {
+		if c := cmp.Compare(b.priority.Rank(), a.priority.Rank()); c != 0 {
+			return c
+		}
+		if c := a.submittedAt.Compare(b.submittedAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.id, b.id)
+	})
+	ids := make([]domain.JobID, len(js))
+	for i, j := range js {
+		ids[i] = j.id
+	}
+	return ids
+}
+
+// overdue returns the jobs DISPATCHED for longer than domain.DispatchTimeout.
+func (r *Registry) overdue(now time.Time) []domain.JobID {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var ids []domain.JobID
+	for _, j := range r.jobs {
+		if j.status == domain.StatusDispatched && now.Sub(j.dispatched) >= domain.DispatchTimeout {
+			ids = append(ids, j.id)
+		}
+	}
+	return ids
+}
+
+// Assigned returns the jobs dispatched to node that it has not started yet.
+func (r *Registry) Assigned(node domain.NodeID) []domain.JobID {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var ids []domain.JobID
+	if n, ok := r.nodes[node]; ok {
+		for id := range n.assigned {
+			if j, ok := r.jobs[id]; ok && j.status == domain.StatusDispatched && j.node == node {
+				ids = append(ids, id)
+			}
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// JobNode returns the node a job is dispatched to or running on, if any.
+func (r *Registry) JobNode(job domain.JobID) domain.NodeID {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if j, ok := r.jobs[job]; ok && j.status != domain.StatusQueued {
+		return j.node
+	}
+	return ""
+}

@@ -1,0 +1,116 @@
+// Package commands is RenderTrust's write side: one handler per command. A
+// handler loads an aggregate from its stream, lets the domain decide, and
+// appends the decided events with the aggregate's version as the expected
+// version, deciding again after a lost race. Reactors follow the log to do
+// every cross-stream effect (a completed job deducts its hold).
+package commands
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/rendertrust/rendertrust/domain"
+	"github.com/rendertrust/rendertrust/eventstore"
+	"github.com/rendertrust/rendertrust/internal/sqldb"
+)
+
+// Service runs commands against the event log.
+type Service struct {
+	store    eventstore.Store
+	db       *sqldb.DB
+	prices   domain.PriceTable
+	now      func() time.Time
+	log      *slog.Logger
+	registry *Registry
+
+	accounts *repo[*domain.Account]
+	jobs     *repo[*domain.Job]
+	nodes    *repo[*domain.Node]
+
+	dispatchMu   chan struct{} // a one-slot semaphore: one dispatch pass at a time
+	passwordCost int
+}
+
+// Config configures a Service. Store and DB are required.
+type Config struct {
+	Store  eventstore.Store
+	DB     *sqldb.DB         // identity, idempotency keys, reactor checkpoints
+	Prices domain.PriceTable // zero value: the default prices
+	Now    func() time.Time  // nil: time.Now
+	Log    *slog.Logger      // nil: slog.Default()
+	// PasswordCost is the bcrypt cost; 0 means bcrypt.DefaultCost. Tests
+	// lower it.
+	PasswordCost int
+}
+
+// New returns a Service, creating its tables if needed.
+func New(ctx context.Context, c Config) (*Service, error) {
+	if err := c.DB.Migrate(ctx, "commands", migrations(c.DB.Dialect)); err != nil {
+		return nil, err
+	}
+	s := &Service{
+		store: c.Store, db: c.DB, prices: c.Prices, now: c.Now, log: c.Log,
+		registry:     NewRegistry(),
+		dispatchMu:   make(chan struct{}, 1),
+		passwordCost: c.PasswordCost,
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	s.accounts = newRepo(c.Store, func(id string) *domain.Account { return domain.NewAccount(domain.UserID(id)) }, (*domain.Account).Snapshot)
+	s.jobs = newRepo(c.Store, func(id string) *domain.Job { return domain.NewJob(domain.JobID(id)) }, (*domain.Job).Snapshot)
+	s.nodes = newRepo(c.Store, func(id string) *domain.Node { return domain.NewNode(domain.NodeID(id)) }, (*domain.Node).Snapshot)
+	return s, nil
+}
+
+// Registry returns the dispatcher's view of nodes and waiting jobs.
+func (s *Service) Registry() *Registry { return s.registry }
+
+// Prices returns the price table jobs are charged by.
+func (s *Service) Prices() domain.PriceTable { return s.prices }
+
+// Account returns the user's account as of the latest event.
+func (s *Service) Account(ctx context.Context, user domain.UserID) (*domain.Account, error) {
+	return s.accounts.load(ctx, domain.AccountStream(user), string(user))
+}
+
+// Job returns the job as of the latest event; a job never submitted has
+// Exists() false.
+func (s *Service) Job(ctx context.Context, id domain.JobID) (*domain.Job, error) {
+	if !domain.ValidID(string(id)) {
+		return nil, fmt.Errorf("%w: job id", domain.ErrInvalidID)
+	}
+	return s.jobs.load(ctx, domain.JobStream(id), string(id))
+}
+
+// Node returns the node as of the latest event.
+func (s *Service) Node(ctx context.Context, id domain.NodeID) (*domain.Node, error) {
+	if !domain.ValidID(string(id)) {
+		return nil, fmt.Errorf("%w: node id", domain.ErrInvalidID)
+	}
+	return s.nodes.load(ctx, domain.NodeStream(id), string(id))
+}
+
+// observe feeds events a command appended to the registry at once, so the
+// next dispatch decision sees them before the log follower does.
+func (s *Service) observe(events ...domain.Event) {
+	for _, e := range events {
+		s.registry.Observe(e)
+	}
+}
+
+// Actor identifies who issues a command, for event metadata.
+type Actor struct {
+	ID             string // "user:{id}", "node:{id}", "admin:{id}", "system:{reactor}"
+	CorrelationID  string // the request id
+	IdempotencyKey string
+}
+
+func (a Actor) cause(key string) cause {
+	return cause{actor: a.ID, correlation: a.CorrelationID, idemKey: a.IdempotencyKey, key: key}
+}
