@@ -31,5 +31,32 @@ func migrations(sqldb.Dialect) []string {
 			name     TEXT   PRIMARY KEY,
 			position BIGINT NOT NULL
 		)`,
+		// Refresh tokens, stored as SHA-256 hashes. Rotation marks a token
+		// used; presenting a used token again revokes its whole family.
+		`CREATE TABLE refresh_tokens (
+			token_hash TEXT   PRIMARY KEY,
+			family     TEXT   NOT NULL,
+			user_id    TEXT   NOT NULL,
+			created_at BIGINT NOT NULL,
+			expires_at BIGINT NOT NULL,
+			used_at    BIGINT,
+			revoked_at BIGINT
+		)`,
+		`CREATE INDEX refresh_tokens_family ON refresh_tokens (family)`,
+		// One-time node enrollment tokens issued by an admin, and the
+		// credentials enrolled nodes authenticate with; both hashed.
+		`CREATE TABLE enrollment_tokens (
+			token_hash TEXT   PRIMARY KEY,
+			created_by TEXT   NOT NULL,
+			created_at BIGINT NOT NULL,
+			expires_at BIGINT NOT NULL,
+			used_at    BIGINT,
+			node_id    TEXT
+		)`,
+		`CREATE TABLE node_credentials (
+			token_hash TEXT   PRIMARY KEY,
+			node_id    TEXT   NOT NULL,
+			created_at BIGINT NOT NULL
+		)`,
 	}
 }

@@ -16,9 +16,10 @@ import (
 // Observe is idempotent, so a command's own events and the same events read
 // back from the log may both be observed.
 type Registry struct {
-	mu    sync.Mutex
-	nodes map[domain.NodeID]*nodeState
-	jobs  map[domain.JobID]*jobState // jobs not yet ended
+	mu      sync.Mutex
+	nodes   map[domain.NodeID]*nodeState
+	jobs    map[domain.JobID]*jobState // jobs not yet ended
+	changed chan struct{}              // closed and replaced when an assignment changes
 }
 
 type nodeState struct {
@@ -42,7 +43,21 @@ type jobState struct {
 
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry {
-	return &Registry{nodes: map[domain.NodeID]*nodeState{}, jobs: map[domain.JobID]*jobState{}}
+	return &Registry{nodes: map[domain.NodeID]*nodeState{}, jobs: map[domain.JobID]*jobState{}, changed: make(chan struct{})}
+}
+
+// Changed returns a channel that is closed at the next change of any job's
+// assignment, for nodes long-polling for work.
+func (r *Registry) Changed() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.changed
+}
+
+// notify wakes Changed waiters; r.mu must be held.
+func (r *Registry) notify() {
+	close(r.changed)
+	r.changed = make(chan struct{})
 }
 
 // Observe folds one event from the log into the registry.
@@ -99,6 +114,7 @@ func (r *Registry) assign(job domain.JobID, node domain.NodeID, st domain.Status
 		j.dispatched = at
 	}
 	r.node(node).assigned[job] = true
+	r.notify()
 }
 
 // endAttempt frees the node's slot; the job waits again or is forgotten.
@@ -106,6 +122,7 @@ func (r *Registry) endAttempt(job domain.JobID, node domain.NodeID, retry bool) 
 	if node != "" {
 		delete(r.node(node).assigned, job)
 	}
+	r.notify()
 	j, ok := r.jobs[job]
 	if !ok {
 		return

@@ -1,35 +1,82 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 )
 
 // Config is everything the server can be told. Every flag can also come from
 // the environment variable named beside it; a flag given on the command line
-// wins over the environment.
+// wins over the environment. Nothing below cmd/ reads the environment.
 type Config struct {
 	Addr        string // RENDERTRUST_ADDR
 	DataDir     string // RENDERTRUST_DATA_DIR
 	Dev         bool   // RENDERTRUST_DEV
 	DatabaseURL string // DATABASE_URL
+	JWTKeyFile  string // RENDERTRUST_JWT_KEY_FILE
+	PublicURL   string // RENDERTRUST_PUBLIC_URL
+	CORSOrigins string // RENDERTRUST_CORS_ORIGINS, comma-separated
+	LogLevel    string // RENDERTRUST_LOG_LEVEL
+
+	StripeSecretKey     string        // STRIPE_SECRET_KEY
+	StripeWebhookSecret string        // STRIPE_WEBHOOK_SECRET, comma-separated during rotation
+	StripeAPIURL        string        // STRIPE_API_URL
+	StripeSuccessURL    string        // STRIPE_SUCCESS_URL
+	StripeCancelURL     string        // STRIPE_CANCEL_URL
+	StripeTolerance     time.Duration // STRIPE_WEBHOOK_TOLERANCE
+
+	NoProjections bool // RENDERTRUST_NO_PROJECTIONS: another process runs them
+	NoReactor     bool // RENDERTRUST_NO_REACTOR: another process settles and dispatches
 }
 
 // envNames maps each flag to its environment variable.
 var envNames = map[string]string{
-	"addr":         "RENDERTRUST_ADDR",
-	"data-dir":     "RENDERTRUST_DATA_DIR",
-	"dev":          "RENDERTRUST_DEV",
-	"database-url": "DATABASE_URL",
+	"addr":                  "RENDERTRUST_ADDR",
+	"data-dir":              "RENDERTRUST_DATA_DIR",
+	"dev":                   "RENDERTRUST_DEV",
+	"database-url":          "DATABASE_URL",
+	"jwt-key-file":          "RENDERTRUST_JWT_KEY_FILE",
+	"public-url":            "RENDERTRUST_PUBLIC_URL",
+	"cors-origins":          "RENDERTRUST_CORS_ORIGINS",
+	"log-level":             "RENDERTRUST_LOG_LEVEL",
+	"stripe-secret-key":     "STRIPE_SECRET_KEY",
+	"stripe-webhook-secret": "STRIPE_WEBHOOK_SECRET",
+	"stripe-api-url":        "STRIPE_API_URL",
+	"stripe-success-url":    "STRIPE_SUCCESS_URL",
+	"stripe-cancel-url":     "STRIPE_CANCEL_URL",
+	"stripe-tolerance":      "STRIPE_WEBHOOK_TOLERANCE",
+	"no-projections":        "RENDERTRUST_NO_PROJECTIONS",
+	"no-reactor":            "RENDERTRUST_NO_REACTOR",
 }
 
-func (c *Config) bindFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "address to serve the API on")
-	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory for the embedded database and chain")
-	fs.BoolVar(&c.Dev, "dev", false, "development mode: embedded chain, dev payments, a local node")
+// bindStoreFlags binds the flags every command that opens the stores takes.
+func (c *Config) bindStoreFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory for the embedded databases, keys, results and chain")
 	fs.StringVar(&c.DatabaseURL, "database-url", "", "PostgreSQL connection string (default: embedded SQLite in the data dir)")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+}
+
+// bindServeFlags binds the server's flags.
+func (c *Config) bindServeFlags(fs *pflag.FlagSet) {
+	c.bindStoreFlags(fs)
+	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "address to serve the API on")
+	fs.BoolVar(&c.Dev, "dev", false, "development mode: dev payments (no charge), a local node")
+	fs.StringVar(&c.JWTKeyFile, "jwt-key-file", "", "Ed25519 private key (PKCS #8 PEM) signing access tokens (default: <data-dir>/jwt.key, created if missing)")
+	fs.StringVar(&c.PublicURL, "public-url", "", "external base URL for download links (default: the request's host)")
+	fs.StringVar(&c.CORSOrigins, "cors-origins", "app://rendertrust,http://localhost:5173", "origins allowed by CORS (the desktop app's)")
+	fs.StringVar(&c.StripeSecretKey, "stripe-secret-key", "", "Stripe secret key (sk_…)")
+	fs.StringVar(&c.StripeWebhookSecret, "stripe-webhook-secret", "", "Stripe webhook signing secrets (whsec_…), comma-separated")
+	fs.StringVar(&c.StripeAPIURL, "stripe-api-url", "", "another Stripe API endpoint, e.g. stripe-mock")
+	fs.StringVar(&c.StripeSuccessURL, "stripe-success-url", "", "where Checkout returns after payment")
+	fs.StringVar(&c.StripeCancelURL, "stripe-cancel-url", "", "where Checkout's back button leads")
+	fs.DurationVar(&c.StripeTolerance, "stripe-tolerance", 0, "webhook signature age tolerance (default 5m)")
+	fs.BoolVar(&c.NoProjections, "no-projections", false, "do not run projections in this process")
+	fs.BoolVar(&c.NoReactor, "no-reactor", false, "do not run the settlement reactor and dispatcher in this process")
 }
 
 // applyEnv fills every flag not set on the command line from its environment variable.
@@ -41,11 +88,29 @@ func applyEnv(fs *pflag.FlagSet) error {
 			return
 		}
 		if v, set := os.LookupEnv(name); set {
-			err = fs.Set(f.Name, v)
+			if e := fs.Set(f.Name, v); e != nil {
+				err = fmt.Errorf("%s: %w", name, e)
+			}
 		}
 	})
 	return err
 }
 
-// eventsPath is the embedded event store's file.
-func (c *Config) eventsPath() string { return filepath.Join(c.DataDir, "events.db") }
+func (c *Config) path(name string) string { return filepath.Join(c.DataDir, name) }
+
+func (c *Config) jwtKeyPath() string {
+	if c.JWTKeyFile != "" {
+		return c.JWTKeyFile
+	}
+	return c.path("jwt.key")
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

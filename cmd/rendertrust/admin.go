@@ -1,0 +1,55 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rendertrust/rendertrust/commands"
+)
+
+func newAdminCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "admin", Short: "Operator tasks against the configured store"}
+	cmd.AddCommand(newCreateUserCommand())
+	return cmd
+}
+
+func newCreateUserCommand() *cobra.Command {
+	m := NewMain()
+	var email, name, password string
+	var isAdmin bool
+	cmd := &cobra.Command{
+		Use:   "create-user --email E --password P [--admin]",
+		Short: "Create a user (an operator with --admin)",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := applyEnv(cmd.Flags()); err != nil {
+				return err
+			}
+			defer m.Close()
+			if err := m.Open(cmd.Context()); err != nil {
+				return err
+			}
+			role := commands.RoleCreator
+			if isAdmin {
+				role = commands.RoleAdmin
+			}
+			if name == "" {
+				name = email
+			}
+			u, err := m.Commands.Register(cmd.Context(), email, name, password, role)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "created %s user %s (%s)\n", u.Role, u.ID, u.Email)
+			return nil
+		},
+	}
+	m.Config.bindStoreFlags(cmd.Flags())
+	cmd.Flags().StringVar(&email, "email", "", "the user's email")
+	cmd.Flags().StringVar(&name, "name", "", "the user's name (default: the email)")
+	cmd.Flags().StringVar(&password, "password", "", "the user's password (at least 8 characters)")
+	cmd.Flags().BoolVar(&isAdmin, "admin", false, "give the user the admin role")
+	cmd.MarkFlagRequired("email")
+	cmd.MarkFlagRequired("password")
+	return cmd
+}

@@ -1,0 +1,244 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/rendertrust/rendertrust/blobstore"
+	"github.com/rendertrust/rendertrust/commands"
+	"github.com/rendertrust/rendertrust/eventstore"
+	"github.com/rendertrust/rendertrust/eventstore/postgres"
+	"github.com/rendertrust/rendertrust/eventstore/sqlite"
+	rthttp "github.com/rendertrust/rendertrust/http"
+	"github.com/rendertrust/rendertrust/internal/sqldb"
+	"github.com/rendertrust/rendertrust/payments"
+	"github.com/rendertrust/rendertrust/projections"
+)
+
+// Main owns the server's configuration, stores, workers and listener. Run
+// starts everything; Close stops it in reverse order.
+type Main struct {
+	Config Config
+	Log    *slog.Logger
+
+	Store    eventstore.Store
+	DB       *sqldb.DB
+	Commands *commands.Service
+	Runner   *projections.Runner
+	Reader   *projections.Reader
+	Reactor  *commands.Reactor
+	HTTP     *rthttp.Server
+
+	listener net.Listener
+	cancel   context.CancelFunc
+	workers  sync.WaitGroup
+}
+
+// NewMain returns a Main with defaults; the caller sets Config.
+func NewMain() *Main {
+	return &Main{Log: slog.New(slog.NewTextHandler(os.Stderr, nil))}
+}
+
+// Open opens the event store, the state database and the command service.
+// Commands that only need the stores (admin, projections) stop here.
+func (m *Main) Open(ctx context.Context) error {
+	m.Log = newLogger(m.Config.LogLevel)
+	if err := os.MkdirAll(m.Config.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	var err error
+	if m.Store, m.DB, err = m.openStores(ctx); err != nil {
+		return err
+	}
+	m.Commands, err = commands.New(ctx, commands.Config{Store: m.Store, DB: m.DB, Log: m.Log})
+	return err
+}
+
+func (m *Main) openStores(ctx context.Context) (eventstore.Store, *sqldb.DB, error) {
+	if u := m.Config.DatabaseURL; u != "" {
+		store, err := postgres.Open(ctx, u)
+		if err != nil {
+			return nil, nil, err
+		}
+		db, err := sqldb.OpenPostgres(ctx, u)
+		if err != nil {
+			store.Close()
+			return nil, nil, err
+		}
+		return store, db, nil
+	}
+	store, err := sqlite.Open(ctx, m.Config.path("events.db"))
+	if err != nil {
+		return nil, nil, err
+	}
+	db, err := sqldb.OpenSQLite(m.Config.path("state.db"))
+	if err != nil {
+		store.Close()
+		return nil, nil, err
+	}
+	return store, db, nil
+}
+
+// Run opens everything and starts serving; it returns once the server is
+// listening (Addr says where). Workers run until Close.
+func (m *Main) Run(ctx context.Context) error {
+	if err := m.Open(ctx); err != nil {
+		return err
+	}
+	ctx, m.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := m.startWorkers(ctx, reg); err != nil {
+		return err
+	}
+	srv, err := m.newHTTP(reg)
+	if err != nil {
+		return err
+	}
+	m.HTTP = srv
+	if m.listener, err = net.Listen("tcp", m.Config.Addr); err != nil {
+		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
+	}
+	m.goWorker(func() error { return m.HTTP.Serve(m.listener) })
+	m.Log.Info("serving", "addr", m.Addr(), "dev", m.Config.Dev, "data_dir", m.Config.DataDir, "postgres", m.Config.DatabaseURL != "")
+	return nil
+}
+
+// startWorkers starts the projections runner and the reactor.
+func (m *Main) startWorkers(ctx context.Context, reg prometheus.Registerer) error {
+	var err error
+	m.Runner, err = projections.NewRunner(projections.Config{DB: m.DB, Log: m.Store, Projections: projections.All(), Registerer: reg, Logger: m.Log})
+	if err != nil {
+		return err
+	}
+	m.Reader = projections.NewReader(m.DB)
+	if !m.Config.NoProjections {
+		if err := m.Runner.Start(ctx); err != nil {
+			return err
+		}
+	}
+	m.Reactor = commands.NewReactor(m.Commands, 0)
+	if !m.Config.NoReactor {
+		m.goWorker(func() error { return m.Reactor.Run(ctx) })
+	}
+	return nil
+}
+
+// goWorker runs f until Close; an error other than cancellation is logged.
+func (m *Main) goWorker(f func() error) {
+	m.workers.Add(1)
+	go func() {
+		defer m.workers.Done()
+		if err := f(); err != nil && !errors.Is(err, context.Canceled) {
+			m.Log.Error("worker stopped", "err", err)
+		}
+	}()
+}
+
+func (m *Main) newHTTP(reg *prometheus.Registry) (*rthttp.Server, error) {
+	key, err := rthttp.LoadOrCreateKey(m.Config.jwtKeyPath(), m.Config.JWTKeyFile == "")
+	if err != nil {
+		return nil, err
+	}
+	blobs, err := m.openBlobs()
+	if err != nil {
+		return nil, err
+	}
+	provider, webhook, err := m.openPayments()
+	if err != nil {
+		return nil, err
+	}
+	var stripeWebhook http.Handler // stays nil (503) without Stripe: a nil *Webhook is not a nil Handler
+	if webhook != nil {
+		stripeWebhook = webhook
+	}
+	return rthttp.New(rthttp.Config{
+		Commands: m.Commands, Reader: m.Reader, Runner: m.Runner, Tokens: rthttp.NewTokens(key, nil),
+		Blobs: blobs, Checkout: provider, StripeWebhook: stripeWebhook, Registerer: reg, Gatherer: reg, Log: m.Log,
+		CORSOrigins: splitList(m.Config.CORSOrigins), PublicURL: m.Config.PublicURL, Head: m.Store.Head,
+		Ready: func(ctx context.Context) error { _, err := m.Store.Head(ctx); return err },
+	}), nil
+}
+
+// openBlobs opens the result store; its link-signing key lives beside it.
+func (m *Main) openBlobs() (*blobstore.Local, error) {
+	keyPath := m.Config.path("results.key")
+	key, err := os.ReadFile(keyPath)
+	if errors.Is(err, os.ErrNotExist) {
+		key = make([]byte, 32)
+		rand.Read(key)
+		err = os.WriteFile(keyPath, key, 0o600)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("results signing key: %w", err)
+	}
+	return blobstore.OpenLocal(m.Config.path("results"), key)
+}
+
+// openPayments returns Stripe when keys are configured, the dev provider
+// under --dev, and nothing otherwise (checkout then answers 503).
+func (m *Main) openPayments() (payments.Provider, *payments.Webhook, error) {
+	c := payments.Config{
+		SecretKey: m.Config.StripeSecretKey, WebhookSecrets: payments.ParseWebhookSecrets(m.Config.StripeWebhookSecret),
+		APIURL: m.Config.StripeAPIURL, SuccessURL: m.Config.StripeSuccessURL, CancelURL: m.Config.StripeCancelURL,
+		Tolerance: m.Config.StripeTolerance,
+	}
+	if c.StripeConfigured() {
+		provider, err := payments.NewStripe(c, m.Log)
+		if err != nil {
+			return nil, nil, err
+		}
+		webhook, err := payments.NewWebhook(c, m.Commands, m.Log)
+		return provider, webhook, err
+	}
+	if m.Config.Dev {
+		dev, err := payments.NewDev(c, m.Commands, m.Log)
+		return dev, nil, err
+	}
+	return nil, nil, nil
+}
+
+// Addr returns the address the server listens on.
+func (m *Main) Addr() string { return m.listener.Addr().String() }
+
+// Close stops serving (letting in-flight requests finish), stops the
+// workers and closes the stores.
+func (m *Main) Close() error {
+	if m.HTTP != nil {
+		m.HTTP.Shutdown(context.Background())
+	}
+	if m.cancel != nil {
+		m.cancel()
+	}
+	if m.Runner != nil {
+		m.Runner.Stop()
+	}
+	m.workers.Wait()
+	var errs []error
+	if m.DB != nil {
+		errs = append(errs, m.DB.Close())
+	}
+	if m.Store != nil {
+		errs = append(errs, m.Store.Close())
+	}
+	return errors.Join(errs...)
+}
+
+func newLogger(level string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(strings.ToLower(level))); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}

@@ -1,0 +1,109 @@
+package http
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/rendertrust/rendertrust/commands"
+	"github.com/rendertrust/rendertrust/domain"
+)
+
+// EnrollmentToken is a one-time token a node enrolls with.
+type EnrollmentToken struct {
+	Token     string    `json:"token"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+func (s *Server) issueEnrollmentToken(c echo.Context) error {
+	tok, exp, err := s.Commands.IssueEnrollmentToken(c.Request().Context(), actor(c).ID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, EnrollmentToken{Token: tok, ExpiresAt: exp})
+}
+
+type grantRequest struct {
+	UserID string `json:"user_id"`
+	Amount int64  `json:"amount"`
+	Reason string `json:"reason"`
+}
+
+// LedgerWrite answers an admin write with the log position it reached.
+type LedgerWrite struct {
+	Position uint64 `json:"position"`
+}
+
+func (s *Server) grant(c echo.Context) error {
+	var req grantRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	a := actor(c)
+	res, err := commands.Idempotent(c.Request().Context(), s.Commands, "grant", a.IdempotencyKey, req,
+		func(ctx context.Context) (LedgerWrite, error) {
+			id := newRequestID()
+			if a.IdempotencyKey != "" {
+				id = commands.DeriveID("grant", "admin", a.IdempotencyKey)
+			}
+			pos, err := s.Commands.Grant(ctx, a, domain.UserID(req.UserID), id, domain.Credits(req.Amount), req.Reason)
+			s.waitRead(ctx, pos)
+			return LedgerWrite{pos}, err
+		})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, res)
+}
+
+type refundRequest struct {
+	Amount int64  `json:"amount"` // 0: everything not yet refunded
+	Reason string `json:"reason"`
+}
+
+func (s *Server) refund(c echo.Context) error {
+	var req refundRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	id, a := domain.JobID(c.Param("id")), actor(c)
+	res, err := commands.Idempotent(c.Request().Context(), s.Commands, "refund:"+string(id), a.IdempotencyKey, req,
+		func(ctx context.Context) (LedgerWrite, error) {
+			refundID := newRequestID()
+			if a.IdempotencyKey != "" {
+				refundID = commands.DeriveID("refund", string(id), a.IdempotencyKey)
+			}
+			pos, err := s.Commands.Refund(ctx, a, id, domain.Credits(req.Amount), refundID, req.Reason)
+			s.waitRead(ctx, pos)
+			return LedgerWrite{pos}, err
+		})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, res)
+}
+
+func (s *Server) listNodes(c echo.Context) error {
+	nodes, err := s.Reader.Nodes(c.Request().Context(), s.Commands.Registry(), s.Now())
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"nodes": nodes})
+}
+
+func (s *Server) listUsers(c echo.Context) error {
+	limit, err := intParam(c, "limit", 100, 1, 1000)
+	if err != nil {
+		return err
+	}
+	users, err := s.Commands.Users(c.Request().Context(), domain.UserID(c.QueryParam("after")), limit)
+	if err != nil {
+		return err
+	}
+	if users == nil {
+		users = []commands.User{}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"users": users})
+}

@@ -1,0 +1,123 @@
+package http
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/rendertrust/rendertrust/commands"
+	"github.com/rendertrust/rendertrust/domain"
+)
+
+// TokenResponse is what register, login and refresh answer.
+type TokenResponse struct {
+	AccessToken  string         `json:"access_token"`
+	RefreshToken string         `json:"refresh_token"`
+	TokenType    string         `json:"token_type"`
+	ExpiresIn    int            `json:"expires_in"`
+	User         *commands.User `json:"user,omitempty"`
+}
+
+type credentials struct {
+	Email    string `json:"email"`
+	Name     string `json:"name"`
+	Password string `json:"password"`
+}
+
+func (s *Server) register(c echo.Context) error {
+	var req credentials
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	u, err := s.Commands.Register(c.Request().Context(), req.Email, req.Name, req.Password, commands.RoleCreator)
+	if err != nil {
+		return err
+	}
+	return s.issue(c, http.StatusCreated, u)
+}
+
+func (s *Server) login(c echo.Context) error {
+	var req credentials
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	account, addr := "account:"+strings.ToLower(strings.TrimSpace(req.Email)), "addr:"+c.RealIP()
+	if err := s.logins.check(account, addr); err != nil {
+		c.Response().Header().Set("Retry-After", retryAfterHeader(err))
+		return err
+	}
+	u, err := s.Commands.Authenticate(c.Request().Context(), req.Email, req.Password)
+	if err != nil {
+		if domain.ErrorCode(err) == domain.CodeUnauthorized {
+			s.logins.fail(account, addr)
+		}
+		return err
+	}
+	s.logins.succeed(account)
+	return s.issue(c, http.StatusOK, u)
+}
+
+func retryAfterHeader(err error) string {
+	if ra, ok := err.(retryAfter); ok {
+		return itoa(ra.RetryAfterSeconds())
+	}
+	return "60"
+}
+
+type refreshRequest struct {
+	RefreshToken string `json:"refresh_token"`
+}
+
+func (s *Server) refresh(c echo.Context) error {
+	var req refreshRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	id, next, err := s.Commands.RotateRefreshToken(ctx, req.RefreshToken)
+	if err != nil {
+		return err
+	}
+	u, err := s.Commands.User(ctx, id)
+	if err != nil {
+		return err
+	}
+	access, err := s.Tokens.Issue(u)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, TokenResponse{AccessToken: access, RefreshToken: next, TokenType: "Bearer", ExpiresIn: int(AccessTokenTTL.Seconds())})
+}
+
+func (s *Server) logout(c echo.Context) error {
+	var req refreshRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	if err := s.Commands.RevokeRefreshToken(c.Request().Context(), req.RefreshToken); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) issue(c echo.Context, status int, u commands.User) error {
+	access, err := s.Tokens.Issue(u)
+	if err != nil {
+		return err
+	}
+	refresh, err := s.Commands.IssueRefreshToken(c.Request().Context(), u.ID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(status, TokenResponse{AccessToken: access, RefreshToken: refresh, TokenType: "Bearer",
+		ExpiresIn: int(AccessTokenTTL.Seconds()), User: &u})
+}
+
+func (s *Server) me(c echo.Context) error {
+	u, err := s.Commands.User(c.Request().Context(), userOf(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, u)
+}

@@ -1,0 +1,187 @@
+package http
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/rendertrust/rendertrust/commands"
+	"github.com/rendertrust/rendertrust/domain"
+	"github.com/rendertrust/rendertrust/projections"
+)
+
+// dispatchRequest is POST /api/v1/jobs/dispatch. The guide's curl sends
+// payload_ref; its SDK sends payload: {"ref": …}; inline JSON payloads are
+// sent as payload.
+type dispatchRequest struct {
+	JobType     string          `json:"job_type"`
+	PayloadRef  string          `json:"payload_ref"`
+	Payload     json.RawMessage `json:"payload"`
+	Priority    string          `json:"priority"`
+	GPURequired bool            `json:"gpu_required"`
+}
+
+// payload returns the request's payload: a URI (payload_ref, or payload
+// {"ref": "<uri>"}) or inline JSON.
+func (r dispatchRequest) payload() (domain.Payload, error) {
+	raw := bytes.TrimSpace(r.Payload)
+	hasInline := len(raw) > 0 && !bytes.Equal(raw, []byte("null"))
+	switch {
+	case r.PayloadRef != "" && hasInline:
+		return domain.Payload{}, domain.Errorf(domain.CodeInvalid, "payload_ref and payload: give one, not both")
+	case r.PayloadRef != "":
+		return domain.PayloadURI(r.PayloadRef)
+	case !hasInline:
+		return domain.Payload{}, domain.Errorf(domain.CodeInvalid, "payload_ref or payload: required")
+	}
+	var ref struct {
+		Ref string `json:"ref"`
+	}
+	if json.Unmarshal(raw, &ref) == nil && ref.Ref != "" && isOnlyRef(raw) {
+		return domain.PayloadURI(ref.Ref)
+	}
+	return domain.PayloadInline(raw)
+}
+
+// isOnlyRef reports whether raw is an object whose only key is "ref".
+func isOnlyRef(raw []byte) bool {
+	var m map[string]json.RawMessage
+	return json.Unmarshal(raw, &m) == nil && len(m) == 1
+}
+
+func (s *Server) dispatchJob(c echo.Context) error {
+	var req dispatchRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	p, err := req.payload()
+	if err != nil {
+		return err
+	}
+	pr, err := domain.ParsePriority(req.Priority)
+	if err != nil {
+		return err
+	}
+	typ, err := domain.ParseJobType(req.JobType)
+	if err != nil {
+		return err
+	}
+	owner, a := userOf(c), actor(c)
+	cmd := commands.SubmitJob{Owner: owner, Type: typ, Priority: pr, GPU: req.GPURequired, Payload: p}
+	res, err := commands.Idempotent(c.Request().Context(), s.Commands, "dispatch:"+string(owner), a.IdempotencyKey, cmd,
+		func(ctx context.Context) (commands.Submitted, error) {
+			if a.IdempotencyKey != "" {
+				cmd.JobID = domain.JobID(commands.DeriveID("job", string(owner), a.IdempotencyKey))
+			}
+			return s.Commands.SubmitJob(ctx, a, cmd)
+		})
+	if err != nil {
+		return err
+	}
+	s.waitRead(c.Request().Context(), res.Position)
+	return c.JSON(http.StatusCreated, res)
+}
+
+func (s *Server) listJobs(c echo.Context) error {
+	limit, err := intParam(c, "limit", 0, 1, projections.PageLimitMax)
+	if err != nil {
+		return err
+	}
+	var st domain.Status
+	if v := c.QueryParam("status"); v != "" {
+		if st, err = domain.ParseStatus(v); err != nil {
+			return err
+		}
+	}
+	page, err := s.Reader.Jobs(c.Request().Context(), userOf(c), projections.JobQuery{Status: st, Cursor: c.QueryParam("cursor"), Limit: limit})
+	if err != nil {
+		return err
+	}
+	if page.Jobs == nil {
+		page.Jobs = []projections.Job{}
+	}
+	return c.JSON(http.StatusOK, page)
+}
+
+func (s *Server) getJob(c echo.Context) error {
+	j, err := s.Reader.Job(c.Request().Context(), userOf(c), domain.JobID(c.Param("id")))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, j)
+}
+
+// CancelResponse answers a cancel.
+type CancelResponse struct {
+	JobID  string        `json:"job_id"`
+	Status domain.Status `json:"status"`
+}
+
+func (s *Server) cancelJob(c echo.Context) error {
+	owner, id, a := userOf(c), domain.JobID(c.Param("id")), actor(c)
+	res, err := commands.Idempotent(c.Request().Context(), s.Commands, "cancel:"+string(owner), a.IdempotencyKey, id,
+		func(ctx context.Context) (CancelResponse, error) {
+			pos, err := s.Commands.CancelJob(ctx, a, owner, id)
+			if err != nil {
+				return CancelResponse{}, err
+			}
+			s.waitRead(ctx, pos)
+			return CancelResponse{JobID: string(id), Status: domain.StatusCancelled}, nil
+		})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, res)
+}
+
+// ResultLink is GET /api/v1/jobs/{id}/result.
+type ResultLink struct {
+	DownloadURL  string `json:"download_url"`
+	ExpiresIn    int    `json:"expires_in"`
+	ResultSHA256 string `json:"result_sha256"`
+	ResultBytes  int64  `json:"result_bytes"`
+}
+
+var errNoResult = &domain.Error{Code: domain.CodeConflict, Message: "the job has no result: it is not COMPLETED"}
+
+func (s *Server) jobResult(c echo.Context) error {
+	j, err := s.Reader.Job(c.Request().Context(), userOf(c), domain.JobID(c.Param("id")))
+	if err != nil {
+		return err
+	}
+	if j.Status != domain.StatusCompleted {
+		return errNoResult
+	}
+	q := s.Blobs.Link(j.ID, s.Now().Add(resultLinkTTL))
+	u := s.baseURL(c) + "/api/v1/results/" + url.PathEscape(j.ID) + "?" + q.Encode()
+	return c.JSON(http.StatusOK, ResultLink{DownloadURL: u, ExpiresIn: int(resultLinkTTL.Seconds()), ResultSHA256: j.ResultSHA256, ResultBytes: j.ResultBytes})
+}
+
+func (s *Server) baseURL(c echo.Context) string {
+	if s.PublicURL != "" {
+		return strings.TrimRight(s.PublicURL, "/")
+	}
+	return c.Scheme() + "://" + c.Request().Host
+}
+
+var errBadLink = &domain.Error{Code: domain.CodeForbidden, Message: "download link invalid or expired"}
+
+func (s *Server) downloadResult(c echo.Context) error {
+	id := c.Param("id")
+	if err := s.Blobs.Check(id, c.QueryParam("expires"), c.QueryParam("signature"), s.Now()); err != nil {
+		return errBadLink
+	}
+	f, _, err := s.Blobs.Open(id)
+	if err != nil {
+		return &domain.Error{Code: domain.CodeNotFound, Message: "result not found"}
+	}
+	defer f.Close()
+	c.Response().Header().Set(echo.HeaderContentDisposition, `attachment; filename="`+id+`.result"`)
+	http.ServeContent(c.Response(), c.Request(), id, s.Now(), f)
+	return nil
+}

@@ -1,0 +1,171 @@
+package http
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/rendertrust/rendertrust/blobstore"
+	"github.com/rendertrust/rendertrust/domain"
+)
+
+type enrollRequest struct {
+	Token    string   `json:"token"`
+	Name     string   `json:"name"`
+	JobTypes []string `json:"job_types"`
+	GPU      bool     `json:"gpu"`
+	Slots    int      `json:"slots"`
+}
+
+// EnrollResponse gives a new node its id and the credential it uses from now on.
+type EnrollResponse struct {
+	NodeID     domain.NodeID `json:"node_id"`
+	Credential string        `json:"credential"`
+}
+
+func (s *Server) enrollNode(c echo.Context) error {
+	var req enrollRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	types := make([]domain.JobType, len(req.JobTypes))
+	for i, t := range req.JobTypes {
+		typ, err := domain.ParseJobType(t)
+		if err != nil {
+			return err
+		}
+		types[i] = typ
+	}
+	e := domain.Enrollment{Name: req.Name, Capabilities: domain.Capabilities{JobTypes: types, GPU: req.GPU, Slots: req.Slots}}
+	id, cred, err := s.Commands.EnrollWithToken(c.Request().Context(), req.Token, e)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, EnrollResponse{NodeID: id, Credential: cred})
+}
+
+func (s *Server) heartbeat(c echo.Context) error {
+	if err := s.Commands.Heartbeat(c.Request().Context(), nodeOf(c)); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"node_id": nodeOf(c), "healthy": true})
+}
+
+// Assignment is a job handed to a node.
+type Assignment struct {
+	JobID       domain.JobID   `json:"job_id"`
+	JobType     domain.JobType `json:"job_type"`
+	PayloadRef  string         `json:"payload_ref,omitempty"`
+	Payload     string         `json:"payload,omitempty"` // inline JSON, as text
+	GPURequired bool           `json:"gpu_required"`
+	Attempt     int            `json:"attempt"`
+}
+
+// assignments long-polls (up to ?wait= seconds, at most assignmentWaitMax)
+// for jobs dispatched to the calling node and not yet started. A poll
+// counts as a heartbeat.
+func (s *Server) assignments(c echo.Context) error {
+	wait, err := intParam(c, "wait", 0, 0, int(assignmentWaitMax.Seconds()))
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), time.Duration(wait)*time.Second)
+	defer cancel()
+	node, reg := nodeOf(c), s.Commands.Registry()
+	if err := s.Commands.Heartbeat(ctx, node); err != nil {
+		return err
+	}
+	for {
+		changed := reg.Changed()
+		if ids := reg.Assigned(node); len(ids) > 0 || wait == 0 {
+			return s.answerAssignments(c, ids)
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return s.answerAssignments(c, nil)
+		}
+	}
+}
+
+func (s *Server) answerAssignments(c echo.Context, ids []domain.JobID) error {
+	out := []Assignment{}
+	for _, id := range ids {
+		j, err := s.Commands.Job(c.Request().Context(), id)
+		if err != nil {
+			return err
+		}
+		p := j.Payload()
+		out = append(out, Assignment{JobID: id, JobType: j.Type(), PayloadRef: p.URI, Payload: p.Inline, GPURequired: j.GPU(), Attempt: j.Attempts()})
+	}
+	return c.JSON(http.StatusOK, map[string]any{"jobs": out})
+}
+
+// nodeJobResponse answers the node's reports.
+type nodeJobResponse struct {
+	JobID  domain.JobID  `json:"job_id"`
+	Status domain.Status `json:"status"`
+}
+
+func (s *Server) jobStarted(c echo.Context) error {
+	id := domain.JobID(c.Param("id"))
+	if _, err := s.Commands.StartJob(c.Request().Context(), actor(c), nodeOf(c), id); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, nodeJobResponse{id, domain.StatusRunning})
+}
+
+type failRequest struct {
+	Error string `json:"error"`
+}
+
+func (s *Server) jobFailed(c echo.Context) error {
+	var req failRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	id := domain.JobID(c.Param("id"))
+	if _, err := s.Commands.FailJob(c.Request().Context(), actor(c), nodeOf(c), id, req.Error); err != nil {
+		return err
+	}
+	j, err := s.Commands.Job(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, nodeJobResponse{id, j.Status()})
+}
+
+// uploadResult streams the job's result into the blob store, checking it
+// against the SHA-256 the node claims (X-Result-SHA256), then completes the
+// job with that hash. Only the node running the job may upload.
+func (s *Server) uploadResult(c echo.Context) error {
+	ctx, node, id := c.Request().Context(), nodeOf(c), domain.JobID(c.Param("id"))
+	j, err := s.Commands.Job(ctx, id)
+	if err != nil {
+		return err
+	}
+	switch {
+	case !j.Exists():
+		return domain.ErrJobNotFound
+	case j.Node() != node:
+		return domain.ErrWrongNode
+	case j.Status() != domain.StatusRunning:
+		return &domain.InvalidTransitionError{From: j.Status(), To: domain.StatusCompleted}
+	}
+	sum, size, err := s.Blobs.Put(string(id), c.Request().Body, resultBytesMax, c.Request().Header.Get("X-Result-SHA256"))
+	switch err {
+	case nil:
+	case blobstore.ErrTooLarge:
+		return domain.Errorf(domain.CodeTooLarge, "result: larger than %d bytes", resultBytesMax)
+	case blobstore.ErrHashMismatch:
+		return domain.Errorf(domain.CodeInvalid, "X-Result-SHA256: does not match the uploaded content")
+	default:
+		return err
+	}
+	if _, err := s.Commands.CompleteJob(ctx, actor(c), node, id, sum, size); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"job_id": id, "status": domain.StatusCompleted, "result_sha256": sum, "result_bytes": size})
+}

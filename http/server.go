@@ -1,0 +1,151 @@
+// Package http is RenderTrust's REST API (echo): the creator guide's every
+// path, the node and admin endpoints, and the one JSON error shape. Handlers
+// parse and validate, call a command or a projection query, and answer;
+// business rules live in domain and commands.
+package http
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rendertrust/rendertrust/blobstore"
+	"github.com/rendertrust/rendertrust/commands"
+	"github.com/rendertrust/rendertrust/payments"
+	"github.com/rendertrust/rendertrust/projections"
+)
+
+// Limits of the API.
+const (
+	// bodyBytesMax bounds a JSON request body.
+	bodyBytesMax = 256 << 10
+	// resultBytesMax bounds a job result a node uploads.
+	resultBytesMax = 1 << 30
+	// readWaitMax bounds how long a write waits for the read models to show
+	// its effect (read-your-writes).
+	readWaitMax = 2 * time.Second
+	// assignmentWaitMax bounds a node's long poll for work.
+	assignmentWaitMax = 30 * time.Second
+	// resultLinkTTL is how long a result download link works.
+	resultLinkTTL = time.Hour
+	// shutdownTimeout bounds how long in-flight requests may finish.
+	shutdownTimeout = 15 * time.Second
+)
+
+// Ledger serves Merkle proofs of log entries; the anchoring service
+// implements it. Results are rendered as JSON as they are.
+type Ledger interface {
+	Proof(ctx context.Context, entryID string) (any, error)
+	Verify(ctx context.Context, entryID string) (any, error)
+	Consistency(ctx context.Context, from, to uint64) (any, error)
+	// EntryStream names the stream of an entry, for access checks.
+	EntryStream(ctx context.Context, entryID string) (string, error)
+	// AnchoredSize is the tree size of the latest confirmed anchor.
+	AnchoredSize() uint64
+}
+
+// Config is everything the API needs. Commands, Reader, Runner, Tokens and
+// Blobs are required; a nil Ledger, Checkout or StripeWebhook answers 503.
+type Config struct {
+	Commands      *commands.Service
+	Reader        *projections.Reader
+	Runner        interface{ WaitFor(context.Context, uint64) error }
+	Tokens        *Tokens
+	Blobs         *blobstore.Local
+	Ledger        Ledger
+	Checkout      payments.Provider
+	StripeWebhook http.Handler
+	Registerer    prometheus.Registerer
+	Gatherer      prometheus.Gatherer
+	Log           *slog.Logger
+	CORSOrigins   []string
+	// PublicURL prefixes download links ("https://api.example.com"); empty
+	// means the request's own scheme and host.
+	PublicURL string
+	// Head returns the event log's last position (read-your-writes after
+	// effects whose position a command does not report).
+	Head func(context.Context) (uint64, error)
+	// Ready reports whether the server can serve (for /readyz).
+	Ready func(context.Context) error
+	Now   func() time.Time
+}
+
+// Server is the API over HTTP.
+type Server struct {
+	Config
+	echo    *echo.Echo
+	log     *slog.Logger
+	logins  *loginLimiter
+	metrics *metrics
+	server  *http.Server
+}
+
+// New returns a Server with every route registered.
+func New(c Config) *Server {
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Log == nil {
+		c.Log = slog.Default()
+	}
+	if c.Registerer == nil {
+		reg := prometheus.NewRegistry()
+		c.Registerer, c.Gatherer = reg, reg
+	}
+	s := &Server{Config: c, echo: echo.New(), log: c.Log, logins: newLoginLimiter(c.Now)}
+	s.metrics = newMetrics(c.Registerer)
+	s.echo.HideBanner, s.echo.HidePort = true, true
+	s.echo.HTTPErrorHandler = s.errorHandler
+	s.routes()
+	return s
+}
+
+// Handler returns the API's http.Handler.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// Serve answers requests on l until Shutdown.
+func (s *Server) Serve(l net.Listener) error {
+	s.server = &http.Server{Handler: s.echo, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	err := s.server.Serve(l)
+	if err == http.ErrServerClosed {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting requests and waits (bounded) for in-flight ones.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if s.server == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, shutdownTimeout)
+	defer cancel()
+	return s.server.Shutdown(ctx)
+}
+
+func (s *Server) headPosition(ctx context.Context) (uint64, error) {
+	if s.Head == nil {
+		return 0, nil
+	}
+	return s.Head(ctx)
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// waitRead waits, bounded, until the read models show the log up to
+// position, so the client's next request sees its own write. A timeout is
+// not an error: the write happened; the read models will follow.
+func (s *Server) waitRead(ctx context.Context, position uint64) {
+	if position == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, readWaitMax)
+	defer cancel()
+	s.Runner.WaitFor(ctx, position)
+}
