@@ -68,6 +68,7 @@ var registry = map[string]eventCodec{
 	EventNodeEnrolled:            codec[NodeEnrolled](),
 	EventNodeCapabilitiesChanged: codec[NodeCapabilitiesChanged](),
 	EventNodeRetired:             codec[NodeRetired](),
+	EventAnchorRecorded:          codec[AnchorRecorded](),
 }
 
 // codec returns the codec of event type T.

@@ -151,8 +151,8 @@ func (s *Server) requireNode(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 func userOf(c echo.Context) domain.UserID { v, _ := c.Get(ctxUser).(domain.UserID); return v }
-func isAdmin(c echo.Context) bool          { return c.Get(ctxRole) == commands.RoleAdmin }
-func nodeOf(c echo.Context) domain.NodeID  { v, _ := c.Get(ctxNode).(domain.NodeID); return v }
+func isAdmin(c echo.Context) bool         { return c.Get(ctxRole) == commands.RoleAdmin }
+func nodeOf(c echo.Context) domain.NodeID { v, _ := c.Get(ctxNode).(domain.NodeID); return v }
 
 // actor describes the request's caller for event metadata.
 func actor(c echo.Context) commands.Actor {

@@ -87,7 +87,9 @@ func (s *Server) checkout(c echo.Context) error {
 	}
 	owner, a := userOf(c), actor(c)
 	res, err := commands.Idempotent(c.Request().Context(), s.Commands, "checkout:"+string(owner), a.IdempotencyKey, req,
-		func(ctx context.Context) (payments.Checkout, error) { return s.Checkout.Checkout(ctx, owner, req.PackageID) })
+		func(ctx context.Context) (payments.Checkout, error) {
+			return s.Checkout.Checkout(ctx, owner, req.PackageID)
+		})
 	if err != nil {
 		return err
 	}

@@ -53,9 +53,11 @@ type Ledger interface {
 // Config is everything the API needs. Commands, Reader, Runner, Tokens and
 // Blobs are required; a nil Ledger, Checkout or StripeWebhook answers 503.
 type Config struct {
-	Commands      *commands.Service
-	Reader        *projections.Reader
-	Runner        interface{ WaitFor(context.Context, uint64) error }
+	Commands *commands.Service
+	Reader   *projections.Reader
+	Runner   interface {
+		WaitFor(context.Context, uint64) error
+	}
 	Tokens        *Tokens
 	Blobs         *blobstore.Local
 	Ledger        Ledger
