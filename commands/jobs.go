@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/google/uuid"
 
@@ -67,7 +68,7 @@ func (s *Service) SubmitJob(ctx context.Context, a Actor, cmd SubmitJob) (Submit
 		}); err != nil {
 		return Submitted{}, err
 	}
-	job, res, err := s.jobs.update(ctx, domain.JobStream(cmd.JobID), string(cmd.JobID), a.cause("submit"),
+	_, res, err := s.jobs.update(ctx, domain.JobStream(cmd.JobID), string(cmd.JobID), a.cause("submit"),
 		func(j *domain.Job) ([]domain.Event, error) {
 			if j.Exists() && j.Owner() == cmd.Owner {
 				return nil, nil
@@ -77,9 +78,8 @@ func (s *Service) SubmitJob(ctx context.Context, a Actor, cmd SubmitJob) (Submit
 	if err != nil {
 		return Submitted{}, err
 	}
-	s.observeJob(job)
 	pos := res.LastPosition
-	if p, err := s.DispatchWaiting(ctx); err != nil {
+	if p, err := s.dispatchSubmitted(ctx, cmd.JobID); err != nil {
 		s.log.Warn("dispatch after submit", "job", cmd.JobID, "err", err)
 	} else {
 		pos = max(pos, p)
@@ -87,22 +87,19 @@ func (s *Service) SubmitJob(ctx context.Context, a Actor, cmd SubmitJob) (Submit
 	return s.submitted(ctx, cmd.JobID, cost, pos)
 }
 
-func (s *Service) submitted(ctx context.Context, id domain.JobID, cost domain.Credits, pos uint64) (Submitted, error) {
-	j, err := s.Job(ctx, id)
-	if err != nil {
-		return Submitted{}, err
-	}
-	return Submitted{JobID: id, NodeID: j.Node(), Status: j.Status(), Cost: cost, Position: pos}, nil
-}
-
-// observeJob feeds a freshly submitted job to the registry.
-func (s *Service) observeJob(j *domain.Job) {
-	s.observe(domain.JobSubmitted{JobID: j.ID(), Owner: j.Owner(), Type: j.Type(), Priority: j.Priority(), GPU: j.GPU(), At: j.SubmittedAt()})
+// dispatchSubmitted dispatches a job just submitted, with every other
+// waiting job, in priority order. It returns once the job is dispatched or
+// known to wait, so the submission can answer with its node.
+func (s *Service) dispatchSubmitted(ctx context.Context, id domain.JobID) (uint64, error) {
+	return s.DispatchWaiting(ctx)
 }
 
 // DispatchWaiting assigns waiting jobs to nodes with free slots, highest
-// priority first, until no waiting job fits. It returns the last log
-// position it wrote (0 if none).
+// priority first, until no waiting job fits. Slots are reserved in priority
+// order, then the dispatches are appended concurrently so they share group
+// commits. One pass runs at a time; a caller that finds one running waits
+// for it, so it sees its outcome. It returns the last log position written
+// (0 if none).
 func (s *Service) DispatchWaiting(ctx context.Context) (uint64, error) {
 	select {
 	case s.dispatchMu <- struct{}{}:
@@ -110,34 +107,44 @@ func (s *Service) DispatchWaiting(ctx context.Context) (uint64, error) {
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	}
-	var last uint64
+	type reservation struct {
+		job  domain.JobID
+		node domain.NodeID
+	}
+	var rs []reservation
 	for _, id := range s.registry.waiting() {
-		node, ok := s.registry.reserve(id, s.now())
-		if !ok {
-			continue
+		if node, ok := s.registry.reserve(id, s.now()); ok {
+			rs = append(rs, reservation{id, node})
 		}
-		pos, err := s.dispatch(ctx, id, node)
-		if err != nil {
-			s.registry.unreserve(id, node)
-			if !isDecisionError(err) {
-				return last, err
+	}
+	positions := make([]uint64, len(rs))
+	errs := make([]error, len(rs))
+	var wg sync.WaitGroup
+	for i, r := range rs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if positions[i], errs[i] = s.dispatch(ctx, r.job, r.node); errs[i] != nil {
+				s.registry.unreserve(r.job, r.node)
 			}
-			continue
+		}()
+	}
+	wg.Wait()
+	var last uint64
+	for i, err := range errs {
+		if err != nil && !isDecisionError(err) {
+			return last, err
 		}
-		last = max(last, pos)
+		last = max(last, positions[i])
 	}
 	return last, nil
 }
 
 func (s *Service) dispatch(ctx context.Context, id domain.JobID, node domain.NodeID) (uint64, error) {
 	now := s.now()
-	j, res, err := s.jobs.update(ctx, domain.JobStream(id), string(id), Actor{ID: "system:dispatcher"}.cause(""),
+	_, res, err := s.jobs.update(ctx, domain.JobStream(id), string(id), Actor{ID: "system:dispatcher"}.cause(""),
 		func(j *domain.Job) ([]domain.Event, error) { return j.Dispatch(node, now) })
-	if err != nil {
-		return 0, err
-	}
-	s.observe(domain.JobDispatched{JobID: id, NodeID: node, Attempt: j.Attempts(), At: j.DispatchedAt()})
-	return res.LastPosition, nil
+	return res.LastPosition, err
 }
 
 // StartJob records that node began running the job. It returns
@@ -188,16 +195,13 @@ func (s *Service) jobCommand(ctx context.Context, a Actor, id domain.JobID, deci
 	if !domain.ValidID(string(id)) {
 		return 0, fmt.Errorf("%w: job id", domain.ErrInvalidID)
 	}
-	var decided []domain.Event
-	_, res, err := s.jobs.update(ctx, domain.JobStream(id), string(id), a.cause(""), func(j *domain.Job) ([]domain.Event, error) {
-		evs, err := decide(j)
-		decided = evs
-		return evs, err
-	})
+	_, res, err := s.jobs.update(ctx, domain.JobStream(id), string(id), a.cause(""), decide)
 	if err != nil {
 		return 0, err
 	}
-	s.observe(decided...)
+	if s.registry.waitingCount() == 0 {
+		return res.LastPosition, nil // no job waits for the slot this may have freed
+	}
 	if p, err := s.DispatchWaiting(ctx); err == nil {
 		return max(res.LastPosition, p), nil
 	}
@@ -209,4 +213,12 @@ func (s *Service) jobCommand(ctx context.Context, a Actor, id domain.JobID, deci
 func isDecisionError(err error) bool {
 	var de *domain.Error
 	return errors.As(err, &de) || errors.Is(err, eventstore.ErrConflict)
+}
+
+func (s *Service) submitted(ctx context.Context, id domain.JobID, cost domain.Credits, pos uint64) (Submitted, error) {
+	j, err := s.Job(ctx, id)
+	if err != nil {
+		return Submitted{}, err
+	}
+	return Submitted{JobID: id, NodeID: j.Node(), Status: j.Status(), Cost: cost, Position: pos}, nil
 }

@@ -42,15 +42,6 @@ func (s *Service) nodeCommand(ctx context.Context, a Actor, id domain.NodeID, de
 	if !domain.ValidID(string(id)) {
 		return 0, fmt.Errorf("%w: node id", domain.ErrInvalidID)
 	}
-	var decided []domain.Event
-	_, res, err := s.nodes.update(ctx, domain.NodeStream(id), string(id), a.cause(""), func(n *domain.Node) ([]domain.Event, error) {
-		evs, err := decide(n)
-		decided = evs
-		return evs, err
-	})
-	if err != nil {
-		return 0, err
-	}
-	s.observe(decided...)
-	return res.LastPosition, nil
+	_, res, err := s.nodes.update(ctx, domain.NodeStream(id), string(id), a.cause(""), decide)
+	return res.LastPosition, err
 }

@@ -99,23 +99,23 @@ func (r *Reactor) Run(ctx context.Context) error {
 // handle observes a batch and does the effects of its events past the checkpoint.
 func (r *Reactor) handle(ctx context.Context, batch []eventstore.RecordedEvent) error {
 	done := r.checkpoint.Load()
+	var settlements []domain.Settlement
 	for _, rec := range batch {
 		e, err := domain.DecodeEvent(rec.Type, rec.Data)
 		if err != nil {
 			continue // not a domain event (an anchor record): nothing to react to
 		}
-		r.s.registry.Observe(e)
+		r.s.registry.Observe(e, rec.Version, rec.Position)
 		r.track(e)
-		if rec.Position <= done {
-			continue
-		}
-		if st, ok := domain.SettlementOf(e); ok {
-			if err := r.retry(ctx, func() error { _, err := r.s.settle(ctx, st); return err }); err != nil {
-				return fmt.Errorf("settle job %s at position %d: %w", st.Job, rec.Position, err)
-			}
+		if st, ok := domain.SettlementOf(e); ok && rec.Position > done {
+			settlements = append(settlements, st)
 		}
 	}
+	if err := r.settleAll(ctx, settlements); err != nil {
+		return err
+	}
 	last := batch[len(batch)-1].Position
+	r.s.registry.Prune(last)
 	if last > done {
 		if err := r.saveCheckpoint(ctx, last); err != nil {
 			return err
@@ -123,6 +123,37 @@ func (r *Reactor) handle(ctx context.Context, batch []eventstore.RecordedEvent) 
 		r.s.DispatchWaiting(ctx)
 	}
 	return nil
+}
+
+// settleWorkersMax bounds the accounts settled at once.
+const settleWorkersMax = 64
+
+// settleAll settles a batch's jobs, accounts in parallel (so their appends
+// share group commits) and each account's jobs in log order.
+func (r *Reactor) settleAll(ctx context.Context, settlements []domain.Settlement) error {
+	byOwner := map[domain.UserID][]domain.Settlement{}
+	for _, st := range settlements {
+		byOwner[st.Owner] = append(byOwner[st.Owner], st)
+	}
+	sem := make(chan struct{}, settleWorkersMax)
+	errs := make(chan error, len(byOwner))
+	var wg sync.WaitGroup
+	for _, sts := range byOwner {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			for _, st := range sts {
+				if err := r.retry(ctx, func() error { _, err := r.s.settle(ctx, st); return err }); err != nil {
+					errs <- fmt.Errorf("settle job %s: %w", st.Job, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
 }
 
 // track keeps the holds still waiting for their job.

@@ -12,9 +12,11 @@ import (
 // Registry is the dispatcher's operational view of the network: which nodes
 // exist and what they run (from node events), when each was last heard from
 // (heartbeats: operational state, never events), which jobs each node holds
-// and which jobs wait. Everything but heartbeats is rebuilt from the log, and
-// Observe is idempotent, so a command's own events and the same events read
-// back from the log may both be observed.
+// and which jobs wait. Everything but heartbeats is rebuilt from the log. A
+// command's own events are observed at once and again when the reactor
+// reads them back, so Observe applies an event only if it is newer than
+// what the registry has seen of its stream, and remembers ended jobs until
+// the reactor has read past their end (Prune).
 type Registry struct {
 	mu      sync.Mutex
 	nodes   map[domain.NodeID]*nodeState
@@ -23,6 +25,7 @@ type Registry struct {
 }
 
 type nodeState struct {
+	version  uint64 // of the node stream, as observed
 	caps     domain.Capabilities
 	retired  bool
 	lastSeen time.Time
@@ -30,6 +33,9 @@ type nodeState struct {
 }
 
 type jobState struct {
+	version     uint64 // of the job stream, as observed
+	ended       bool   // COMPLETED, CANCELLED or finally FAILED: kept until pruned
+	endPosition uint64
 	id          domain.JobID
 	typ         domain.JobType
 	gpu         bool
@@ -60,34 +66,94 @@ func (r *Registry) notify() {
 	r.changed = make(chan struct{})
 }
 
-// Observe folds one event from the log into the registry.
-func (r *Registry) Observe(e domain.Event) {
+// Observe folds one event of a job or node stream into the registry: the
+// event at version of its stream, at position of the log. Older or repeated
+// events are ignored.
+func (r *Registry) Observe(e domain.Event, version, position uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch e := e.(type) {
 	case domain.NodeEnrolled:
-		r.node(e.NodeID).caps = domain.Capabilities{JobTypes: e.JobTypes, GPU: e.GPU, Slots: e.Slots}
+		r.observeNode(e.NodeID, version, func(n *nodeState) {
+			n.caps = domain.Capabilities{JobTypes: e.JobTypes, GPU: e.GPU, Slots: e.Slots}
+		})
 	case domain.NodeCapabilitiesChanged:
-		r.node(e.NodeID).caps = domain.Capabilities{JobTypes: e.JobTypes, GPU: e.GPU, Slots: e.Slots}
+		r.observeNode(e.NodeID, version, func(n *nodeState) {
+			n.caps = domain.Capabilities{JobTypes: e.JobTypes, GPU: e.GPU, Slots: e.Slots}
+		})
 	case domain.NodeRetired:
-		r.node(e.NodeID).retired = true
+		r.observeNode(e.NodeID, version, func(n *nodeState) { n.retired = true })
 	case domain.JobSubmitted:
 		if _, ok := r.jobs[e.JobID]; !ok {
-			r.jobs[e.JobID] = &jobState{id: e.JobID, typ: e.Type, gpu: e.GPU, priority: e.Priority, submittedAt: e.At, status: domain.StatusQueued}
+			r.jobs[e.JobID] = &jobState{version: version, id: e.JobID, typ: e.Type, gpu: e.GPU, priority: e.Priority, submittedAt: e.At, status: domain.StatusQueued}
+			r.notify()
 		}
+	default:
+		if j := r.newerJob(e, version); j != nil {
+			r.observeJob(j, e, position)
+		}
+	}
+}
+
+func (r *Registry) observeNode(id domain.NodeID, version uint64, apply func(*nodeState)) {
+	n := r.node(id)
+	if version <= n.version {
+		return
+	}
+	n.version = version
+	apply(n)
+}
+
+// newerJob returns the job e belongs to if e is newer than what was seen.
+func (r *Registry) newerJob(e domain.Event, version uint64) *jobState {
+	var id domain.JobID
+	switch e := e.(type) {
 	case domain.JobDispatched:
-		r.assign(e.JobID, e.NodeID, domain.StatusDispatched, e.At)
+		id = e.JobID
 	case domain.JobStarted:
-		r.assign(e.JobID, e.NodeID, domain.StatusRunning, time.Time{})
+		id = e.JobID
 	case domain.JobFailed:
-		r.endAttempt(e.JobID, e.NodeID, e.WillRetry)
+		id = e.JobID
 	case domain.JobTimedOut:
-		r.endAttempt(e.JobID, e.NodeID, e.WillRetry)
+		id = e.JobID
 	case domain.JobCompleted:
-		r.endAttempt(e.JobID, e.NodeID, false)
+		id = e.JobID
 	case domain.JobCancelled:
-		if j, ok := r.jobs[e.JobID]; ok {
-			r.endAttempt(e.JobID, j.node, false)
+		id = e.JobID
+	default:
+		return nil
+	}
+	j, ok := r.jobs[id]
+	if !ok || version <= j.version {
+		return nil
+	}
+	j.version = version
+	return j
+}
+
+func (r *Registry) observeJob(j *jobState, e domain.Event, position uint64) {
+	switch e := e.(type) {
+	case domain.JobDispatched:
+		r.assign(j, e.NodeID, domain.StatusDispatched, e.At)
+	case domain.JobStarted:
+		r.assign(j, e.NodeID, domain.StatusRunning, time.Time{})
+	case domain.JobFailed:
+		r.endAttempt(j, e.WillRetry, position)
+	case domain.JobTimedOut:
+		r.endAttempt(j, e.WillRetry, position)
+	case domain.JobCompleted, domain.JobCancelled:
+		r.endAttempt(j, false, position)
+	}
+}
+
+// Prune forgets ended jobs whose end is at or before position: the log has
+// been read past them, so none of their events will be observed again.
+func (r *Registry) Prune(position uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for id, j := range r.jobs {
+		if j.ended && j.endPosition <= position {
+			delete(r.jobs, id)
 		}
 	}
 }
@@ -101,37 +167,29 @@ func (r *Registry) node(id domain.NodeID) *nodeState {
 	return n
 }
 
-func (r *Registry) assign(job domain.JobID, node domain.NodeID, st domain.Status, at time.Time) {
-	j, ok := r.jobs[job]
-	if !ok {
-		return
-	}
+func (r *Registry) assign(j *jobState, node domain.NodeID, st domain.Status, at time.Time) {
 	if j.node != "" && j.node != node {
-		delete(r.node(j.node).assigned, job)
+		delete(r.node(j.node).assigned, j.id)
 	}
 	j.status, j.node = st, node
 	if !at.IsZero() {
 		j.dispatched = at
 	}
-	r.node(node).assigned[job] = true
+	r.node(node).assigned[j.id] = true
 	r.notify()
 }
 
-// endAttempt frees the node's slot; the job waits again or is forgotten.
-func (r *Registry) endAttempt(job domain.JobID, node domain.NodeID, retry bool) {
-	if node != "" {
-		delete(r.node(node).assigned, job)
+// endAttempt frees the job's slot; the job waits again or has ended.
+func (r *Registry) endAttempt(j *jobState, retry bool, position uint64) {
+	if j.node != "" {
+		delete(r.node(j.node).assigned, j.id)
 	}
 	r.notify()
-	j, ok := r.jobs[job]
-	if !ok {
-		return
-	}
 	if !retry {
-		delete(r.jobs, job)
+		j.ended, j.endPosition, j.node = true, position, ""
 		return
 	}
-	j.status, j.node, j.lastNode = domain.StatusQueued, "", node
+	j.status, j.lastNode, j.node = domain.StatusQueued, j.node, ""
 }
 
 // Heartbeat records that node was heard from at now.
@@ -177,7 +235,7 @@ func (r *Registry) reserve(job domain.JobID, now time.Time) (domain.NodeID, bool
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	j, ok := r.jobs[job]
-	if !ok || j.status != domain.StatusQueued || j.node != "" {
+	if !ok || j.ended || j.status != domain.StatusQueued || j.node != "" {
 		return "", false
 	}
 	var best domain.NodeID
@@ -207,7 +265,7 @@ func (r *Registry) unreserve(job domain.JobID, node domain.NodeID) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.node(node).assigned, job)
-	if j, ok := r.jobs[job]; ok && j.status == domain.StatusQueued && j.node == node {
+	if j, ok := r.jobs[job]; ok && !j.ended && j.status == domain.StatusQueued && j.node == node {
 		j.node = ""
 	}
 }
@@ -219,7 +277,7 @@ func (r *Registry) waiting() []domain.JobID {
 	defer r.mu.Unlock()
 	var js []*jobState
 	for _, j := range r.jobs {
-		if j.status == domain.StatusQueued && j.node == "" {
+		if !j.ended && j.status == domain.StatusQueued && j.node == "" {
 			js = append(js, j)
 		}
 	}
@@ -239,13 +297,26 @@ func (r *Registry) waiting() []domain.JobID {
 	return ids
 }
 
+// waitingCount returns how many queued jobs have no node.
+func (r *Registry) waitingCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, j := range r.jobs {
+		if !j.ended && j.status == domain.StatusQueued && j.node == "" {
+			n++
+		}
+	}
+	return n
+}
+
 // overdue returns the jobs DISPATCHED for longer than domain.DispatchTimeout.
 func (r *Registry) overdue(now time.Time) []domain.JobID {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var ids []domain.JobID
 	for _, j := range r.jobs {
-		if j.status == domain.StatusDispatched && now.Sub(j.dispatched) >= domain.DispatchTimeout {
+		if !j.ended && j.status == domain.StatusDispatched && now.Sub(j.dispatched) >= domain.DispatchTimeout {
 			ids = append(ids, j.id)
 		}
 	}
@@ -259,7 +330,7 @@ func (r *Registry) Assigned(node domain.NodeID) []domain.JobID {
 	var ids []domain.JobID
 	if n, ok := r.nodes[node]; ok {
 		for id := range n.assigned {
-			if j, ok := r.jobs[id]; ok && j.status == domain.StatusDispatched && j.node == node {
+			if j, ok := r.jobs[id]; ok && !j.ended && j.status == domain.StatusDispatched && j.node == node {
 				ids = append(ids, id)
 			}
 		}
@@ -272,7 +343,7 @@ func (r *Registry) Assigned(node domain.NodeID) []domain.JobID {
 func (r *Registry) JobNode(job domain.JobID) domain.NodeID {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if j, ok := r.jobs[job]; ok && j.status != domain.StatusQueued {
+	if j, ok := r.jobs[job]; ok && !j.ended && j.status != domain.StatusQueued {
 		return j.node
 	}
 	return ""

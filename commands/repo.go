@@ -34,6 +34,10 @@ type repo[A aggregate] struct {
 	newAgg   func(id string) A
 	snapshot func(A) A
 
+	// appended, when set, is told of every event this repo appended: the
+	// event, its stream version and its log position.
+	appended func(e domain.Event, version, position uint64)
+
 	mu    sync.Mutex
 	cache map[string]A // by stream; the values are never mutated
 }
@@ -119,8 +123,11 @@ func (r *repo[A]) update(ctx context.Context, stream, id string, c cause, decide
 		if err != nil {
 			return a, res, fmt.Errorf("append to %s: %w", stream, err)
 		}
-		for _, e := range events {
+		for i, e := range events {
 			a.Apply(e)
+			if r.appended != nil && !res.Duplicate {
+				r.appended(e, version+uint64(i)+1, res.FirstPosition+uint64(i))
+			}
 		}
 		r.remember(stream, a)
 		return a, res, nil

@@ -65,6 +65,8 @@ func New(ctx context.Context, c Config) (*Service, error) {
 	s.accounts = newRepo(c.Store, func(id string) *domain.Account { return domain.NewAccount(domain.UserID(id)) }, (*domain.Account).Snapshot)
 	s.jobs = newRepo(c.Store, func(id string) *domain.Job { return domain.NewJob(domain.JobID(id)) }, (*domain.Job).Snapshot)
 	s.nodes = newRepo(c.Store, func(id string) *domain.Node { return domain.NewNode(domain.NodeID(id)) }, (*domain.Node).Snapshot)
+	s.jobs.appended = s.registry.Observe // the dispatcher sees a command's effect before the log follower does
+	s.nodes.appended = s.registry.Observe
 	return s, nil
 }
 
@@ -94,14 +96,6 @@ func (s *Service) Node(ctx context.Context, id domain.NodeID) (*domain.Node, err
 		return nil, fmt.Errorf("%w: node id", domain.ErrInvalidID)
 	}
 	return s.nodes.load(ctx, domain.NodeStream(id), string(id))
-}
-
-// observe feeds events a command appended to the registry at once, so the
-// next dispatch decision sees them before the log follower does.
-func (s *Service) observe(events ...domain.Event) {
-	for _, e := range events {
-		s.registry.Observe(e)
-	}
 }
 
 // Actor identifies who issues a command, for event metadata.
