@@ -332,3 +332,37 @@ func TestIdempotentSubmit(t *testing.T) {
 		}
 	})
 }
+
+// TestLostNodeJobRetried: 1. a job RUNNING on a node that falls silent is
+// failed once the node has been silent for NodeLostAfter; 2. it is
+// dispatched to the other node; 3. completed there, it is charged once.
+func TestLostNodeJobRetried(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b)
+		e.mustNode(t, "node-a", 1, false)
+		e.mustGrant(t, "u1", 10)
+		job := e.mustSubmit(t, "u1", domain.JobRender)
+		if _, err := e.svc.StartJob(ctx, system, "node-a", job.JobID); err != nil {
+			t.Fatal(err)
+		}
+		e.mustNode(t, "node-b", 1, false)
+		r, stop := e.runReactor(t)
+		defer stop()
+		e.clock.Advance(commands.NodeLostAfterDefault + time.Second)
+		e.svc.Heartbeat(ctx, "node-b")
+		r.Sweep(ctx)
+		j, _ := e.svc.Job(ctx, job.JobID)
+		if j.Status() != domain.StatusDispatched || j.Node() != "node-b" || j.LastError() == "" {
+			t.Fatalf("step 2: status %s node %s error %q; want DISPATCHED to node-b after a lost-node failure", j.Status(), j.Node(), j.LastError())
+		}
+		e.svc.StartJob(ctx, system, "node-b", job.JobID)
+		if _, err := e.svc.CompleteJob(ctx, system, "node-b", job.JobID, sha, 1); err != nil {
+			t.Fatal(err)
+		}
+		e.settle(t, r)
+		acc, _ := e.svc.Account(ctx, "u1")
+		if acc.Deducted() != 10 || acc.Available() != 0 || acc.Held() != 0 {
+			t.Fatalf("step 3: deducted %d available %d held %d; want charged once", acc.Deducted(), acc.Available(), acc.Held())
+		}
+	})
+}

@@ -194,10 +194,18 @@ func (r *Reactor) retry(ctx context.Context, effect func() error) error {
 	}
 }
 
-// Sweep times out jobs left DISPATCHED too long, releases holds whose job
-// never appeared within the grace period, and dispatches waiting jobs.
+// Sweep times out jobs left DISPATCHED too long, fails the jobs of nodes
+// that fell silent (so they retry elsewhere, uncharged), releases holds
+// whose job never appeared within the grace period, and dispatches waiting
+// jobs.
 func (r *Reactor) Sweep(ctx context.Context) {
 	now := r.s.now()
+	for _, l := range r.s.registry.lost(now, r.s.nodeLostAfter) {
+		msg := fmt.Sprintf("node %s lost: no heartbeat for %s", l.node, r.s.nodeLostAfter)
+		if _, err := r.s.FailJob(ctx, Actor{ID: "system:lost-nodes"}, l.node, l.job, msg); err != nil && !isDecisionError(err) {
+			r.s.log.Warn("fail job of lost node", "job", l.job, "node", l.node, "err", err)
+		}
+	}
 	for _, id := range r.s.registry.overdue(now) {
 		if _, err := r.s.TimeOutJob(ctx, id); err != nil && !isDecisionError(err) {
 			r.s.log.Warn("time out job", "job", id, "err", err)

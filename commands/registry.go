@@ -22,6 +22,7 @@ type Registry struct {
 	nodes   map[domain.NodeID]*nodeState
 	jobs    map[domain.JobID]*jobState // jobs not yet ended
 	changed chan struct{}              // closed and replaced when an assignment changes
+	started time.Time                  // heartbeats before it are unknown (a restart)
 }
 
 type nodeState struct {
@@ -47,9 +48,10 @@ type jobState struct {
 	lastNode    domain.NodeID // the node of the last failed attempt
 }
 
-// NewRegistry returns an empty registry.
-func NewRegistry() *Registry {
-	return &Registry{nodes: map[domain.NodeID]*nodeState{}, jobs: map[domain.JobID]*jobState{}, changed: make(chan struct{})}
+// NewRegistry returns an empty registry; now is when it starts hearing
+// heartbeats.
+func NewRegistry(now time.Time) *Registry {
+	return &Registry{nodes: map[domain.NodeID]*nodeState{}, jobs: map[domain.JobID]*jobState{}, changed: make(chan struct{}), started: now}
 }
 
 // Changed returns a channel that is closed at the next change of any job's
@@ -321,6 +323,36 @@ func (r *Registry) overdue(now time.Time) []domain.JobID {
 		}
 	}
 	return ids
+}
+
+// lostJob is a job whose node fell silent.
+type lostJob struct {
+	job  domain.JobID
+	node domain.NodeID
+}
+
+// lost returns the jobs DISPATCHED to or RUNNING on nodes not heard from
+// for silence. A node never heard from since the registry started counts
+// from the start, so a restart does not fail every running job at once.
+func (r *Registry) lost(now time.Time, silence time.Duration) []lostJob {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []lostJob
+	for id, n := range r.nodes {
+		last := n.lastSeen
+		if last.Before(r.started) {
+			last = r.started
+		}
+		if now.Sub(last) < silence {
+			continue
+		}
+		for job := range n.assigned {
+			if j, ok := r.jobs[job]; ok && !j.ended && j.node == id && j.status != domain.StatusQueued {
+				out = append(out, lostJob{job, id})
+			}
+		}
+	}
+	return out
 }
 
 // Assigned returns the jobs dispatched to node that it has not started yet.

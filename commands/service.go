@@ -29,8 +29,9 @@ type Service struct {
 	jobs     *repo[*domain.Job]
 	nodes    *repo[*domain.Node]
 
-	dispatchMu   chan struct{} // a one-slot semaphore: one dispatch pass at a time
-	passwordCost int
+	dispatchMu    chan struct{} // a one-slot semaphore: one dispatch pass at a time
+	passwordCost  int
+	nodeLostAfter time.Duration
 }
 
 // Config configures a Service. Store and DB are required.
@@ -43,21 +44,33 @@ type Config struct {
 	// PasswordCost is the bcrypt cost; 0 means bcrypt.DefaultCost. Tests
 	// lower it.
 	PasswordCost int
+	// NodeLostAfter is how long a node may stay silent before the jobs it
+	// holds are failed (and retried elsewhere); 0 means NodeLostAfterDefault.
+	NodeLostAfter time.Duration
 }
+
+// NodeLostAfterDefault is twice the health window: a node missing two
+// windows of heartbeats has lost its jobs.
+const NodeLostAfterDefault = 2 * domain.NodeHealthyWithin
 
 // New returns a Service, creating its tables if needed.
 func New(ctx context.Context, c Config) (*Service, error) {
 	if err := c.DB.Migrate(ctx, "commands", migrations(c.DB.Dialect)); err != nil {
 		return nil, err
 	}
-	s := &Service{
-		store: c.Store, db: c.DB, prices: c.Prices, now: c.Now, log: c.Log,
-		registry:     NewRegistry(),
-		dispatchMu:   make(chan struct{}, 1),
-		passwordCost: c.PasswordCost,
+	now := c.Now
+	if now == nil {
+		now = time.Now
 	}
-	if s.now == nil {
-		s.now = time.Now
+	s := &Service{
+		store: c.Store, db: c.DB, prices: c.Prices, now: now, log: c.Log,
+		registry:      NewRegistry(now()),
+		dispatchMu:    make(chan struct{}, 1),
+		passwordCost:  c.PasswordCost,
+		nodeLostAfter: c.NodeLostAfter,
+	}
+	if s.nodeLostAfter <= 0 {
+		s.nodeLostAfter = NodeLostAfterDefault
 	}
 	if s.log == nil {
 		s.log = slog.Default()

@@ -30,6 +30,8 @@ type Config struct {
 	StripeCancelURL     string        // STRIPE_CANCEL_URL
 	StripeTolerance     time.Duration // STRIPE_WEBHOOK_TOLERANCE
 
+	NodeLostAfter time.Duration // RENDERTRUST_NODE_LOST_AFTER
+
 	NoProjections bool // RENDERTRUST_NO_PROJECTIONS: another process runs them
 	NoReactor     bool // RENDERTRUST_NO_REACTOR: another process settles and dispatches
 }
@@ -50,6 +52,7 @@ var envNames = map[string]string{
 	"stripe-success-url":    "STRIPE_SUCCESS_URL",
 	"stripe-cancel-url":     "STRIPE_CANCEL_URL",
 	"stripe-tolerance":      "STRIPE_WEBHOOK_TOLERANCE",
+	"node-lost-after":       "RENDERTRUST_NODE_LOST_AFTER",
 	"no-projections":        "RENDERTRUST_NO_PROJECTIONS",
 	"no-reactor":            "RENDERTRUST_NO_REACTOR",
 }
@@ -75,6 +78,7 @@ func (c *Config) bindServeFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.StripeSuccessURL, "stripe-success-url", "", "where Checkout returns after payment")
 	fs.StringVar(&c.StripeCancelURL, "stripe-cancel-url", "", "where Checkout's back button leads")
 	fs.DurationVar(&c.StripeTolerance, "stripe-tolerance", 0, "webhook signature age tolerance (default 5m)")
+	fs.DurationVar(&c.NodeLostAfter, "node-lost-after", 0, "how long a silent node keeps its jobs before they are retried elsewhere (default 1m)")
 	fs.BoolVar(&c.NoProjections, "no-projections", false, "do not run projections in this process")
 	fs.BoolVar(&c.NoReactor, "no-reactor", false, "do not run the settlement reactor and dispatcher in this process")
 }

@@ -61,7 +61,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if m.Store, m.DB, err = m.openStores(ctx); err != nil {
 		return err
 	}
-	m.Commands, err = commands.New(ctx, commands.Config{Store: m.Store, DB: m.DB, Log: m.Log})
+	m.Commands, err = commands.New(ctx, commands.Config{Store: m.Store, DB: m.DB, Log: m.Log, NodeLostAfter: m.Config.NodeLostAfter})
 	return err
 }
 
