@@ -111,9 +111,11 @@ type nodeJobResponse struct {
 
 func (s *Server) jobStarted(c echo.Context) error {
 	id := domain.JobID(c.Param("id"))
-	if _, err := s.Commands.StartJob(c.Request().Context(), actor(c), nodeOf(c), id); err != nil {
+	pos, err := s.Commands.StartJob(c.Request().Context(), actor(c), nodeOf(c), id)
+	if err != nil {
 		return err
 	}
+	s.waitRead(c.Request().Context(), pos)
 	return c.JSON(http.StatusOK, nodeJobResponse{id, domain.StatusRunning})
 }
 
@@ -127,9 +129,11 @@ func (s *Server) jobFailed(c echo.Context) error {
 		return err
 	}
 	id := domain.JobID(c.Param("id"))
-	if _, err := s.Commands.FailJob(c.Request().Context(), actor(c), nodeOf(c), id, req.Error); err != nil {
+	pos, err := s.Commands.FailJob(c.Request().Context(), actor(c), nodeOf(c), id, req.Error)
+	if err != nil {
 		return err
 	}
+	s.waitRead(c.Request().Context(), pos)
 	j, err := s.Commands.Job(c.Request().Context(), id)
 	if err != nil {
 		return err
@@ -164,8 +168,10 @@ func (s *Server) uploadResult(c echo.Context) error {
 	default:
 		return err
 	}
-	if _, err := s.Commands.CompleteJob(ctx, actor(c), node, id, sum, size); err != nil {
+	pos, err := s.Commands.CompleteJob(ctx, actor(c), node, id, sum, size)
+	if err != nil {
 		return err
 	}
+	s.waitRead(ctx, pos)
 	return c.JSON(http.StatusOK, map[string]any{"job_id": id, "status": domain.StatusCompleted, "result_sha256": sum, "result_bytes": size})
 }

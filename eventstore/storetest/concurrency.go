@@ -102,9 +102,12 @@ func testSubscribe(t *testing.T, h Harness) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	sub := s.Subscribe(ctx, 1)
+	written := make(chan struct{})
 	go func() {
+		defer close(written)
 		for i := range during {
-			if _, err := s.Append(ctx, streamName("sub", i%5), eventstore.Any, Event("during", i)); err != nil {
+			// Not ctx: the reader may see an event (and stop) before its Append returns.
+			if _, err := s.Append(context.Background(), streamName("sub", i%5), eventstore.Any, Event("during", i)); err != nil {
 				t.Errorf("append %d: %v", i, err)
 				return
 			}
@@ -126,6 +129,7 @@ func testSubscribe(t *testing.T, h Harness) {
 			next++
 		}
 	}
+	<-written
 	cancel()
 	if _, err := sub.Next(); !errors.Is(err, context.Canceled) {
 		t.Fatalf("next after cancel: %v, want context.Canceled", err)
