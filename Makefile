@@ -6,7 +6,7 @@ BIN       := bin/rendertrust
 PKGS      := ./...
 BENCHTIME ?= 3s
 
-.PHONY: build run test fmt-check vet test-race bench clean
+.PHONY: build run test fmt-check vet test-race bench clean test-esdb
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/rendertrust
@@ -33,3 +33,9 @@ bench:
 
 clean:
 	rm -rf bin
+
+# The EventStoreDB contract suite against a real server (no server runs on the CI machine).
+test-esdb:
+	@test -n "$(EVENTSTORE_URL)" || { echo "set EVENTSTORE_URL to an esdb:// connection string"; exit 2; }
+	EVENTSTORE_URL='$(EVENTSTORE_URL)' CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 15m \
+		-run 'TestStore|TestForeignEventsGetNoPosition|TestPositionsAgree' ./eventstore/esdb/
