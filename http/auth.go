@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -32,11 +33,18 @@ const (
 var errUnauthorized = &domain.Error{Code: domain.CodeUnauthorized, Message: "missing or invalid access token"}
 var errForbidden = &domain.Error{Code: domain.CodeForbidden, Message: "admin role required"}
 
-// Tokens signs and checks access tokens.
+// Tokens signs and checks access tokens. Verified tokens are remembered
+// until they expire, so a client's requests pay for one signature check per
+// token, not one per request.
 type Tokens struct {
-	key ed25519.PrivateKey
-	now func() time.Time
+	key      ed25519.PrivateKey
+	now      func() time.Time
+	mu       sync.Mutex
+	verified map[string]claims
 }
+
+// verifiedTokensMax bounds the remembered tokens; past it the memory starts over.
+const verifiedTokensMax = 50_000
 
 // claims are an access token's claims.
 type claims struct {
@@ -49,7 +57,7 @@ func NewTokens(key ed25519.PrivateKey, now func() time.Time) *Tokens {
 	if now == nil {
 		now = time.Now
 	}
-	return &Tokens{key: key, now: now}
+	return &Tokens{key: key, now: now, verified: map[string]claims{}}
 }
 
 // LoadOrCreateKey reads an Ed25519 private key (PKCS #8 PEM) from path,
@@ -95,6 +103,27 @@ func (t *Tokens) Issue(u commands.User) (string, error) {
 // Check parses and verifies an access token and returns its claims, or
 // errUnauthorized for anything wrong with it.
 func (t *Tokens) Check(token string) (claims, error) {
+	t.mu.Lock()
+	c, ok := t.verified[token]
+	t.mu.Unlock()
+	if ok && t.now().Before(c.ExpiresAt.Time) {
+		return c, nil
+	}
+	c, err := t.verify(token)
+	if err != nil {
+		return c, err
+	}
+	t.mu.Lock()
+	if len(t.verified) >= verifiedTokensMax {
+		clear(t.verified)
+	}
+	t.verified[token] = c
+	t.mu.Unlock()
+	return c, nil
+}
+
+// verify checks a token's signature, algorithm, issuer, audience and times.
+func (t *Tokens) verify(token string) (claims, error) {
 	var c claims
 	_, err := jwt.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return t.key.Public(), nil },
 		jwt.WithValidMethods([]string{tokenAlg}), jwt.WithIssuer(tokenIssuer), jwt.WithAudience(tokenAudience),

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -62,6 +63,9 @@ func errorf(code domain.Code, format string, args ...any) error {
 func (s *Server) errorHandler(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
+	}
+	if errors.Is(err, context.Canceled) && c.Request().Context().Err() != nil {
+		return // the client went away; there is no one to answer
 	}
 	code, msg := domain.ErrorCode(err), domain.ErrorMessage(err)
 	var he *echo.HTTPError

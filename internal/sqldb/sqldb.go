@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
@@ -34,10 +36,39 @@ const (
 	postgresConnsMax = 32
 )
 
-// DB is a database handle that rebinds '?' placeholders for its dialect.
+// DB is a database handle that rebinds '?' placeholders for its dialect and
+// keeps every statement it ran prepared, so the database parses each query
+// once, not once per call.
 type DB struct {
 	*sql.DB
-	Dialect Dialect
+	Dialect   Dialect
+	stmts     sync.Map // query text → *sql.Stmt
+	stmtCount atomic.Int64
+}
+
+// stmtsMax bounds the statements kept prepared; queries built at run time
+// (IN lists of varying length) past it run unprepared.
+const stmtsMax = 1000
+
+// stmt returns the prepared statement for q (rebound), preparing it once.
+// It returns nil when q cannot be kept (too many statements already).
+func (db *DB) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	if st, ok := db.stmts.Load(q); ok {
+		return st.(*sql.Stmt), nil
+	}
+	if db.stmtCount.Load() >= stmtsMax || !cacheable(q) {
+		return nil, nil
+	}
+	st, err := db.DB.PrepareContext(ctx, db.Rebind(q))
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := db.stmts.LoadOrStore(q, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	db.stmtCount.Add(1)
+	return st, nil
 }
 
 // OpenSQLite opens (creating) the SQLite file at path: WAL, synchronous=FULL,
@@ -95,19 +126,43 @@ func rebind(d Dialect, q string) string {
 	return b.String()
 }
 
+// cacheable reports whether q is plain DML worth keeping prepared (DDL is
+// run once and must not pin plans across schema changes).
+func cacheable(q string) bool {
+	q = strings.ToUpper(strings.TrimSpace(q))
+	for _, p := range []string{"SELECT", "INSERT", "UPDATE", "DELETE", "WITH"} {
+		if strings.HasPrefix(q, p) {
+			return true
+		}
+	}
+	return false
+}
+
 // Exec runs a statement.
 func (db *DB) Exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	return db.DB.ExecContext(ctx, db.Rebind(q), args...)
+	st, err := db.stmt(ctx, q)
+	if err != nil || st == nil {
+		return db.DB.ExecContext(ctx, db.Rebind(q), args...)
+	}
+	return st.ExecContext(ctx, args...)
 }
 
 // Query runs a query.
 func (db *DB) Query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	return db.DB.QueryContext(ctx, db.Rebind(q), args...)
+	st, err := db.stmt(ctx, q)
+	if err != nil || st == nil {
+		return db.DB.QueryContext(ctx, db.Rebind(q), args...)
+	}
+	return st.QueryContext(ctx, args...)
 }
 
 // QueryRow runs a query that returns at most one row.
 func (db *DB) QueryRow(ctx context.Context, q string, args ...any) *sql.Row {
-	return db.DB.QueryRowContext(ctx, db.Rebind(q), args...)
+	st, err := db.stmt(ctx, q)
+	if err != nil || st == nil {
+		return db.DB.QueryRowContext(ctx, db.Rebind(q), args...)
+	}
+	return st.QueryRowContext(ctx, args...)
 }
 
 // InTx runs fn in a write transaction, committing when it returns nil and
