@@ -25,7 +25,7 @@ vet:
 
 # The race detector needs cgo; the shipped binary does not.
 test-race:
-	CGO_ENABLED=1 .ci/with-postgres .ci/with-stripe-mock $(GO) test -race -count=1 -timeout 15m $(PKGS)
+	CGO_ENABLED=1 .ci/with-postgres .ci/with-stripe-mock .ci/with-geth $(GO) test -race -count=1 -timeout 15m $(PKGS)
 
 bench:
 	.ci/with-postgres $(GO) test -run='^$$' -bench=. -benchtime=$(BENCHTIME) -timeout 60m \

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -31,6 +32,7 @@ func sampleEvents() []Event {
 		NodeEnrolled{"n1", "gpu box", []JobType{JobRender, JobEcho}, true, 4, at},
 		NodeCapabilitiesChanged{"n1", []JobType{JobEcho}, false, 1, at},
 		NodeRetired{"n1", "decommissioned", at},
+		AnchorRecorded{7, strings.Repeat("ab", 32), 1337, "0x" + strings.Repeat("cd", 20), "0x" + strings.Repeat("ef", 32), 9, "0x" + strings.Repeat("12", 32), at},
 	}
 }
 
@@ -54,7 +56,7 @@ func TestEventRoundTrip(t *testing.T) {
 // TestEventTypeNames pins the stored names: changing one breaks the log.
 func TestEventTypeNames(t *testing.T) {
 	want := []string{
-		"credits.deducted", "credits.granted", "credits.held", "credits.hold_released",
+		"anchor.recorded", "credits.deducted", "credits.granted", "credits.held", "credits.hold_released",
 		"credits.purchased", "credits.refunded", "job.cancelled", "job.completed",
 		"job.dispatched", "job.failed", "job.started", "job.submitted", "job.timed_out",
 		"node.capabilities_changed", "node.enrolled", "node.retired",

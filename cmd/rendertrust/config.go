@@ -32,7 +32,17 @@ type Config struct {
 
 	NodeLostAfter time.Duration // RENDERTRUST_NODE_LOST_AFTER
 
+	ChainRPCURL         string        // CHAIN_RPC_URL: a real chain (default under --dev: the embedded dev chain)
+	AnchorContract      string        // ANCHOR_CONTRACT: the Anchor contract's address on that chain
+	ChainKeyFile        string        // CHAIN_KEY_FILE: the writer's private key (hex), for anchoring
+	DevChainPort        int           // RENDERTRUST_DEV_CHAIN_PORT: the dev chain's JSON-RPC port (0: any free one)
+	AnchorInterval      time.Duration // RENDERTRUST_ANCHOR_INTERVAL
+	AnchorEvery         uint64        // RENDERTRUST_ANCHOR_EVERY: anchor after this many events, at the latest
+	AnchorConfirmations uint64        // RENDERTRUST_ANCHOR_CONFIRMATIONS
+	AnchorFinalized     bool          // RENDERTRUST_ANCHOR_FINALIZED: wait for the finalized tag instead
+
 	NoProjections bool // RENDERTRUST_NO_PROJECTIONS: another process runs them
+	NoAnchor      bool // RENDERTRUST_NO_ANCHOR: another process anchors
 	NoReactor     bool // RENDERTRUST_NO_REACTOR: another process settles and dispatches
 }
 
@@ -53,6 +63,15 @@ var envNames = map[string]string{
 	"stripe-cancel-url":     "STRIPE_CANCEL_URL",
 	"stripe-tolerance":      "STRIPE_WEBHOOK_TOLERANCE",
 	"node-lost-after":       "RENDERTRUST_NODE_LOST_AFTER",
+	"chain-rpc-url":         "CHAIN_RPC_URL",
+	"anchor-contract":       "ANCHOR_CONTRACT",
+	"chain-key-file":        "CHAIN_KEY_FILE",
+	"dev-chain-port":        "RENDERTRUST_DEV_CHAIN_PORT",
+	"anchor-interval":       "RENDERTRUST_ANCHOR_INTERVAL",
+	"anchor-every":          "RENDERTRUST_ANCHOR_EVERY",
+	"anchor-confirmations":  "RENDERTRUST_ANCHOR_CONFIRMATIONS",
+	"anchor-finalized":      "RENDERTRUST_ANCHOR_FINALIZED",
+	"no-anchor":             "RENDERTRUST_NO_ANCHOR",
 	"no-projections":        "RENDERTRUST_NO_PROJECTIONS",
 	"no-reactor":            "RENDERTRUST_NO_REACTOR",
 }
@@ -79,6 +98,15 @@ func (c *Config) bindServeFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.StripeCancelURL, "stripe-cancel-url", "", "where Checkout's back button leads")
 	fs.DurationVar(&c.StripeTolerance, "stripe-tolerance", 0, "webhook signature age tolerance (default 5m)")
 	fs.DurationVar(&c.NodeLostAfter, "node-lost-after", 0, "how long a silent node keeps its jobs before they are retried elsewhere (default 1m)")
+	fs.StringVar(&c.ChainRPCURL, "chain-rpc-url", "", "JSON-RPC URL of the chain to anchor on (default under --dev: the embedded dev chain)")
+	fs.StringVar(&c.AnchorContract, "anchor-contract", "", "address of the Anchor contract (rendertrust admin deploy-anchor)")
+	fs.StringVar(&c.ChainKeyFile, "chain-key-file", "", "file holding the anchor writer's private key (hex, owner-only permissions)")
+	fs.IntVar(&c.DevChainPort, "dev-chain-port", 0, "loopback port of the dev chain's JSON-RPC (0: any free port)")
+	fs.DurationVar(&c.AnchorInterval, "anchor-interval", 0, "anchor at least this often when new entries arrived (default 1m; 10s under --dev)")
+	fs.Uint64Var(&c.AnchorEvery, "anchor-every", 0, "anchor after this many new entries (default 1000; 100 under --dev)")
+	fs.Uint64Var(&c.AnchorConfirmations, "anchor-confirmations", 0, "confirmations before an anchor counts (default 12; 1 under --dev)")
+	fs.BoolVar(&c.AnchorFinalized, "anchor-finalized", false, "wait for the finalized tag instead of confirmations")
+	fs.BoolVar(&c.NoAnchor, "no-anchor", false, "do not run the audit log and anchor worker in this process")
 	fs.BoolVar(&c.NoProjections, "no-projections", false, "do not run projections in this process")
 	fs.BoolVar(&c.NoReactor, "no-reactor", false, "do not run the settlement reactor and dispatcher in this process")
 }

@@ -39,6 +39,7 @@ type Main struct {
 	Reader   *projections.Reader
 	Reactor  *commands.Reactor
 	HTTP     *rthttp.Server
+	Anchor   *anchoring // nil without a chain
 
 	listener net.Listener
 	cancel   context.CancelFunc
@@ -132,7 +133,8 @@ func (m *Main) startWorkers(ctx context.Context, reg prometheus.Registerer) erro
 	if !m.Config.NoReactor {
 		m.goWorker(func() error { return m.Reactor.Run(ctx) })
 	}
-	return nil
+	m.Anchor, err = m.startAnchoring(ctx)
+	return err
 }
 
 // goWorker runs f until Close; an error other than cancellation is logged.
@@ -163,7 +165,12 @@ func (m *Main) newHTTP(reg *prometheus.Registry) (*rthttp.Server, error) {
 	if webhook != nil {
 		stripeWebhook = webhook
 	}
+	var led rthttp.Ledger
+	if m.Anchor != nil {
+		led = ledger{m.Anchor.service}
+	}
 	return rthttp.New(rthttp.Config{
+		Ledger:   led,
 		Commands: m.Commands, Reader: m.Reader, Runner: m.Runner, Tokens: rthttp.NewTokens(key, nil),
 		Blobs: blobs, Checkout: provider, StripeWebhook: stripeWebhook, Registerer: reg, Gatherer: reg, Log: m.Log,
 		CORSOrigins: splitList(m.Config.CORSOrigins), PublicURL: m.Config.PublicURL, Head: m.Store.Head,
@@ -225,6 +232,9 @@ func (m *Main) Close() error {
 		m.Runner.Stop()
 	}
 	m.workers.Wait()
+	if m.Anchor != nil {
+		m.Anchor.close()
+	}
 	var errs []error
 	if m.DB != nil {
 		errs = append(errs, m.DB.Close())

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/rendertrust/rendertrust/anchor"
+	"github.com/rendertrust/rendertrust/anchor/devchain"
+	"github.com/rendertrust/rendertrust/anchor/ethchain"
+)
+
+// anchoring is the audit log, the anchor worker and the proof service.
+type anchoring struct {
+	dev     *devchain.Chain // under --dev without a chain URL
+	client  *ethchain.Client
+	log     *anchor.Log
+	worker  *anchor.Worker
+	service *anchor.Service
+}
+
+// startAnchoring opens the chain (the embedded dev chain under --dev, else
+// CHAIN_RPC_URL), the audit log and, with a writer key, the anchor worker;
+// it returns nil when no chain is configured (the ledger endpoints then
+// answer 503).
+func (m *Main) startAnchoring(ctx context.Context) (*anchoring, error) {
+	a := &anchoring{}
+	var writer *ethchain.Writer
+	switch {
+	case m.Config.ChainRPCURL != "":
+		c, err := ethchain.Dial(ctx, m.Config.ChainRPCURL)
+		if err != nil {
+			return nil, err
+		}
+		a.client = c
+		if writer, err = m.chainWriter(c); err != nil {
+			return nil, err
+		}
+	case m.Config.Dev:
+		dc, err := devchain.Open(ctx, m.Config.path("chain"), devchain.Config{HTTPPort: m.Config.DevChainPort})
+		if err != nil {
+			return nil, err
+		}
+		a.dev, a.client, writer = dc, dc.Client(), dc.Writer()
+		m.Log.Info("dev chain", "rpc", dc.URL(), "contract", dc.Contract().Hex(), "chain_id", dc.Client().ChainID())
+	default:
+		return nil, nil
+	}
+	var err error
+	if a.log, err = anchor.OpenLog(ctx, m.DB, m.Store, m.Log); err != nil {
+		a.close()
+		return nil, err
+	}
+	cfg := m.workerConfig()
+	if writer != nil && !m.Config.NoAnchor {
+		a.worker = anchor.NewWorker(a.log, writer, m.Store, cfg)
+	}
+	sc := anchor.ServiceConfig{Chain: a.client, Interval: cfg.Interval}
+	if a.worker != nil {
+		sc.ExpectedWait = a.worker.ExpectedWait
+	}
+	a.service = anchor.NewService(m.DB, m.Store, sc)
+	if !m.Config.NoAnchor {
+		m.goWorker(func() error { return a.log.Run(ctx) })
+	}
+	if a.worker != nil {
+		m.goWorker(func() error { return a.worker.Run(ctx) })
+	}
+	return a, nil
+}
+
+// chainWriter returns the anchor writer for a real chain, or nil (proofs
+// only) when no key file or contract is configured.
+func (m *Main) chainWriter(c *ethchain.Client) (*ethchain.Writer, error) {
+	if m.Config.ChainKeyFile == "" || m.Config.AnchorContract == "" {
+		m.Log.Warn("no CHAIN_KEY_FILE or ANCHOR_CONTRACT: serving proofs, not anchoring")
+		return nil, nil
+	}
+	if !common.IsHexAddress(m.Config.AnchorContract) {
+		return nil, fmt.Errorf("ANCHOR_CONTRACT %q is not an address", m.Config.AnchorContract)
+	}
+	key, err := ethchain.LoadKey(m.Config.ChainKeyFile)
+	if err != nil {
+		return nil, err
+	}
+	return c.Writer(common.HexToAddress(m.Config.AnchorContract), key), nil
+}
+
+// workerConfig fills the anchor worker's settings; the dev chain seals a
+// block per transaction, so one confirmation is all it ever gets.
+func (m *Main) workerConfig() anchor.WorkerConfig {
+	c := anchor.WorkerConfig{Interval: time.Minute, EveryEvents: 1000, Confirmations: 12, Finalized: m.Config.AnchorFinalized, Logger: m.Log}
+	if m.Config.Dev && m.Config.ChainRPCURL == "" {
+		c.Interval, c.EveryEvents, c.Confirmations, c.PollInterval = 10*time.Second, 100, 1, 100*time.Millisecond
+	}
+	if m.Config.AnchorInterval > 0 {
+		c.Interval = m.Config.AnchorInterval
+	}
+	if m.Config.AnchorEvery > 0 {
+		c.EveryEvents = m.Config.AnchorEvery
+	}
+	if m.Config.AnchorConfirmations > 0 {
+		c.Confirmations = m.Config.AnchorConfirmations
+	}
+	return c
+}
+
+func (a *anchoring) close() {
+	if a.dev != nil {
+		a.dev.Close()
+	} else if a.client != nil {
+		a.client.Close()
+	}
+}
+
+// ledger adapts the proof service to the API's Ledger.
+type ledger struct{ s *anchor.Service }
+
+func (l ledger) Proof(ctx context.Context, id string) (any, error)  { return l.s.Proof(ctx, id) }
+func (l ledger) Verify(ctx context.Context, id string) (any, error) { return l.s.Verify(ctx, id) }
+func (l ledger) Consistency(ctx context.Context, from, to uint64) (any, error) {
+	return l.s.Consistency(ctx, from, to)
+}
+func (l ledger) EntryStream(ctx context.Context, id string) (string, error) {
+	return l.s.EntryStream(ctx, id)
+}
+func (l ledger) AnchoredSize() uint64 { return l.s.AnchoredSize() }

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rendertrust/rendertrust/anchor/ethchain"
+	"github.com/rendertrust/rendertrust/anchor/proof"
+)
+
+// proofFileBytesMax bounds a proof file: an entry is at most 256 KiB,
+// base64 makes it a third larger, and the path is a few KiB.
+const proofFileBytesMax = 1 << 20
+
+// errNotVerified makes `verify` exit non-zero when a check failed.
+var errNotVerified = errors.New("proof NOT verified")
+
+// newVerifyCommand returns `rendertrust verify --proof FILE --rpc URL`, the
+// offline verifier: it needs no database, only the proof document (from
+// GET /api/v1/ledger/{entry_id}/proof or /api/v1/ledger/consistency) and
+// any JSON-RPC endpoint of the chain named in the proof's anchor.
+func newVerifyCommand() *cobra.Command {
+	var proofPath, rpcURL string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "verify --proof FILE --rpc URL",
+		Short: "Verify an audit proof offline, against the chain",
+		Long: `Verify an inclusion proof (GET /api/v1/ledger/{entry_id}/proof) or a
+consistency proof (GET /api/v1/ledger/consistency?from=&to=) without any
+RenderTrust database: recompute the leaf hash from the entry's bytes, fold the
+audit path into the root, read rootAt(tree_size) from the anchor contract over
+JSON-RPC, and check the anchor transaction's receipt and block. Prints each
+check; exits non-zero if any fails. FILE "-" reads standard input.`,
+		Args:         cobra.NoArgs,
+		SilenceUsage: true, // a failed check or deployment is not a usage error
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runVerify(cmd.Context(), cmd.InOrStdin(), cmd.OutOrStdout(), proofPath, rpcURL, asJSON)
+		},
+	}
+	cmd.Flags().StringVar(&proofPath, "proof", "", "the proof document (JSON), or - for standard input")
+	cmd.Flags().StringVar(&rpcURL, "rpc", "", "JSON-RPC endpoint of the chain the proof's anchor is on")
+	cmd.Flags().BoolVar(&asJSON, "json", false, `print the result as JSON ({"verified": …, "checks": {…}})`)
+	cmd.MarkFlagRequired("proof")
+	cmd.MarkFlagRequired("rpc")
+	return cmd
+}
+
+// runVerify verifies the proof at path against the chain at rpcURL and
+// prints the result to out. It returns errNotVerified if a check failed.
+func runVerify(ctx context.Context, stdin io.Reader, out io.Writer, path, rpcURL string, asJSON bool) error {
+	doc, err := readProof(stdin, path)
+	if err != nil {
+		return err
+	}
+	chain, err := ethchain.Dial(ctx, rpcURL)
+	if err != nil {
+		return err
+	}
+	defer chain.Close()
+	var res *proof.Result
+	switch p := doc.(type) {
+	case *proof.Inclusion:
+		res, err = proof.VerifyInclusion(ctx, chain, p)
+	case *proof.Consistency:
+		res, err = proof.VerifyConsistency(ctx, chain, p)
+	}
+	if err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	if asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		err = enc.Encode(res)
+	} else {
+		err = res.Write(out)
+	}
+	if err != nil {
+		return err
+	}
+	if !res.Verified {
+		return errNotVerified
+	}
+	return nil
+}
+
+// readProof reads an inclusion or a consistency proof from path ("-" for
+// stdin), telling them apart by their fields.
+func readProof(stdin io.Reader, path string) (any, error) {
+	r := stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	b, err := io.ReadAll(io.LimitReader(r, proofFileBytesMax+1))
+	if err != nil {
+		return nil, fmt.Errorf("read proof: %w", err)
+	}
+	if len(b) > proofFileBytesMax {
+		return nil, fmt.Errorf("proof %s is larger than %d bytes", path, proofFileBytesMax)
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(b, &fields); err != nil {
+		return nil, fmt.Errorf("proof %s is not a JSON object: %w", path, err)
+	}
+	var doc any
+	switch {
+	case fields["consistency_path"] != nil:
+		doc = new(proof.Consistency)
+	case fields["audit_path"] != nil:
+		doc = new(proof.Inclusion)
+	default:
+		return nil, fmt.Errorf("proof %s has neither audit_path nor consistency_path", path)
+	}
+	if err := json.Unmarshal(b, doc); err != nil {
+		return nil, fmt.Errorf("proof %s: %w", path, err)
+	}
+	return doc, nil
+}
