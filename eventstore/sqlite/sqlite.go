@@ -38,6 +38,9 @@ type Store struct {
 	read      *sql.DB
 	signal    *eventstore.HeadSignal
 	committer *eventstore.Committer
+
+	// Reads are prepared once: parsing SQL is a large part of a small read.
+	headStmt, readAllStmt, readStreamStmt *sql.Stmt
 }
 
 var _ eventstore.Store = (*Store)(nil)
@@ -58,6 +61,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{write: write, read: read, signal: &eventstore.HeadSignal{}}
+	if err := s.prepare(ctx); err != nil {
+		s.closeDBs()
+		return nil, err
+	}
 	head, err := s.Head(ctx)
 	if err != nil {
 		s.closeDBs()
@@ -66,6 +73,23 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	s.signal.Advance(head)
 	s.committer = eventstore.NewCommitter(backend{db: write}, s.signal)
 	return s, nil
+}
+
+func (s *Store) prepare(ctx context.Context) error {
+	var err error
+	for _, p := range []struct {
+		stmt **sql.Stmt
+		q    string
+	}{
+		{&s.headStmt, `SELECT COALESCE(MAX(position), 0) FROM events`},
+		{&s.readAllStmt, `SELECT position, stream, version, bytes, leaf_hash FROM events WHERE position >= ? ORDER BY position LIMIT ?`},
+		{&s.readStreamStmt, `SELECT position, stream, version, bytes, leaf_hash FROM events WHERE stream = ? AND version >= ? ORDER BY version LIMIT ?`},
+	} {
+		if *p.stmt, err = s.read.PrepareContext(ctx, p.q); err != nil {
+			return fmt.Errorf("prepare %q: %w", p.q, err)
+		}
+	}
+	return nil
 }
 
 // DSN returns the connection string the store uses for path: WAL,
@@ -100,7 +124,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 // Head implements eventstore.Store.
 func (s *Store) Head(ctx context.Context) (uint64, error) {
 	var head uint64
-	if err := s.read.QueryRowContext(ctx, `SELECT COALESCE(MAX(position), 0) FROM events`).Scan(&head); err != nil {
+	if err := s.headStmt.QueryRowContext(ctx).Scan(&head); err != nil {
 		return 0, fmt.Errorf("read head: %w", err)
 	}
 	return head, nil
@@ -109,9 +133,7 @@ func (s *Store) Head(ctx context.Context) (uint64, error) {
 // ReadAll implements eventstore.Store.
 func (s *Store) ReadAll(ctx context.Context, from uint64, max int) ([]eventstore.RecordedEvent, error) {
 	from = eventstore.ClampFrom(from)
-	rows, err := s.read.QueryContext(ctx,
-		`SELECT position, stream, version, bytes, leaf_hash FROM events WHERE position >= ? ORDER BY position LIMIT ?`,
-		from, eventstore.ClampMax(max))
+	rows, err := s.readAllStmt.QueryContext(ctx, from, eventstore.ClampMax(max))
 	if err != nil {
 		return nil, fmt.Errorf("read log from %d: %w", from, err)
 	}
@@ -125,9 +147,7 @@ func (s *Store) ReadAll(ctx context.Context, from uint64, max int) ([]eventstore
 // ReadStream implements eventstore.Store.
 func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, max int) ([]eventstore.RecordedEvent, error) {
 	from = eventstore.ClampFrom(from)
-	rows, err := s.read.QueryContext(ctx,
-		`SELECT position, stream, version, bytes, leaf_hash FROM events WHERE stream = ? AND version >= ? ORDER BY version LIMIT ?`,
-		stream, from, eventstore.ClampMax(max))
+	rows, err := s.readStreamStmt.QueryContext(ctx, stream, from, eventstore.ClampMax(max))
 	if err != nil {
 		return nil, fmt.Errorf("read %s from %d: %w", stream, from, err)
 	}
