@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -68,23 +69,56 @@ func (s *Service) SubmitJob(ctx context.Context, a Actor, cmd SubmitJob) (Submit
 		}); err != nil {
 		return Submitted{}, err
 	}
-	_, res, err := s.jobs.update(ctx, domain.JobStream(cmd.JobID), string(cmd.JobID), a.cause("submit"),
-		func(j *domain.Job) ([]domain.Event, error) {
-			if j.Exists() && j.Owner() == cmd.Owner {
-				return nil, nil
-			}
-			return j.Submit(sub, now)
-		})
+	res, dispatched, err := s.submitAndDispatch(ctx, a, cmd.JobID, sub, now)
 	if err != nil {
 		return Submitted{}, err
 	}
 	pos := res.LastPosition
-	if p, err := s.dispatchSubmitted(ctx, cmd.JobID); err != nil {
-		s.log.Warn("dispatch after submit", "job", cmd.JobID, "err", err)
-	} else {
-		pos = max(pos, p)
+	if !dispatched {
+		if p, err := s.dispatchSubmitted(ctx, cmd.JobID); err != nil {
+			s.log.Warn("dispatch after submit", "job", cmd.JobID, "err", err)
+		} else {
+			pos = max(pos, p)
+		}
 	}
-	return s.submitted(ctx, cmd.JobID, cost, pos)
+	st, node := domain.StatusQueued, s.registry.JobNode(cmd.JobID)
+	if node != "" {
+		st = domain.StatusDispatched
+	}
+	return Submitted{JobID: cmd.JobID, NodeID: node, Status: st, Cost: cost, Position: pos}, nil
+}
+
+// submitAndDispatch creates the job and, when a node has a free slot and no
+// job waits ahead of it, dispatches it in the same append: one commit
+// instead of two on the submission's path. It reports whether it did.
+func (s *Service) submitAndDispatch(ctx context.Context, a Actor, id domain.JobID, sub domain.Submission, now time.Time) (eventstore.AppendResult, bool, error) {
+	node, reserved := s.registry.reserveNew(id, sub, now)
+	dispatched := false
+	_, res, err := s.jobs.update(ctx, domain.JobStream(id), string(id), a.cause("submit"),
+		func(j *domain.Job) ([]domain.Event, error) {
+			dispatched = false
+			if j.Exists() && j.Owner() == sub.Owner {
+				return nil, nil // resumed: the job was created by an earlier attempt
+			}
+			evs, err := j.Submit(sub, now)
+			if err != nil || !reserved {
+				return evs, err
+			}
+			next := j.Snapshot()
+			for _, e := range evs {
+				next.Apply(e)
+			}
+			more, err := next.Dispatch(node, now)
+			if err != nil {
+				return evs, nil // dispatched by the next pass instead
+			}
+			dispatched = true
+			return append(evs, more...), nil
+		})
+	if reserved && (err != nil || !dispatched) {
+		s.registry.dropReservation(id, node)
+	}
+	return res, dispatched, err
 }
 
 // dispatchSubmitted dispatches a job just submitted, with every other
@@ -115,6 +149,8 @@ func (s *Service) DispatchWaiting(ctx context.Context) (uint64, error) {
 	for _, id := range s.registry.waiting() {
 		if node, ok := s.registry.reserve(id, s.now()); ok {
 			rs = append(rs, reservation{id, node})
+		} else if s.registry.full(s.now()) {
+			break // no slot anywhere: the rest of the queue waits too
 		}
 	}
 	positions := make([]uint64, len(rs))
@@ -215,10 +251,3 @@ func isDecisionError(err error) bool {
 	return errors.As(err, &de) || errors.Is(err, eventstore.ErrConflict)
 }
 
-func (s *Service) submitted(ctx context.Context, id domain.JobID, cost domain.Credits, pos uint64) (Submitted, error) {
-	j, err := s.Job(ctx, id)
-	if err != nil {
-		return Submitted{}, err
-	}
-	return Submitted{JobID: id, NodeID: j.Node(), Status: j.Status(), Cost: cost, Position: pos}, nil
-}

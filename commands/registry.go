@@ -21,6 +21,7 @@ type Registry struct {
 	mu      sync.Mutex
 	nodes   map[domain.NodeID]*nodeState
 	jobs    map[domain.JobID]*jobState // jobs not yet ended
+	waits   map[domain.JobID]*jobState // the queued jobs without a node (kept by touch)
 	changed chan struct{}              // closed and replaced when an assignment changes
 	started time.Time                  // heartbeats before it are unknown (a restart)
 }
@@ -51,7 +52,7 @@ type jobState struct {
 // NewRegistry returns an empty registry; now is when it starts hearing
 // heartbeats.
 func NewRegistry(now time.Time) *Registry {
-	return &Registry{nodes: map[domain.NodeID]*nodeState{}, jobs: map[domain.JobID]*jobState{}, changed: make(chan struct{}), started: now}
+	return &Registry{nodes: map[domain.NodeID]*nodeState{}, jobs: map[domain.JobID]*jobState{}, waits: map[domain.JobID]*jobState{}, changed: make(chan struct{}), started: now}
 }
 
 // Changed returns a channel that is closed at the next change of any job's
@@ -86,8 +87,12 @@ func (r *Registry) Observe(e domain.Event, version, position uint64) {
 	case domain.NodeRetired:
 		r.observeNode(e.NodeID, version, func(n *nodeState) { n.retired = true })
 	case domain.JobSubmitted:
-		if _, ok := r.jobs[e.JobID]; !ok {
-			r.jobs[e.JobID] = &jobState{version: version, id: e.JobID, typ: e.Type, gpu: e.GPU, priority: e.Priority, submittedAt: e.At, status: domain.StatusQueued}
+		if j, ok := r.jobs[e.JobID]; ok && j.version == 0 {
+			j.version = version // a reservation whose submission is now observed
+		} else if !ok {
+			j := &jobState{version: version, id: e.JobID, typ: e.Type, gpu: e.GPU, priority: e.Priority, submittedAt: e.At, status: domain.StatusQueued}
+			r.jobs[e.JobID] = j
+			r.touch(j)
 			r.notify()
 		}
 	default:
@@ -148,6 +153,15 @@ func (r *Registry) observeJob(j *jobState, e domain.Event, position uint64) {
 	}
 }
 
+// touch records whether j waits (QUEUED, no node, not ended) after a change.
+func (r *Registry) touch(j *jobState) {
+	if !j.ended && j.status == domain.StatusQueued && j.node == "" {
+		r.waits[j.id] = j
+	} else {
+		delete(r.waits, j.id)
+	}
+}
+
 // Prune forgets ended jobs whose end is at or before position: the log has
 // been read past them, so none of their events will be observed again.
 func (r *Registry) Prune(position uint64) {
@@ -178,6 +192,7 @@ func (r *Registry) assign(j *jobState, node domain.NodeID, st domain.Status, at 
 		j.dispatched = at
 	}
 	r.node(node).assigned[j.id] = true
+	r.touch(j)
 	r.notify()
 }
 
@@ -189,9 +204,10 @@ func (r *Registry) endAttempt(j *jobState, retry bool, position uint64) {
 	r.notify()
 	if !retry {
 		j.ended, j.endPosition, j.node = true, position, ""
-		return
+	} else {
+		j.status, j.lastNode, j.node = domain.StatusQueued, j.node, ""
 	}
-	j.status, j.lastNode, j.node = domain.StatusQueued, j.node, ""
+	r.touch(j)
 }
 
 // Heartbeat records that node was heard from at now.
@@ -259,7 +275,62 @@ func (r *Registry) reserve(job domain.JobID, now time.Time) (domain.NodeID, bool
 	}
 	j.node = best
 	r.nodes[best].assigned[job] = true
+	r.touch(j)
 	return best, true
+}
+
+// reserveNew holds a slot for a job not submitted yet, so its submission
+// can dispatch it in the same append. It declines (false) when any job
+// waits — they go first — or no node fits.
+func (r *Registry) reserveNew(id domain.JobID, sub domain.Submission, now time.Time) (domain.NodeID, bool) {
+	r.mu.Lock()
+	if _, exists := r.jobs[id]; exists || r.waitingLocked() > 0 {
+		r.mu.Unlock()
+		return "", false
+	}
+	r.jobs[id] = &jobState{id: id, typ: sub.Type, gpu: sub.GPU, priority: sub.Priority, submittedAt: now, status: domain.StatusQueued}
+	r.mu.Unlock()
+	node, ok := r.reserve(id, now)
+	if !ok {
+		r.dropReservation(id, "")
+	}
+	return node, ok
+}
+
+// dropReservation undoes reserveNew for a job whose submission did not
+// dispatch it: the slot is freed, and the job forgotten unless its
+// submission was observed meanwhile.
+func (r *Registry) dropReservation(id domain.JobID, node domain.NodeID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if node != "" {
+		delete(r.node(node).assigned, id)
+	}
+	j, ok := r.jobs[id]
+	if !ok {
+		return
+	}
+	if j.version == 0 {
+		delete(r.jobs, id)
+		delete(r.waits, id)
+		return
+	}
+	if j.status == domain.StatusQueued && j.node == node {
+		j.node = ""
+		r.touch(j)
+	}
+}
+
+// full reports whether no healthy node has a free slot.
+func (r *Registry) full(now time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, n := range r.nodes {
+		if !n.retired && len(n.assigned) < n.caps.Slots && domain.Healthy(n.lastSeen, now) {
+			return false
+		}
+	}
+	return true
 }
 
 // unreserve gives back a slot reserve took, when the dispatch did not happen.
@@ -269,6 +340,7 @@ func (r *Registry) unreserve(job domain.JobID, node domain.NodeID) {
 	delete(r.node(node).assigned, job)
 	if j, ok := r.jobs[job]; ok && !j.ended && j.status == domain.StatusQueued && j.node == node {
 		j.node = ""
+		r.touch(j)
 	}
 }
 
@@ -277,11 +349,9 @@ func (r *Registry) unreserve(job domain.JobID, node domain.NodeID) {
 func (r *Registry) waiting() []domain.JobID {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var js []*jobState
-	for _, j := range r.jobs {
-		if !j.ended && j.status == domain.StatusQueued && j.node == "" {
-			js = append(js, j)
-		}
+	js := make([]*jobState, 0, len(r.waits))
+	for _, j := range r.waits {
+		js = append(js, j)
 	}
 	slices.SortFunc(js, func(a, b *jobState) int {
 		if c := cmp.Compare(b.priority.Rank(), a.priority.Rank()); c != 0 {
@@ -303,14 +373,10 @@ func (r *Registry) waiting() []domain.JobID {
 func (r *Registry) waitingCount() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	n := 0
-	for _, j := range r.jobs {
-		if !j.ended && j.status == domain.StatusQueued && j.node == "" {
-			n++
-		}
-	}
-	return n
+	return r.waitingLocked()
 }
+
+func (r *Registry) waitingLocked() int { return len(r.waits) }
 
 // overdue returns the jobs DISPATCHED for longer than domain.DispatchTimeout.
 func (r *Registry) overdue(now time.Time) []domain.JobID {

@@ -16,7 +16,7 @@ import (
 const (
 	loadClients  = 64
 	loadDuration = 5 * time.Second
-	loadNodes    = 16 // × domain.SlotsMax slots, so submissions are dispatched, not queued
+	loadNodes    = 64 // × domain.SlotsMax slots, so submissions are dispatched, not queued
 )
 
 // BenchmarkAPILoad drives the real server over loopback with 64 concurrent
@@ -93,4 +93,3 @@ func loadUsers(b *testing.B, s *server) []string {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
