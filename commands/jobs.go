@@ -250,4 +250,3 @@ func isDecisionError(err error) bool {
 	var de *domain.Error
 	return errors.As(err, &de) || errors.Is(err, eventstore.ErrConflict)
 }
-
