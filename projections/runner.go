@@ -54,11 +54,11 @@ type Runner struct {
 	applied *progress
 	lag     lagState
 
+	startMu sync.Mutex // serializes Start
 	mu      sync.Mutex // guards the fields below
 	gens    map[string]uint64
 	stale   map[string]bool
 	warned  map[string]bool
-	started bool
 	cancel  context.CancelFunc
 	done    chan struct{}
 
@@ -99,14 +99,12 @@ func NewRunner(cfg Config) (*Runner, error) {
 // Start creates the tables of projections that have none, then applies
 // the log in the background until ctx ends or Stop is called. Projections
 // whose tables were built by other code are rebuilt in the background
-// first. It fails when the database cannot be set up, or when the runner
-// was started before.
+// first. It fails when the database cannot be set up (Start may then be
+// called again), or when the runner was started before.
 func (r *Runner) Start(ctx context.Context) error {
-	r.mu.Lock()
-	started := r.started
-	r.started = true
-	r.mu.Unlock()
-	if started {
+	r.startMu.Lock()
+	defer r.startMu.Unlock()
+	if r.Done() != nil {
 		return errors.New("projections: runner already started")
 	}
 	if err := migrate(ctx, r.db); err != nil {

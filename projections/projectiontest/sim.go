@@ -129,7 +129,7 @@ func (s *Sim) Round() []Append {
 
 // at returns a decision time within the current round.
 func (s *Sim) at() time.Time {
-	return s.now.Add(time.Duration(s.r.Int64N(int64(s.cfg.Step/2)/int64(time.Second))) * time.Second)
+	return s.now.Add(time.Duration(s.r.Int64N(max(1, int64(s.cfg.Step/2/time.Second)))) * time.Second)
 }
 
 // record adds events decided on stream, whose aggregate is now at version.
