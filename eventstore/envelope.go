@@ -1,8 +1,10 @@
 package eventstore
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -140,8 +142,8 @@ func DecodeStored(position uint64, stream string, version uint64, b []byte, stor
 	if len(storedHash) != len(sum) || string(storedHash) != string(sum[:]) {
 		return corrupt("leaf hash does not match the stored bytes")
 	}
-	var env envelope
-	if err := json.Unmarshal(b, &env); err != nil {
+	env, err := decodeEnvelope(b)
+	if err != nil {
 		return corrupt("stored bytes are not an envelope: " + err.Error())
 	}
 	if env.Stream != stream || env.Version != version {
@@ -156,6 +158,126 @@ func DecodeStored(position uint64, stream string, version uint64, b []byte, stor
 		Type: env.Type, SchemaVersion: env.SchemaVersion, RecordedAt: at,
 		Data: env.Data, Metadata: env.Metadata, Bytes: b, LeafHash: sum,
 	}, nil
+}
+
+// decodeEnvelope splits canonical envelope bytes. The data value comes
+// first and can be large, so it is not parsed: in canonical form it ends
+// where the last `,"id":` begins (every later value is a string with its
+// quotes escaped, or a number), and only the short tail is decoded, in the
+// frozen key order of encodeEnvelope.
+func decodeEnvelope(b []byte) (envelope, error) {
+	const head = `{"data":`
+	var env envelope
+	i := bytes.LastIndex(b, []byte(`,"id":`))
+	if !bytes.HasPrefix(b, []byte(head)) || i < len(head) {
+		return env, errors.New("not a canonical envelope")
+	}
+	env.Data = b[len(head):i:i]
+	p := tailParser{b: b, i: i}
+	p.lit(`,"id":`)
+	env.ID = p.str()
+	p.lit(`,"metadata":{`)
+	env.Metadata = p.metadata()
+	p.lit(`,"recorded_at":`)
+	env.RecordedAt = p.str()
+	p.lit(`,"schema_version":`)
+	env.SchemaVersion = int(p.uint())
+	p.lit(`,"stream":`)
+	env.Stream = p.str()
+	p.lit(`,"type":`)
+	env.Type = p.str()
+	p.lit(`,"version":`)
+	env.Version = p.uint()
+	p.lit(`}`)
+	if p.err == nil && p.i != len(b) {
+		p.err = errors.New("trailing bytes")
+	}
+	return env, p.err
+}
+
+// tailParser reads the envelope's tail; the first error sticks.
+type tailParser struct {
+	b   []byte
+	i   int
+	err error
+}
+
+func (p *tailParser) fail(what string) {
+	if p.err == nil {
+		p.err = fmt.Errorf("envelope: %s at byte %d", what, p.i)
+	}
+}
+
+func (p *tailParser) lit(s string) {
+	if p.err != nil || !bytes.HasPrefix(p.b[p.i:], []byte(s)) {
+		p.fail("expected " + s)
+		return
+	}
+	p.i += len(s)
+}
+
+// str reads a JSON string as encodeEnvelope writes it.
+func (p *tailParser) str() string {
+	if p.err != nil || p.i >= len(p.b) || p.b[p.i] != '"' {
+		p.fail("expected a string")
+		return ""
+	}
+	start, escaped := p.i, false
+	for p.i++; p.i < len(p.b); p.i++ {
+		switch p.b[p.i] {
+		case '\\':
+			escaped = true
+			p.i++
+		case '"':
+			p.i++
+			raw := p.b[start:p.i]
+			if !escaped {
+				return string(raw[1 : len(raw)-1])
+			}
+			var out string
+			if err := json.Unmarshal(raw, &out); err != nil {
+				p.fail("bad string")
+			}
+			return out
+		}
+	}
+	p.fail("unterminated string")
+	return ""
+}
+
+func (p *tailParser) uint() uint64 {
+	start := p.i
+	for p.i < len(p.b) && p.b[p.i] >= '0' && p.b[p.i] <= '9' {
+		p.i++
+	}
+	n, err := strconv.ParseUint(string(p.b[start:p.i]), 10, 64)
+	if err != nil && p.err == nil {
+		p.fail("expected a number")
+	}
+	return n
+}
+
+// metadata reads the metadata object's members, after its '{': string
+// values under known keys, in JCS order, each at most once.
+func (p *tailParser) metadata() Metadata {
+	var m Metadata
+	fields := map[string]*string{"actor": &m.Actor, "causation_id": &m.CausationID, "correlation_id": &m.CorrelationID, "idempotency_key": &m.IdempotencyKey}
+	last := ""
+	for first := true; p.err == nil && p.i < len(p.b) && p.b[p.i] != '}'; first = false {
+		if !first {
+			p.lit(",")
+		}
+		key := p.str()
+		p.lit(":")
+		dst, ok := fields[key]
+		if !ok || key <= last {
+			p.fail("unexpected metadata key " + strconv.Quote(key))
+			break
+		}
+		*dst, last = p.str(), key
+	}
+	p.lit("}")
+	return m
 }
 
 // validName checks a stream name, event type or id: non-empty, valid UTF-8,
