@@ -71,7 +71,16 @@ type Committer struct {
 	closeMu sync.RWMutex
 	closed  bool
 	lastAt  time.Time
+
+	// versions caches stream versions this writer has seen. It is valid
+	// while the log's head is the one this writer committed last (lastHead):
+	// then no other process has appended since. Otherwise it is dropped.
+	versions map[string]uint64
+	lastHead uint64
 }
+
+// cachedStreamsMax bounds the stream versions the writer remembers.
+const cachedStreamsMax = 100_000
 
 type appendRequest struct {
 	ctx      context.Context
@@ -90,10 +99,11 @@ type appendReply struct {
 // commit. Close stops it.
 func NewCommitter(backend Backend, signal *HeadSignal) *Committer {
 	c := &Committer{
-		backend: backend,
-		signal:  signal,
-		queue:   make(chan *appendRequest, pendingAppendsMax),
-		done:    make(chan struct{}),
+		backend:  backend,
+		signal:   signal,
+		queue:    make(chan *appendRequest, pendingAppendsMax),
+		done:     make(chan struct{}),
+		versions: map[string]uint64{},
 	}
 	go c.run()
 	return c
@@ -195,7 +205,10 @@ func (c *Committer) writeBatch(batch []*appendRequest, replies []appendReply) (u
 	if p.head, err = tx.Head(ctx); err != nil {
 		return 0, fmt.Errorf("read head: %w", err)
 	}
-	if err := p.prefetch(ctx, tx, batch); err != nil {
+	if p.head != c.lastHead || len(c.versions) > cachedStreamsMax {
+		clear(c.versions) // another process appended: what we knew may be stale
+	}
+	if err := p.prefetch(ctx, tx, batch, c.versions); err != nil {
 		return 0, err
 	}
 	start := p.head
@@ -213,8 +226,13 @@ func (c *Committer) writeBatch(batch []*appendRequest, replies []appendReply) (u
 		return 0, fmt.Errorf("insert events: %w", err)
 	}
 	if err := tx.Commit(ctx, p.head); err != nil {
+		clear(c.versions)
 		return 0, fmt.Errorf("commit events: %w", err)
 	}
+	for stream, v := range p.versions {
+		c.versions[stream] = v
+	}
+	c.lastHead = p.head
 	return p.head, nil
 }
 

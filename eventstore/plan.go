@@ -78,13 +78,16 @@ type planner struct {
 	rows     []Row
 }
 
-// prefetch loads the versions of every stream and the place of every id the
-// batch names, in two queries whatever the batch's size.
-func (p *planner) prefetch(ctx context.Context, tx Tx, batch []*appendRequest) error {
+// prefetch loads the versions of the batch's streams that known (the
+// writer's valid cache) lacks, and the place of every id the batch names.
+func (p *planner) prefetch(ctx context.Context, tx Tx, batch []*appendRequest, known map[string]uint64) error {
 	var streams, ids []string
+	p.versions = map[string]uint64{}
 	seen := map[string]bool{}
 	for _, req := range batch {
-		if !seen[req.stream] {
+		if v, ok := known[req.stream]; ok {
+			p.versions[req.stream] = v
+		} else if !seen[req.stream] {
 			seen[req.stream] = true
 			streams = append(streams, req.stream)
 		}
@@ -92,10 +95,16 @@ func (p *planner) prefetch(ctx context.Context, tx Tx, batch []*appendRequest) e
 			ids = append(ids, e.ID)
 		}
 	}
-	var err error
-	if p.versions, err = tx.StreamVersions(ctx, streams); err != nil {
-		return fmt.Errorf("read stream versions: %w", err)
+	if len(streams) > 0 {
+		read, err := tx.StreamVersions(ctx, streams)
+		if err != nil {
+			return fmt.Errorf("read stream versions: %w", err)
+		}
+		for _, s := range streams {
+			p.versions[s] = read[s] // 0 for a stream with no events: known too
+		}
 	}
+	var err error
 	if p.ids, err = tx.LookupIDs(ctx, ids); err != nil {
 		return fmt.Errorf("look up event ids: %w", err)
 	}

@@ -23,7 +23,8 @@ func Bench(b *testing.B, h Harness) {
 	for _, writers := range []int{1, 16, 256} {
 		b.Run(fmt.Sprintf("Append/writers=%d", writers), func(b *testing.B) { benchAppend(b, h, writers, 1) })
 	}
-	b.Run("AppendBulk/batch=1000", func(b *testing.B) { benchAppend(b, h, 1, 1000) })
+	b.Run("AppendBulk/writers=1/batch=1000", func(b *testing.B) { benchAppend(b, h, 1, 1000) })
+	b.Run("AppendBulk/writers=4/batch=1000", func(b *testing.B) { benchAppend(b, h, 4, 1000) })
 	b.Run("ReadAll", func(b *testing.B) { benchReadAll(b, h) })
 }
 
