@@ -27,9 +27,16 @@ vet:
 test-race:
 	CGO_ENABLED=1 .ci/with-postgres .ci/with-stripe-mock .ci/with-geth $(GO) test -race -count=1 -timeout 15m $(PKGS)
 
+# Benchmarks, printed as one table. Figures depend on the machine: the README
+# says which one its table comes from. Throughput benchmarks run for
+# BENCHTIME; whole-run benchmarks (1,000,000-event rebuilds, the API load
+# test, gas) run once.
 bench:
-	.ci/with-postgres $(GO) test -run='^$$' -bench=. -benchtime=$(BENCHTIME) -timeout 60m \
-		./eventstore/... | .ci/benchtable
+	@.ci/with-postgres .ci/with-geth sh -c '\
+	  $(GO) test -run="^$$" -bench=. -benchtime=$(BENCHTIME) -timeout 60m ./eventstore/... ./anchor/merkle/; \
+	  $(GO) test -run="^$$" -bench=. -benchtime=1x -timeout 60m ./projections/ ./anchor/ ./cmd/rendertrust/ ./audit/...; \
+	  $(GO) test -run="^$$" -bench=JobCycle -benchtime=2000x -timeout 60m ./commands/; \
+	  $(GO) test -run="^$$" -bench=AccountLoad -benchtime=3s -timeout 60m ./commands/' | .ci/benchtable
 
 clean:
 	rm -rf bin
