@@ -24,6 +24,9 @@ type Registry struct {
 	waits   map[domain.JobID]*jobState // the queued jobs without a node (kept by touch)
 	changed chan struct{}              // closed and replaced when an assignment changes
 	started time.Time                  // heartbeats before it are unknown (a restart)
+	// silenceMax is how long a node may go unheard and still take jobs:
+	// the health window, or less when lost nodes are detected sooner.
+	silenceMax time.Duration
 }
 
 type nodeState struct {
@@ -52,7 +55,7 @@ type jobState struct {
 // NewRegistry returns an empty registry; now is when it starts hearing
 // heartbeats.
 func NewRegistry(now time.Time) *Registry {
-	return &Registry{nodes: map[domain.NodeID]*nodeState{}, jobs: map[domain.JobID]*jobState{}, waits: map[domain.JobID]*jobState{}, changed: make(chan struct{}), started: now}
+	return &Registry{nodes: map[domain.NodeID]*nodeState{}, jobs: map[domain.JobID]*jobState{}, waits: map[domain.JobID]*jobState{}, changed: make(chan struct{}), started: now, silenceMax: domain.NodeHealthyWithin}
 }
 
 // Changed returns a channel that is closed at the next change of any job's
@@ -233,15 +236,15 @@ func (r *Registry) HealthyFor(typ domain.JobType, gpu bool, now time.Time) bool 
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, n := range r.nodes {
-		if n.usable(typ, gpu, now) {
+		if n.usable(typ, gpu, now, r.silenceMax) {
 			return true
 		}
 	}
 	return false
 }
 
-func (n *nodeState) usable(typ domain.JobType, gpu bool, now time.Time) bool {
-	return !n.retired && n.caps.Slots > 0 && domain.Healthy(n.lastSeen, now) &&
+func (n *nodeState) usable(typ domain.JobType, gpu bool, now time.Time, silenceMax time.Duration) bool {
+	return !n.retired && n.caps.Slots > 0 && domain.Healthy(n.lastSeen, now) && now.Sub(n.lastSeen) <= silenceMax &&
 		slices.Contains(n.caps.JobTypes, typ) && (!gpu || n.caps.GPU)
 }
 
@@ -259,7 +262,7 @@ func (r *Registry) reserve(job domain.JobID, now time.Time) (domain.NodeID, bool
 	var best domain.NodeID
 	var bestScore float64
 	for id, n := range r.nodes {
-		if !n.usable(j.typ, j.gpu, now) || len(n.assigned) >= n.caps.Slots {
+		if !n.usable(j.typ, j.gpu, now, r.silenceMax) || len(n.assigned) >= n.caps.Slots {
 			continue
 		}
 		score := float64(len(n.assigned)) / float64(n.caps.Slots)

@@ -72,6 +72,7 @@ func New(ctx context.Context, c Config) (*Service, error) {
 	if s.nodeLostAfter <= 0 {
 		s.nodeLostAfter = NodeLostAfterDefault
 	}
+	s.registry.silenceMax = min(domain.NodeHealthyWithin, s.nodeLostAfter) // never dispatch to a node about to be declared lost
 	if s.log == nil {
 		s.log = slog.Default()
 	}

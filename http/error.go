@@ -3,7 +3,6 @@ package http
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -116,5 +115,3 @@ func echoCode(status int) domain.Code {
 	}
 	return domain.CodeInvalid
 }
-
-var _ = slog.Default

@@ -157,8 +157,9 @@ func (s *Server) jobResult(c echo.Context) error {
 	if j.Status != domain.StatusCompleted {
 		return errNoResult
 	}
-	q := s.Blobs.Link(j.ID, s.Now().Add(resultLinkTTL))
-	u := s.baseURL(c) + "/api/v1/results/" + url.PathEscape(j.ID) + "?" + q.Encode()
+	name := resultBlob(domain.JobID(j.ID), j.ResultSHA256)
+	q := s.Blobs.Link(name, s.Now().Add(resultLinkTTL))
+	u := s.baseURL(c) + "/api/v1/results/" + url.PathEscape(name) + "?" + q.Encode()
 	return c.JSON(http.StatusOK, ResultLink{DownloadURL: u, ExpiresIn: int(resultLinkTTL.Seconds()), ResultSHA256: j.ResultSHA256, ResultBytes: j.ResultBytes})
 }
 

@@ -158,7 +158,13 @@ func (s *Server) uploadResult(c echo.Context) error {
 	case j.Status() != domain.StatusRunning:
 		return &domain.InvalidTransitionError{From: j.Status(), To: domain.StatusCompleted}
 	}
-	sum, size, err := s.Blobs.Put(string(id), c.Request().Body, resultBytesMax, c.Request().Header.Get("X-Result-SHA256"))
+	claimed := c.Request().Header.Get("X-Result-SHA256")
+	if !validSHA256(claimed) {
+		return domain.Errorf(domain.CodeInvalid, "X-Result-SHA256: the result's SHA-256, 64 lower-case hex digits, is required")
+	}
+	// Named by job and content, so a late upload from a node that lost the
+	// job can never replace the result the job completed with.
+	sum, size, err := s.Blobs.Put(resultBlob(id, claimed), c.Request().Body, resultBytesMax, claimed)
 	switch err {
 	case nil:
 	case blobstore.ErrTooLarge:
@@ -174,4 +180,19 @@ func (s *Server) uploadResult(c echo.Context) error {
 	}
 	s.waitRead(ctx, pos)
 	return c.JSON(http.StatusOK, map[string]any{"job_id": id, "status": domain.StatusCompleted, "result_sha256": sum, "result_bytes": size})
+}
+
+// resultBlob names a job's result in the blob store.
+func resultBlob(job domain.JobID, sha256Hex string) string { return string(job) + "." + sha256Hex }
+
+func validSHA256(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }

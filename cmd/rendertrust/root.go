@@ -11,6 +11,7 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCommand(), newAdminCommand(), newProjectionsCommand(), newVerifyCommand())
+	root.AddCommand(newServeCommand(), newAdminCommand(), newProjectionsCommand(), newVerifyCommand(),
+		newNodeCommand(), newLoginCommand(), newLogoutCommand(), newJobsCommand(), newCreditsCommand(), newLedgerCommand())
 	return root
 }

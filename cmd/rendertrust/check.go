@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rendertrust/rendertrust/anchor/devchain"
+	"github.com/rendertrust/rendertrust/anchor/ethchain"
+	"github.com/rendertrust/rendertrust/anchor/proof"
+	"github.com/rendertrust/rendertrust/audit/check"
+)
+
+// errFindings makes `check` exit non-zero when it found anything wrong.
+var errFindings = errors.New("the check found problems")
+
+// checkOptions are the flags of `check` beyond the store's.
+type checkOptions struct {
+	rpcURL   string
+	devChain bool
+	asJSON   bool
+}
+
+// newCheckCommand returns `rendertrust check`, the full integrity check of
+// an installation.
+func newCheckCommand() *cobra.Command {
+	m := NewMain()
+	var opts checkOptions
+	cmd := &cobra.Command{
+		Use:   "check [--rpc URL | --dev] [--json]",
+		Short: "Check the whole installation: hashes, Merkle roots on chain, postings, read models",
+		Long: `Check everything an installation stores against what the log says it must be:
+
+  entry          every event reads back intact (its stored hash is SHA-256(0x00 ‖ bytes))
+                 and no position is missing
+  leaf_index     the audit log recorded each entry with that hash
+  anchor_root    the entries as stored reproduce the Merkle root of every anchor
+  root_on_chain  the chain holds that root (with --rpc, CHAIN_RPC_URL or --dev)
+  tree_node      every stored Merkle node, from which proofs are served, recomputes
+  postings       every money event's postings balance and move the amount it states
+  stream/decode  every event decodes and is in the stream the domain writes it to
+  projection     every read model equals, row for row, a replay of the log up to its
+                 checkpoint (each projection's own code, run into a scratch database)
+
+Shows progress on standard error and prints a report naming the log position and
+entry id of each finding; exits non-zero if there is any. It can run beside a
+serving installation: entries the audit log or a read model has not reached yet
+are not findings. --dev checks against the embedded dev chain in <data-dir>/chain,
+which only works while the server is stopped (it holds the chain); otherwise pass
+--rpc with the dev chain's URL the server logs at start.`,
+		Args:         cobra.NoArgs,
+		SilenceUsage: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := applyEnv(cmd.Flags()); err != nil {
+				return err
+			}
+			defer m.Close()
+			if err := m.Open(cmd.Context()); err != nil {
+				return err
+			}
+			if opts.rpcURL == "" {
+				opts.rpcURL = m.Config.ChainRPCURL
+			}
+			return runCheck(cmd.Context(), m, cmd.OutOrStdout(), cmd.ErrOrStderr(), opts)
+		},
+	}
+	m.Config.bindStoreFlags(cmd.Flags())
+	cmd.Flags().StringVar(&opts.rpcURL, "rpc", "", "JSON-RPC endpoint of the anchors' chain (default: CHAIN_RPC_URL)")
+	cmd.Flags().StringVar(&m.Config.ChainRPCURL, "chain-rpc-url", "", "the chain's JSON-RPC URL, as serve takes it")
+	cmd.Flags().MarkHidden("chain-rpc-url")
+	cmd.Flags().BoolVar(&opts.devChain, "dev", false, "check against the embedded dev chain in <data-dir>/chain (the server must be stopped)")
+	cmd.Flags().BoolVar(&opts.asJSON, "json", false, "print the report as JSON")
+	cmd.MarkFlagsMutuallyExclusive("rpc", "dev")
+	return cmd
+}
+
+// runCheck checks m's installation, shows progress on progress and prints
+// the report to out. It returns errFindings when the check found anything.
+func runCheck(ctx context.Context, m *Main, out, progress io.Writer, opts checkOptions) error {
+	chain, closeChain, err := openCheckChain(ctx, m.Config, opts)
+	if err != nil {
+		return err
+	}
+	defer closeChain()
+	r, err := check.Run(ctx, check.Config{Log: m.Store, DB: m.DB, Chain: chain, Progress: progress})
+	if err != nil {
+		return err
+	}
+	if opts.asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		err = enc.Encode(r)
+	} else {
+		err = r.Write(out)
+	}
+	if err != nil {
+		return err
+	}
+	if !r.OK() {
+		return fmt.Errorf("%w: %d findings", errFindings, len(r.Findings)+r.FindingsOmitted)
+	}
+	return nil
+}
+
+// openCheckChain returns the chain to check anchors against: the endpoint
+// at opts.rpcURL, the embedded dev chain with opts.devChain, or none.
+func openCheckChain(ctx context.Context, c Config, opts checkOptions) (proof.Chain, func(), error) {
+	switch {
+	case opts.rpcURL != "":
+		client, err := ethchain.Dial(ctx, opts.rpcURL)
+		if err != nil {
+			return nil, nil, err
+		}
+		return client, client.Close, nil
+	case opts.devChain:
+		dir := c.path("chain")
+		if _, err := os.Stat(dir); err != nil {
+			return nil, nil, fmt.Errorf("no dev chain in %s: %w", dir, err)
+		}
+		dc, err := devchain.Open(ctx, dir, devchain.Config{})
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w (is the server running? it holds the dev chain: pass --rpc with the URL it logged at start)", err)
+		}
+		return dc.Client(), func() { dc.Close() }, nil
+	}
+	return nil, func() {}, nil
+}
