@@ -86,6 +86,8 @@ func (s *Server) assignments(c echo.Context) error {
 		case <-changed:
 		case <-ctx.Done():
 			return s.answerAssignments(c, nil)
+		case <-s.closing:
+			return s.answerAssignments(c, nil)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -86,6 +87,8 @@ type Server struct {
 	logins  *loginLimiter
 	metrics *metrics
 	server  *http.Server
+	closing chan struct{} // closed when shutdown starts: long polls answer at once
+	once    sync.Once
 }
 
 // New returns a Server with every route registered.
@@ -100,7 +103,7 @@ func New(c Config) *Server {
 		reg := prometheus.NewRegistry()
 		c.Registerer, c.Gatherer = reg, reg
 	}
-	s := &Server{Config: c, echo: echo.New(), log: c.Log, logins: newLoginLimiter(c.Now)}
+	s := &Server{Config: c, echo: echo.New(), log: c.Log, logins: newLoginLimiter(c.Now), closing: make(chan struct{})}
 	s.metrics = newMetrics(c.Registerer)
 	s.echo.HideBanner, s.echo.HidePort = true, true
 	s.echo.HTTPErrorHandler = s.errorHandler
@@ -123,6 +126,7 @@ func (s *Server) Serve(l net.Listener) error {
 
 // Shutdown stops accepting requests and waits (bounded) for in-flight ones.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.once.Do(func() { close(s.closing) })
 	if s.server == nil {
 		return nil
 	}

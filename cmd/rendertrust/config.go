@@ -43,6 +43,7 @@ type Config struct {
 
 	NoProjections bool // RENDERTRUST_NO_PROJECTIONS: another process runs them
 	NoAnchor      bool // RENDERTRUST_NO_ANCHOR: another process anchors
+	NoLocalNode   bool // RENDERTRUST_NO_LOCAL_NODE: --dev without its built-in node
 	NoReactor     bool // RENDERTRUST_NO_REACTOR: another process settles and dispatches
 }
 
@@ -72,6 +73,7 @@ var envNames = map[string]string{
 	"anchor-confirmations":  "RENDERTRUST_ANCHOR_CONFIRMATIONS",
 	"anchor-finalized":      "RENDERTRUST_ANCHOR_FINALIZED",
 	"no-anchor":             "RENDERTRUST_NO_ANCHOR",
+	"no-local-node":         "RENDERTRUST_NO_LOCAL_NODE",
 	"no-projections":        "RENDERTRUST_NO_PROJECTIONS",
 	"no-reactor":            "RENDERTRUST_NO_REACTOR",
 }
@@ -106,6 +108,7 @@ func (c *Config) bindServeFlags(fs *pflag.FlagSet) {
 	fs.Uint64Var(&c.AnchorEvery, "anchor-every", 0, "anchor after this many new entries (default 1000; 100 under --dev)")
 	fs.Uint64Var(&c.AnchorConfirmations, "anchor-confirmations", 0, "confirmations before an anchor counts (default 12; 1 under --dev)")
 	fs.BoolVar(&c.AnchorFinalized, "anchor-finalized", false, "wait for the finalized tag instead of confirmations")
+	fs.BoolVar(&c.NoLocalNode, "no-local-node", false, "under --dev, do not start the built-in local node")
 	fs.BoolVar(&c.NoAnchor, "no-anchor", false, "do not run the audit log and anchor worker in this process")
 	fs.BoolVar(&c.NoProjections, "no-projections", false, "do not run projections in this process")
 	fs.BoolVar(&c.NoReactor, "no-reactor", false, "do not run the settlement reactor and dispatcher in this process")

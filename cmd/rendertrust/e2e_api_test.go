@@ -25,7 +25,7 @@ type server struct {
 func startServer(tb testing.TB, configure func(*Config)) *server {
 	tb.Helper()
 	m := NewMain()
-	m.Config = Config{Addr: "127.0.0.1:0", DataDir: tb.TempDir(), Dev: true, LogLevel: "warn", CORSOrigins: "app://rendertrust"}
+	m.Config = Config{Addr: "127.0.0.1:0", DataDir: tb.TempDir(), Dev: true, NoLocalNode: true, LogLevel: "warn", CORSOrigins: "app://rendertrust"}
 	if configure != nil {
 		configure(&m.Config)
 	}

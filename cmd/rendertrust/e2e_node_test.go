@@ -60,7 +60,7 @@ type e2eServer struct {
 func startE2EServer(t *testing.T, configure func(*Config)) *e2eServer {
 	t.Helper()
 	m := NewMain()
-	m.Config = Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Dev: true, LogLevel: "warn"}
+	m.Config = Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Dev: true, NoLocalNode: true, LogLevel: "warn"}
 	if configure != nil {
 		configure(&m.Config)
 	}

@@ -112,6 +112,11 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
 	}
 	m.goWorker(func() error { return m.HTTP.Serve(m.listener) })
+	if m.Config.Dev && !m.Config.NoLocalNode {
+		if err := m.startLocalNode(ctx); err != nil {
+			return err
+		}
+	}
 	m.Log.Info("serving", "addr", m.Addr(), "dev", m.Config.Dev, "data_dir", m.Config.DataDir, "postgres", m.Config.DatabaseURL != "")
 	return nil
 }

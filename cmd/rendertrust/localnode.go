@@ -1,0 +1,34 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/rendertrust/rendertrust/node"
+)
+
+// startLocalNode runs, under --dev, one node agent in this process against
+// this server: it enrolls once (its credential stays in <data-dir>/node.json)
+// and runs echo and cpu_benchmark jobs for real.
+func (m *Main) startLocalNode(ctx context.Context) error {
+	statePath := m.Config.path("node.json")
+	token := ""
+	if _, err := os.Stat(statePath); errors.Is(err, os.ErrNotExist) {
+		t, _, err := m.Commands.IssueEnrollmentToken(ctx, "system:dev")
+		if err != nil {
+			return fmt.Errorf("local node: %w", err)
+		}
+		token = t
+	}
+	agent, err := node.New(node.Config{
+		Server: "http://" + m.Addr(), EnrollToken: token, StatePath: statePath, Name: "local dev node",
+		Executors: node.Builtin(), WorkDir: m.Config.path("node-work"), Log: m.Log.With("component", "local-node"),
+	})
+	if err != nil {
+		return fmt.Errorf("local node: %w", err)
+	}
+	m.goWorker(func() error { return agent.Run(ctx) })
+	return nil
+}
