@@ -1,0 +1,173 @@
+package check
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/transparency-dev/merkle/compact"
+
+	"github.com/rendertrust/rendertrust/anchor"
+	"github.com/rendertrust/rendertrust/anchor/merkle"
+	"github.com/rendertrust/rendertrust/eventstore"
+)
+
+// treeNodesBatch is how many recomputed Merkle nodes are compared with the
+// stored ones at a time.
+const treeNodesBatch = 4096
+
+// treeRanges builds compact ranges with RFC 9162's interior node hash.
+var treeRanges = &compact.RangeFactory{Hash: func(l, r []byte) []byte {
+	h := merkle.HashChildren([merkle.HashSize]byte(l), [merkle.HashSize]byte(r))
+	return h[:]
+}}
+
+// treeCheck recomputes the audit log's Merkle tree from the entries, as
+// far as the audit log reached, and compares every perfect subtree's hash
+// (leaves included) with the stored node proofs are served from.
+type treeCheck struct {
+	c       *checker
+	nodes   *anchor.NodeStore
+	logged  uint64
+	rng     *compact.Range
+	pending []merkle.Node
+	stopped bool
+}
+
+func newTreeCheck(c *checker) *treeCheck {
+	return &treeCheck{c: c, nodes: anchor.NewNodeStore(c.cfg.DB), logged: c.r.Logged, rng: treeRanges.NewEmptyRange(0)}
+}
+
+// leaf appends rec's leaf hash (checked against its bytes by the read).
+func (t *treeCheck) leaf(ctx context.Context, rec eventstore.RecordedEvent) error {
+	if t.stopped || rec.Position > t.logged {
+		return nil
+	}
+	if t.rng.End() != rec.Position-1 {
+		panic(fmt.Sprintf("check: tree at %d, entry at %d", t.rng.End(), rec.Position))
+	}
+	if err := t.rng.Append(rec.LeafHash[:], t.visit); err != nil {
+		panic(fmt.Sprintf("check: append to compact range: %v", err))
+	}
+	if len(t.pending) >= treeNodesBatch {
+		return t.compare(ctx)
+	}
+	return nil
+}
+
+func (t *treeCheck) visit(id compact.NodeID, hash []byte) {
+	t.pending = append(t.pending, merkle.Node{ID: merkle.NodeID{Level: uint8(id.Level), Index: id.Index}, Hash: [merkle.HashSize]byte(hash)})
+}
+
+// stop ends the recomputation at a damaged entry: no node above it can be
+// recomputed.
+func (t *treeCheck) stop(position uint64) {
+	if !t.stopped && position <= t.logged {
+		t.stopped = true
+		t.c.r.note("the Merkle tree was recomputed up to position %d only: the entry there cannot be read", position-1)
+	}
+}
+
+// compare checks the pending nodes against the stored ones.
+func (t *treeCheck) compare(ctx context.Context) error {
+	if len(t.pending) == 0 {
+		return nil
+	}
+	ids := make([]merkle.NodeID, len(t.pending))
+	for i, n := range t.pending {
+		ids[i] = n.ID
+	}
+	stored, err := t.stored(ctx, ids)
+	if err != nil {
+		return fmt.Errorf("check: read the Merkle tree's nodes: %w", err)
+	}
+	for i, n := range t.pending {
+		switch {
+		case stored[i] == nil:
+			t.found(n.ID, fmt.Sprintf("node %s (%s) is missing from the stored tree", n.ID, coverage(n.ID)))
+		case *stored[i] != n.Hash:
+			t.found(n.ID, fmt.Sprintf("stored node %s (%s) is %x; the entries give %x", n.ID, coverage(n.ID), *stored[i], n.Hash))
+		}
+	}
+	t.c.r.TreeNodes += uint64(len(t.pending))
+	t.pending = t.pending[:0]
+	return nil
+}
+
+// stored returns the stored hash of each id, nil for a node not stored.
+func (t *treeCheck) stored(ctx context.Context, ids []merkle.NodeID) ([]*[merkle.HashSize]byte, error) {
+	hashes, err := t.nodes.GetNodes(ctx, ids)
+	if errors.Is(err, merkle.ErrNodeNotFound) {
+		return t.oneByOne(ctx, ids)
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*[merkle.HashSize]byte, len(ids))
+	for i := range hashes {
+		out[i] = &hashes[i]
+	}
+	return out, nil
+}
+
+// oneByOne reads nodes one at a time, nil for a node not stored.
+func (t *treeCheck) oneByOne(ctx context.Context, ids []merkle.NodeID) ([]*[merkle.HashSize]byte, error) {
+	out := make([]*[merkle.HashSize]byte, len(ids))
+	for i, id := range ids {
+		h, err := t.nodes.GetNodes(ctx, []merkle.NodeID{id})
+		if errors.Is(err, merkle.ErrNodeNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[i] = &h[0]
+	}
+	return out, nil
+}
+
+// found notes a node finding, to be reported unless a damaged entry below
+// it explains it (see dropShadowedNodes).
+func (t *treeCheck) found(id merkle.NodeID, detail string) {
+	first, last := bounds(id)
+	t.c.nodes = append(t.c.nodes, nodeFinding{first: first, last: last, detail: detail})
+}
+
+// nodeFinding is a stored node that differs from the recomputed one.
+type nodeFinding struct {
+	first, last uint64 // the positions it covers
+	detail      string
+}
+
+// bounds returns the first and last log position a node covers.
+func bounds(id merkle.NodeID) (first, last uint64) {
+	begin, end := compact.NewNodeID(uint(id.Level), id.Index).Coverage()
+	return begin + 1, end
+}
+
+func coverage(id merkle.NodeID) string {
+	first, last := bounds(id)
+	if first == last {
+		return fmt.Sprintf("the leaf of position %d", first)
+	}
+	return fmt.Sprintf("positions %d..%d", first, last)
+}
+
+// dropShadowedNodes reports the node findings that no damaged entry
+// explains: a changed entry changes every node above it, and the entry is
+// reported already.
+func (c *checker) dropShadowedNodes(ctx context.Context) {
+	slices.Sort(c.broken)
+	for _, n := range c.nodes {
+		i, _ := slices.BinarySearch(c.broken, n.first)
+		if i < len(c.broken) && c.broken[i] <= n.last {
+			continue
+		}
+		f := Finding{Check: CheckTreeNode, Position: n.first, Detail: n.detail}
+		if n.first == n.last {
+			f.EntryID = c.entryAt(ctx, n.first)
+		}
+		c.r.add(f)
+	}
+}
