@@ -117,7 +117,10 @@ func (r *repo[A]) update(ctx context.Context, stream, id string, c cause, decide
 			return a, eventstore.AppendResult{}, err
 		}
 		res, err := r.store.Append(ctx, stream, eventstore.Exact(version), data...)
-		if errors.Is(err, eventstore.ErrConflict) {
+		if errors.Is(err, eventstore.ErrConflict) || errors.Is(err, eventstore.ErrDuplicateEventID) {
+			// Lost a race; with derived ids, a duplicate means a concurrent
+			// run of the same command got there first. Decide again on
+			// the stream as it is now.
 			continue
 		}
 		if err != nil {
