@@ -18,10 +18,14 @@ type Config struct {
 	DataDir     string // RENDERTRUST_DATA_DIR
 	Dev         bool   // RENDERTRUST_DEV
 	DatabaseURL string // DATABASE_URL
-	JWTKeyFile  string // RENDERTRUST_JWT_KEY_FILE
-	PublicURL   string // RENDERTRUST_PUBLIC_URL
-	CORSOrigins string // RENDERTRUST_CORS_ORIGINS, comma-separated
-	LogLevel    string // RENDERTRUST_LOG_LEVEL
+	// EventStoreURL keeps the events in EventStoreDB (esdb://…); the read
+	// models, identity and the audit log then live in PostgreSQL
+	// (DATABASE_URL, required with it).
+	EventStoreURL string // EVENTSTORE_URL
+	JWTKeyFile    string // RENDERTRUST_JWT_KEY_FILE
+	PublicURL     string // RENDERTRUST_PUBLIC_URL
+	CORSOrigins   string // RENDERTRUST_CORS_ORIGINS, comma-separated
+	LogLevel      string // RENDERTRUST_LOG_LEVEL
 
 	StripeSecretKey     string        // STRIPE_SECRET_KEY
 	StripeWebhookSecret string        // STRIPE_WEBHOOK_SECRET, comma-separated during rotation
@@ -53,6 +57,7 @@ var envNames = map[string]string{
 	"data-dir":              "RENDERTRUST_DATA_DIR",
 	"dev":                   "RENDERTRUST_DEV",
 	"database-url":          "DATABASE_URL",
+	"eventstore-url":        "EVENTSTORE_URL",
 	"jwt-key-file":          "RENDERTRUST_JWT_KEY_FILE",
 	"public-url":            "RENDERTRUST_PUBLIC_URL",
 	"cors-origins":          "RENDERTRUST_CORS_ORIGINS",
@@ -82,6 +87,7 @@ var envNames = map[string]string{
 func (c *Config) bindStoreFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory for the embedded databases, keys, results and chain")
 	fs.StringVar(&c.DatabaseURL, "database-url", "", "PostgreSQL connection string (default: embedded SQLite in the data dir)")
+	fs.StringVar(&c.EventStoreURL, "eventstore-url", "", "EventStoreDB connection string (esdb://…) for the events; needs --database-url for the rest")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/rendertrust/rendertrust/blobstore"
 	"github.com/rendertrust/rendertrust/commands"
 	"github.com/rendertrust/rendertrust/eventstore"
+	"github.com/rendertrust/rendertrust/eventstore/esdb"
 	"github.com/rendertrust/rendertrust/eventstore/postgres"
 	"github.com/rendertrust/rendertrust/eventstore/sqlite"
 	rthttp "github.com/rendertrust/rendertrust/http"
@@ -67,6 +68,9 @@ func (m *Main) Open(ctx context.Context) error {
 }
 
 func (m *Main) openStores(ctx context.Context) (eventstore.Store, *sqldb.DB, error) {
+	if m.Config.EventStoreURL != "" {
+		return m.openEventStoreDB(ctx)
+	}
 	if u := m.Config.DatabaseURL; u != "" {
 		store, err := postgres.Open(ctx, u)
 		if err != nil {
@@ -84,6 +88,24 @@ func (m *Main) openStores(ctx context.Context) (eventstore.Store, *sqldb.DB, err
 		return nil, nil, err
 	}
 	db, err := sqldb.OpenSQLite(m.Config.path("state.db"))
+	if err != nil {
+		store.Close()
+		return nil, nil, err
+	}
+	return store, db, nil
+}
+
+// openEventStoreDB keeps the events in EventStoreDB and everything else in
+// PostgreSQL.
+func (m *Main) openEventStoreDB(ctx context.Context) (eventstore.Store, *sqldb.DB, error) {
+	if m.Config.DatabaseURL == "" {
+		return nil, nil, errors.New("EVENTSTORE_URL needs DATABASE_URL: read models, identity and the audit log live in PostgreSQL")
+	}
+	store, err := esdb.Open(ctx, m.Config.EventStoreURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	db, err := sqldb.OpenPostgres(ctx, m.Config.DatabaseURL)
 	if err != nil {
 		store.Close()
 		return nil, nil, err
