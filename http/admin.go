@@ -1,7 +1,6 @@
 package http
 
 import (
-	"context"
 	"net/http"
 	"time"
 
@@ -42,19 +41,16 @@ func (s *Server) grant(c echo.Context) error {
 		return err
 	}
 	a := actor(c)
-	res, err := commands.Idempotent(c.Request().Context(), s.Commands, "grant", a.IdempotencyKey, req,
-		func(ctx context.Context) (LedgerWrite, error) {
-			id := newRequestID()
-			if a.IdempotencyKey != "" {
-				id = commands.DeriveID("grant", "admin", a.IdempotencyKey)
-			}
-			pos, err := s.Commands.Grant(ctx, a, domain.UserID(req.UserID), id, domain.Credits(req.Amount), req.Reason)
-			s.waitRead(ctx, pos)
-			return LedgerWrite{pos}, err
-		})
+	id := newRequestID()
+	if a.IdempotencyKey != "" { // a retried request grants once
+		id = commands.DeriveID("grant", "admin", a.IdempotencyKey)
+	}
+	pos, err := s.Commands.Grant(c.Request().Context(), a, domain.UserID(req.UserID), id, domain.Credits(req.Amount), req.Reason)
 	if err != nil {
 		return err
 	}
+	s.waitRead(c.Request().Context(), pos)
+	res := LedgerWrite{pos}
 	return c.JSON(http.StatusCreated, res)
 }
 
@@ -69,19 +65,16 @@ func (s *Server) refund(c echo.Context) error {
 		return err
 	}
 	id, a := domain.JobID(c.Param("id")), actor(c)
-	res, err := commands.Idempotent(c.Request().Context(), s.Commands, "refund:"+string(id), a.IdempotencyKey, req,
-		func(ctx context.Context) (LedgerWrite, error) {
-			refundID := newRequestID()
-			if a.IdempotencyKey != "" {
-				refundID = commands.DeriveID("refund", string(id), a.IdempotencyKey)
-			}
-			pos, err := s.Commands.Refund(ctx, a, id, domain.Credits(req.Amount), refundID, req.Reason)
-			s.waitRead(ctx, pos)
-			return LedgerWrite{pos}, err
-		})
+	refundID := newRequestID()
+	if a.IdempotencyKey != "" { // a retried request refunds once
+		refundID = commands.DeriveID("refund", string(id), a.IdempotencyKey)
+	}
+	pos, err := s.Commands.Refund(c.Request().Context(), a, id, domain.Credits(req.Amount), refundID, req.Reason)
 	if err != nil {
 		return err
 	}
+	s.waitRead(c.Request().Context(), pos)
+	res := LedgerWrite{pos}
 	return c.JSON(http.StatusCreated, res)
 }
 

@@ -1,14 +1,11 @@
 package http
 
 import (
-	"context"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/rendertrust/rendertrust/commands"
 	"github.com/rendertrust/rendertrust/domain"
-	"github.com/rendertrust/rendertrust/payments"
 	"github.com/rendertrust/rendertrust/projections"
 )
 
@@ -85,11 +82,7 @@ func (s *Server) checkout(c echo.Context) error {
 	if _, err := domain.LookupPackage(req.PackageID); err != nil {
 		return err
 	}
-	owner, a := userOf(c), actor(c)
-	res, err := commands.Idempotent(c.Request().Context(), s.Commands, "checkout:"+string(owner), a.IdempotencyKey, req,
-		func(ctx context.Context) (payments.Checkout, error) {
-			return s.Checkout.Checkout(ctx, owner, req.PackageID)
-		})
+	res, err := s.Checkout.Checkout(c.Request().Context(), userOf(c), req.PackageID)
 	if err != nil {
 		return err
 	}

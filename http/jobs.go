@@ -2,7 +2,6 @@ package http
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -73,13 +72,10 @@ func (s *Server) dispatchJob(c echo.Context) error {
 	}
 	owner, a := userOf(c), actor(c)
 	cmd := commands.SubmitJob{Owner: owner, Type: typ, Priority: pr, GPU: req.GPURequired, Payload: p}
-	res, err := commands.Idempotent(c.Request().Context(), s.Commands, "dispatch:"+string(owner), a.IdempotencyKey, cmd,
-		func(ctx context.Context) (commands.Submitted, error) {
-			if a.IdempotencyKey != "" {
-				cmd.JobID = domain.JobID(commands.DeriveID("job", string(owner), a.IdempotencyKey))
-			}
-			return s.Commands.SubmitJob(ctx, a, cmd)
-		})
+	if a.IdempotencyKey != "" { // a retried request creates the same job, never a second one
+		cmd.JobID = domain.JobID(commands.DeriveID("job", string(owner), a.IdempotencyKey))
+	}
+	res, err := s.Commands.SubmitJob(c.Request().Context(), a, cmd)
 	if err != nil {
 		return err
 	}
@@ -124,18 +120,12 @@ type CancelResponse struct {
 
 func (s *Server) cancelJob(c echo.Context) error {
 	owner, id, a := userOf(c), domain.JobID(c.Param("id")), actor(c)
-	res, err := commands.Idempotent(c.Request().Context(), s.Commands, "cancel:"+string(owner), a.IdempotencyKey, id,
-		func(ctx context.Context) (CancelResponse, error) {
-			pos, err := s.Commands.CancelJob(ctx, a, owner, id)
-			if err != nil {
-				return CancelResponse{}, err
-			}
-			s.waitRead(ctx, pos)
-			return CancelResponse{JobID: string(id), Status: domain.StatusCancelled}, nil
-		})
+	pos, err := s.Commands.CancelJob(c.Request().Context(), a, owner, id)
 	if err != nil {
 		return err
 	}
+	s.waitRead(c.Request().Context(), pos)
+	res := CancelResponse{JobID: string(id), Status: domain.StatusCancelled}
 	return c.JSON(http.StatusOK, res)
 }
 

@@ -107,5 +107,8 @@ func (s *Server) guard(r route) []echo.MiddlewareFunc {
 	case node:
 		mw = append(mw, s.requireNode)
 	}
+	if r.method == http.MethodPost && r.path != "/api/v1/webhooks/stripe" {
+		mw = append(mw, s.idempotency)
+	}
 	return mw
 }
