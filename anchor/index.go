@@ -144,12 +144,6 @@ func latestRecordOn(ctx context.Context, q sqlQuerier, chainID uint64, contract 
 		int64(chainID), strings.ToLower(contract.Hex())))
 }
 
-// firstRecordCovering returns the latest record of the smallest anchored
-// size ≥ size, or errNoRow.
-func firstRecordCovering(ctx context.Context, q sqlQuerier, size uint64) (*record, error) {
-	return scanRecord(q.QueryRow(ctx, `SELECT `+recordColumns+` FROM anchor_records
-		WHERE tree_size >= ? ORDER BY tree_size ASC, position DESC LIMIT 1`, int64(size)))
-}
 
 // recordAt returns the latest record of exactly size, or errNoRow.
 func recordAt(ctx context.Context, q sqlQuerier, size uint64) (*record, error) {

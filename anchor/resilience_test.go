@@ -299,3 +299,39 @@ func TestWorkerWaitsForFinalized(t *testing.T) {
 		t.Errorf("anchor in block %d recorded while the finalized block is %d", p.Anchor.BlockNumber, fin)
 	}
 }
+
+// TestWorkerDeepReorgDropsTwoAnchors: 1. two anchors are recorded; 2. a
+// reorganisation removes the blocks of both; 3. the worker anchors the
+// newest size again, and an entry that only the first, dropped anchor
+// covered verifies again (proofs use the newest anchor).
+func TestWorkerDeepReorgDropsTwoAnchors(t *testing.T) {
+	ctx := t.Context()
+	c := mustSimChain(t)
+	e := newEnv(t, envConfig{chain: c.writer, client: c.client,
+		worker: anchor.WorkerConfig{Interval: 5 * testPoll, EveryEvents: 2, Confirmations: 1, StuckAfter: 10 * testPoll}})
+
+	early := e.appendEvents(t, 2)
+	waitPending(t, c)
+	parent := mustHeadHash(t, c)
+	c.commit()
+	first := e.waitAnchored(t, 2)
+	e.appendEvents(t, 2)
+	waitPending(t, c)
+	c.commit()
+	e.waitAnchored(t, first+1)
+	mustVerified(t, "step 1: the early entry", func() (*proof.Result, error) { return e.service.Verify(ctx, early[0]) })
+
+	if err := c.backend.Fork(parent); err != nil {
+		t.Fatalf("Fork: %v", err)
+	}
+	c.backend.Rollback()
+	for range 4 {
+		c.commit()
+	}
+	stop := c.mine(t, 5*time.Millisecond)
+	defer stop()
+	waitUntil(t, "step 3: the early entry verifies again", func() bool {
+		res, err := e.service.Verify(ctx, early[0])
+		return err == nil && res.Verified
+	})
+}

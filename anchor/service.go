@@ -277,7 +277,7 @@ func (s *Service) VerifyConsistency(ctx context.Context, from, to uint64) (*proo
 	return res, nil
 }
 
-// locate finds the entry's leaf and the first record covering it.
+// locate finds the entry's leaf and the newest anchor record, if it covers the entry.
 func (s *Service) locate(ctx context.Context, entryID string) (*leaf, *record, error) {
 	lf, err := leafByID(ctx, s.db, entryID)
 	if errors.Is(err, errNoRow) {
@@ -286,7 +286,13 @@ func (s *Service) locate(ctx context.Context, entryID string) (*leaf, *record, e
 	if err != nil {
 		return nil, nil, err
 	}
-	rec, err := firstRecordCovering(ctx, s.db, lf.Position)
+	// The newest anchor, not the first that covered the entry: after a
+	// reorganisation deeper than the confirmations, the worker anchors the
+	// newest size again, so the newest record is the one the chain keeps.
+	rec, err := latestRecord(ctx, s.db)
+	if err == nil && rec.TreeSize < lf.Position {
+		err = errNoRow
+	}
 	if errors.Is(err, errNoRow) {
 		anchored, err := s.LoadAnchoredSize(ctx)
 		if err != nil {
