@@ -41,6 +41,7 @@ func BenchmarkCheck(b *testing.B) {
 		for _, p := range r.Phases {
 			phases[p.Name] += p.Duration
 		}
+		b.Logf("%d events, %d anchors, %d tree nodes, %d money events, projections %+v", r.Events, r.AnchorsChecked, r.TreeNodes, r.MoneyEvents, r.Projections)
 	}
 	n := float64(b.N)
 	b.ReportMetric(float64(head)*n/time.Since(start).Seconds(), "events/s")

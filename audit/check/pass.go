@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/rendertrust/rendertrust/audit/replay"
 	"github.com/rendertrust/rendertrust/domain"
@@ -171,7 +172,7 @@ func (c *checker) damaged(ctx context.Context, tree *treeCheck, corrupt *eventst
 func postingsProblem(e domain.Event) string {
 	ps := domain.PostingsOf(e)
 	if err := domain.Balanced(ps); err != nil {
-		return fmt.Sprintf("postings %v: %v", ps, err)
+		return fmt.Sprintf("postings %s: %v", describe(ps), err)
 	}
 	user, _ := replay.AccountOf(e)
 	kind, amount := replay.Movement(e)
@@ -190,8 +191,24 @@ func postingsProblem(e domain.Event) string {
 	net := domain.NetBalances(ps)
 	for _, acc := range []domain.AccountRef{u, held} {
 		if net[acc] != want[acc] {
-			return fmt.Sprintf("the %s of %d credits moves %+d on %s, want %+d (postings %v)", kind, amount, net[acc], acc, want[acc], ps)
+			return fmt.Sprintf("the %s of %d credits moves %+d on %s, want %+d (postings %s)", kind, amount, net[acc], acc, want[acc], describe(ps))
 		}
 	}
 	return ""
+}
+
+// describe lists postings as "debit → credit amount".
+func describe(ps []domain.Posting) string {
+	parts := make([]string, len(ps))
+	for i, p := range ps {
+		parts[i] = fmt.Sprintf("%s → %s %d", orNone(p.Debit), orNone(p.Credit), p.Amount)
+	}
+	return "[" + strings.Join(parts, ", ") + "]"
+}
+
+func orNone(a domain.AccountRef) string {
+	if a == "" {
+		return "(no account)"
+	}
+	return string(a)
 }

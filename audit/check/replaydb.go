@@ -13,8 +13,9 @@ import (
 )
 
 // replayBatchEvents bounds the events applied to the replay database in
-// one transaction (as projections.BatchEventsMax bounds the runner's).
-const replayBatchEvents = projections.BatchEventsMax
+// one transaction. Nothing reads it meanwhile, so batches are as large as
+// a projections rebuild's: the rows a batch touches are read once.
+const replayBatchEvents = 50000
 
 // replayDB is the read models rebuilt from the log by the projections' own
 // Apply, in a fresh SQLite database, each up to the position its live
@@ -44,7 +45,11 @@ func openReplay(ctx context.Context, tempDir string, ps []projections.Projection
 		return nil, fmt.Errorf("check: replay database: %w", err)
 	}
 	r := &replayDB{dir: dir, db: db, ps: ps, target: map[string]uint64{}, applied: map[string]uint64{}, skip: map[string]string{}}
+	for _, p := range ps {
+		r.skip[p.Name()] = "its status could not be read"
+	}
 	for _, st := range statuses {
+		delete(r.skip, st.Name)
 		switch {
 		case !st.Built:
 			r.skip[st.Name] = "not built yet (the runner creates it)"

@@ -8,7 +8,6 @@ import (
 
 	"github.com/transparency-dev/merkle/compact"
 
-	"github.com/rendertrust/rendertrust/anchor"
 	"github.com/rendertrust/rendertrust/anchor/merkle"
 	"github.com/rendertrust/rendertrust/eventstore"
 )
@@ -28,7 +27,6 @@ var treeRanges = &compact.RangeFactory{Hash: func(l, r []byte) []byte {
 // (leaves included) with the stored node proofs are served from.
 type treeCheck struct {
 	c       *checker
-	nodes   *anchor.NodeStore
 	logged  uint64
 	rng     *compact.Range
 	pending []merkle.Node
@@ -36,7 +34,7 @@ type treeCheck struct {
 }
 
 func newTreeCheck(c *checker) *treeCheck {
-	return &treeCheck{c: c, nodes: anchor.NewNodeStore(c.cfg.DB), logged: c.r.Logged, rng: treeRanges.NewEmptyRange(0)}
+	return &treeCheck{c: c, logged: c.r.Logged, rng: treeRanges.NewEmptyRange(0)}
 }
 
 // leaf appends rec's leaf hash (checked against its bytes by the read).
@@ -74,20 +72,17 @@ func (t *treeCheck) compare(ctx context.Context) error {
 	if len(t.pending) == 0 {
 		return nil
 	}
-	ids := make([]merkle.NodeID, len(t.pending))
-	for i, n := range t.pending {
-		ids[i] = n.ID
-	}
-	stored, err := t.stored(ctx, ids)
+	stored, err := t.stored(ctx)
 	if err != nil {
 		return fmt.Errorf("check: read the Merkle tree's nodes: %w", err)
 	}
-	for i, n := range t.pending {
+	for _, n := range t.pending {
+		h, ok := stored[n.ID]
 		switch {
-		case stored[i] == nil:
+		case !ok:
 			t.found(n.ID, fmt.Sprintf("node %s (%s) is missing from the stored tree", n.ID, coverage(n.ID)))
-		case *stored[i] != n.Hash:
-			t.found(n.ID, fmt.Sprintf("stored node %s (%s) is %x; the entries give %x", n.ID, coverage(n.ID), *stored[i], n.Hash))
+		case h != n.Hash:
+			t.found(n.ID, fmt.Sprintf("stored node %s (%s) is %x; the entries give %x", n.ID, coverage(n.ID), h, n.Hash))
 		}
 	}
 	t.c.r.TreeNodes += uint64(len(t.pending))
@@ -95,34 +90,42 @@ func (t *treeCheck) compare(ctx context.Context) error {
 	return nil
 }
 
-// stored returns the stored hash of each id, nil for a node not stored.
-func (t *treeCheck) stored(ctx context.Context, ids []merkle.NodeID) ([]*[merkle.HashSize]byte, error) {
-	hashes, err := t.nodes.GetNodes(ctx, ids)
-	if errors.Is(err, merkle.ErrNodeNotFound) {
-		return t.oneByOne(ctx, ids)
-	}
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*[merkle.HashSize]byte, len(ids))
-	for i := range hashes {
-		out[i] = &hashes[i]
-	}
-	return out, nil
-}
-
-// oneByOne reads nodes one at a time, nil for a node not stored.
-func (t *treeCheck) oneByOne(ctx context.Context, ids []merkle.NodeID) ([]*[merkle.HashSize]byte, error) {
-	out := make([]*[merkle.HashSize]byte, len(ids))
-	for i, id := range ids {
-		h, err := t.nodes.GetNodes(ctx, []merkle.NodeID{id})
-		if errors.Is(err, merkle.ErrNodeNotFound) {
-			continue
+// stored reads the stored hashes of the pending nodes, which on each level
+// have consecutive indexes: one range scan of anchor_nodes per level, far
+// cheaper than looking nodes up by id (merkle.NodeStore.GetNodes). The
+// check reads the table as stored, the layout anchor/schema.go documents.
+func (t *treeCheck) stored(ctx context.Context) (map[merkle.NodeID][merkle.HashSize]byte, error) {
+	type span struct{ lo, hi uint64 }
+	spans := map[uint8]span{}
+	for _, n := range t.pending {
+		s, ok := spans[n.ID.Level]
+		if !ok {
+			s = span{n.ID.Index, n.ID.Index}
 		}
+		spans[n.ID.Level] = span{min(s.lo, n.ID.Index), max(s.hi, n.ID.Index)}
+	}
+	out := make(map[merkle.NodeID][merkle.HashSize]byte, len(t.pending))
+	for level, s := range spans {
+		rows, err := t.c.cfg.DB.Query(ctx, `SELECT idx, hash FROM anchor_nodes WHERE level = ? AND idx >= ? AND idx <= ?`,
+			int64(level), int64(s.lo), int64(s.hi))
 		if err != nil {
 			return nil, err
 		}
-		out[i] = &h[0]
+		for rows.Next() {
+			var idx int64
+			var hash []byte
+			if err := rows.Scan(&idx, &hash); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			var h [merkle.HashSize]byte
+			copy(h[:], hash) // a malformed hash shows as different
+			out[merkle.NodeID{Level: level, Index: uint64(idx)}] = h
+		}
+		err = rows.Close()
+		if err = errors.Join(err, rows.Err()); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }
@@ -131,11 +134,12 @@ func (t *treeCheck) oneByOne(ctx context.Context, ids []merkle.NodeID) ([]*[merk
 // it explains it (see dropShadowedNodes).
 func (t *treeCheck) found(id merkle.NodeID, detail string) {
 	first, last := bounds(id)
-	t.c.nodes = append(t.c.nodes, nodeFinding{first: first, last: last, detail: detail})
+	t.c.nodes = append(t.c.nodes, nodeFinding{id: id, first: first, last: last, detail: detail})
 }
 
 // nodeFinding is a stored node that differs from the recomputed one.
 type nodeFinding struct {
+	id          merkle.NodeID
 	first, last uint64 // the positions it covers
 	detail      string
 }
@@ -164,10 +168,7 @@ func (c *checker) dropShadowedNodes(ctx context.Context) {
 		if i < len(c.broken) && c.broken[i] <= n.last {
 			continue
 		}
-		f := Finding{Check: CheckTreeNode, Position: n.first, Detail: n.detail}
-		if n.first == n.last {
-			f.EntryID = c.entryAt(ctx, n.first)
-		}
-		c.r.add(f)
+		// The entry named is the first whose proofs the node serves.
+		c.r.add(Finding{Check: CheckTreeNode, Position: n.first, EntryID: c.entryAt(ctx, n.first), Key: "node " + n.id.String(), Detail: n.detail})
 	}
 }

@@ -13,7 +13,7 @@ import (
 func (r *Report) Write(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "checked the log up to position %d in %s (%s)\n", r.Head, r.Duration.Round(time.Millisecond), phases(r.Phases))
-	fmt.Fprintf(tw, "  entries\t%d read back intact (stored hash = SHA-256(0x00 ‖ bytes)), %d money events' postings balanced\n", r.Events, r.MoneyEvents)
+	fmt.Fprintf(tw, "  entries\t%d read back intact (stored hash = SHA-256(0x00 ‖ bytes)); the postings of %d money events checked\n", r.Events, r.MoneyEvents)
 	chain := "not compared with a chain"
 	if r.ChainChecked {
 		chain = "compared with the chain"
@@ -70,6 +70,8 @@ func where(f Finding) string {
 	switch {
 	case f.Table != "":
 		return f.Table + " " + f.Key
+	case f.Key != "":
+		return f.Key
 	case f.TreeSize != 0:
 		return fmt.Sprintf("the anchor of tree size %d", f.TreeSize)
 	}

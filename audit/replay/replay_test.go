@@ -47,7 +47,7 @@ type readModels struct {
 // recorded position, and every balance, job, transaction, usage total and
 // node the replay gives must equal what the read models showed there.
 func TestReplayEqualsProjections(t *testing.T) {
-	seeds, events := 3, 700
+	seeds, events := 2, 500
 	if testing.Short() {
 		seeds, events = 1, 300
 	}
@@ -96,8 +96,14 @@ func record(t *testing.T, in *audittest.Installation, sim *projectiontest.Sim, e
 // snapshot waits for the read models to reach head and reads them all.
 func snapshot(t *testing.T, in *audittest.Installation, sim *projectiontest.Sim, head uint64) readModels {
 	t.Helper()
-	if err := in.Runner.WaitFor(ctx, head); err != nil {
-		t.Fatalf("wait for projections at %d: %v", head, err)
+	for deadline := time.Now().Add(time.Minute); ; { // WaitFor gives up after projections.WaitMax
+		err := in.Runner.WaitFor(ctx, head)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, projections.ErrWaitTimeout) || time.Now().After(deadline) {
+			t.Fatalf("wait for projections at %d: %v", head, err)
+		}
 	}
 	rd := projections.NewReader(in.DB)
 	s := readModels{head: head, balances: map[domain.UserID]projections.Balance{}, jobs: map[domain.JobID]projections.Job{},

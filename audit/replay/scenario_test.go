@@ -166,6 +166,7 @@ func TestJobAndAccountHistory(t *testing.T) {
 	if err := j.Write(&out); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("replay --job j1 --until now:\n%s", out.String())
 	for _, want := range []string{"status", "COMPLETED", "out of memory", "refunded", j.History[len(j.History)-1].EntryID, "settled in full"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("job output lacks %q:\n%s", want, out.String())

@@ -10,7 +10,7 @@ import (
 
 func newAdminCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "admin", Short: "Operator tasks against the configured store"}
-	cmd.AddCommand(newCreateUserCommand(), newDeployAnchorCommand())
+	cmd.AddCommand(newCreateUserCommand(), newDeployAnchorCommand(), newAdminRefundCommand())
 	return cmd
 }
 

@@ -106,7 +106,7 @@ func runAuditExport(ctx context.Context, m *Main, stdout, status io.Writer, opts
 	if opts.output == "-" {
 		_, err = stdout.Write(file)
 	} else {
-		err = writeFileAtomic(opts.output, file)
+		err = writeBundleFile(opts.output, file)
 	}
 	if err != nil {
 		return err
@@ -121,9 +121,9 @@ func runAuditExport(ctx context.Context, m *Main, stdout, status io.Writer, opts
 	return nil
 }
 
-// writeFileAtomic writes b to path through a temporary file in the same
+// writeBundleFile writes b to path through a temporary file in the same
 // directory, so a reader never sees half a bundle.
-func writeFileAtomic(path string, b []byte) error {
+func writeBundleFile(path string, b []byte) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".bundle-*")
 	if err != nil {
 		return err

@@ -15,6 +15,7 @@ import (
 	"github.com/rendertrust/rendertrust/audit/replay"
 	"github.com/rendertrust/rendertrust/domain"
 	"github.com/rendertrust/rendertrust/eventstore"
+	"github.com/rendertrust/rendertrust/eventstore/esdb"
 	"github.com/rendertrust/rendertrust/eventstore/postgres"
 	"github.com/rendertrust/rendertrust/eventstore/sqlite"
 )
@@ -104,7 +105,7 @@ func runReplay(ctx context.Context, out, progress io.Writer, log replay.Log, opt
 	if opts.user == "" && opts.job == "" {
 		bar := progressbar.NewOptions64(int64(max(m.Position, 1)), progressbar.OptionSetWriter(progress),
 			progressbar.OptionSetDescription("replay"), progressbar.OptionShowCount(), progressbar.OptionShowIts(),
-			progressbar.OptionSetItsString("events"), progressbar.OptionThrottle(barThrottle), progressbar.OptionClearOnFinish())
+			progressbar.OptionSetItsString("events"), progressbar.OptionThrottle(replayBarThrottle), progressbar.OptionClearOnFinish())
 		st, err := replay.StateAt(ctx, log, m, replay.Options{Progress: func(n uint64) { bar.Set64(int64(n)) }})
 		bar.Finish()
 		if err != nil {
@@ -116,8 +117,8 @@ func runReplay(ctx context.Context, out, progress io.Writer, log replay.Log, opt
 	return writeReplay(out, res, opts.asJSON)
 }
 
-// barThrottle is how often a progress bar redraws.
-const barThrottle = 200 * time.Millisecond
+// replayBarThrottle is how often a progress bar redraws.
+const replayBarThrottle = 200 * time.Millisecond
 
 func writeReplay(out io.Writer, res replayResult, asJSON bool) error {
 	if asJSON {
@@ -141,10 +142,14 @@ func writeReplay(out io.Writer, res replayResult, asJSON bool) error {
 	return err
 }
 
-// openEventLog opens only the configured event store: replay reads the
-// raw log and nothing else. An embedded log must exist already.
+// openEventLog opens only the configured event store, as Main.openStores
+// chooses it: replay reads the raw log and nothing else. An embedded log
+// must exist already.
 func openEventLog(ctx context.Context, c Config) (eventstore.Store, error) {
-	if c.DatabaseURL != "" {
+	switch {
+	case c.EventStoreURL != "":
+		return esdb.Open(ctx, c.EventStoreURL)
+	case c.DatabaseURL != "":
 		return postgres.Open(ctx, c.DatabaseURL)
 	}
 	path := c.path("events.db")
