@@ -34,7 +34,8 @@ test-race:
 bench:
 	@.ci/with-postgres .ci/with-geth sh -c '\
 	  $(GO) test -run="^$$" -bench=. -benchtime=$(BENCHTIME) -timeout 60m ./eventstore/... ./anchor/merkle/; \
-	  $(GO) test -run="^$$" -bench=. -benchtime=1x -timeout 60m ./projections/ ./anchor/ ./cmd/rendertrust/ ./audit/...; \
+	  $(GO) test -run="^$$" -bench=. -benchtime=$(BENCHTIME) -timeout 60m ./projections/; \
+	  $(GO) test -run="^$$" -bench=. -benchtime=1x -timeout 60m ./anchor/ ./cmd/rendertrust/ ./audit/...; \
 	  $(GO) test -run="^$$" -bench=JobCycle -benchtime=2000x -timeout 60m ./commands/; \
 	  $(GO) test -run="^$$" -bench=AccountLoad -benchtime=3s -timeout 60m ./commands/' | .ci/benchtable
 
