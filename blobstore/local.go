@@ -5,6 +5,7 @@
 package blobstore
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -140,4 +141,10 @@ func validName(s string) bool {
 		}
 	}
 	return true
+}
+
+// URL returns the download link of name, served by this API under base
+// ("https://api.example.com"), valid until expires.
+func (l *Local) URL(_ context.Context, name, base string, expires time.Time) (string, error) {
+	return base + "/api/v1/results/" + url.PathEscape(name) + "?" + l.Link(name, expires).Encode(), nil
 }

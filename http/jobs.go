@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -147,9 +146,10 @@ func (s *Server) jobResult(c echo.Context) error {
 	if j.Status != domain.StatusCompleted {
 		return errNoResult
 	}
-	name := resultBlob(domain.JobID(j.ID), j.ResultSHA256)
-	q := s.Blobs.Link(name, s.Now().Add(resultLinkTTL))
-	u := s.baseURL(c) + "/api/v1/results/" + url.PathEscape(name) + "?" + q.Encode()
+	u, err := s.Results.URL(c.Request().Context(), resultBlob(domain.JobID(j.ID), j.ResultSHA256), s.baseURL(c), s.Now().Add(resultLinkTTL))
+	if err != nil {
+		return err
+	}
 	return c.JSON(http.StatusOK, ResultLink{DownloadURL: u, ExpiresIn: int(resultLinkTTL.Seconds()), ResultSHA256: j.ResultSHA256, ResultBytes: j.ResultBytes})
 }
 
@@ -163,11 +163,15 @@ func (s *Server) baseURL(c echo.Context) string {
 var errBadLink = &domain.Error{Code: domain.CodeForbidden, Message: "download link invalid or expired"}
 
 func (s *Server) downloadResult(c echo.Context) error {
+	local, ok := s.Results.(localResults)
+	if !ok {
+		return &domain.Error{Code: domain.CodeNotFound, Message: "results are served by the object store's own links"}
+	}
 	id := c.Param("id")
-	if err := s.Blobs.Check(id, c.QueryParam("expires"), c.QueryParam("signature"), s.Now()); err != nil {
+	if err := local.Check(id, c.QueryParam("expires"), c.QueryParam("signature"), s.Now()); err != nil {
 		return errBadLink
 	}
-	f, _, err := s.Blobs.Open(id)
+	f, _, err := local.Open(id)
 	if err != nil {
 		return &domain.Error{Code: domain.CodeNotFound, Message: "result not found"}
 	}

@@ -166,7 +166,7 @@ func (s *Server) uploadResult(c echo.Context) error {
 	}
 	// Named by job and content, so a late upload from a node that lost the
 	// job can never replace the result the job completed with.
-	sum, size, err := s.Blobs.Put(resultBlob(id, claimed), c.Request().Body, resultBytesMax, claimed)
+	sum, size, err := s.Results.Put(resultBlob(id, claimed), c.Request().Body, resultBytesMax, claimed)
 	switch err {
 	case nil:
 	case blobstore.ErrTooLarge:

@@ -6,6 +6,7 @@ package http
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -16,7 +17,6 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/rendertrust/rendertrust/blobstore"
 	"github.com/rendertrust/rendertrust/commands"
 	"github.com/rendertrust/rendertrust/payments"
 	"github.com/rendertrust/rendertrust/projections"
@@ -51,8 +51,22 @@ type Ledger interface {
 	AnchoredSize() uint64
 }
 
+// Results stores job results and makes their download links: the local
+// directory (blobstore.Local, whose links this API serves) or an
+// S3-compatible bucket (blobstore.S3, presigned links).
+type Results interface {
+	Put(name string, r io.Reader, maxBytes int64, wantSHA256 string) (string, int64, error)
+	URL(ctx context.Context, name, base string, expires time.Time) (string, error)
+}
+
+// localResults is a Results whose links this API serves itself.
+type localResults interface {
+	Check(name, expires, signature string, now time.Time) error
+	Open(name string) (io.ReadSeekCloser, int64, error)
+}
+
 // Config is everything the API needs. Commands, Reader, Runner, Tokens and
-// Blobs are required; a nil Ledger, Checkout or StripeWebhook answers 503.
+// Results are required; a nil Ledger, Checkout or StripeWebhook answers 503.
 type Config struct {
 	Commands *commands.Service
 	Reader   *projections.Reader
@@ -60,7 +74,7 @@ type Config struct {
 		WaitFor(context.Context, uint64) error
 	}
 	Tokens        *Tokens
-	Blobs         *blobstore.Local
+	Results       Results
 	Ledger        Ledger
 	Checkout      payments.Provider
 	StripeWebhook http.Handler

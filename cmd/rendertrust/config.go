@@ -36,6 +36,11 @@ type Config struct {
 
 	NodeLostAfter time.Duration // RENDERTRUST_NODE_LOST_AFTER
 
+	S3Bucket    string // RENDERTRUST_S3_BUCKET: results in this bucket instead of the data dir
+	S3Endpoint  string // RENDERTRUST_S3_ENDPOINT: an S3-compatible service
+	S3Region    string // RENDERTRUST_S3_REGION
+	S3PathStyle bool   // RENDERTRUST_S3_PATH_STYLE
+
 	ChainRPCURL         string        // CHAIN_RPC_URL: a real chain (default under --dev: the embedded dev chain)
 	AnchorContract      string        // ANCHOR_CONTRACT: the Anchor contract's address on that chain
 	ChainKeyFile        string        // CHAIN_KEY_FILE: the writer's private key (hex), for anchoring
@@ -69,6 +74,10 @@ var envNames = map[string]string{
 	"stripe-cancel-url":     "STRIPE_CANCEL_URL",
 	"stripe-tolerance":      "STRIPE_WEBHOOK_TOLERANCE",
 	"node-lost-after":       "RENDERTRUST_NODE_LOST_AFTER",
+	"s3-bucket":             "RENDERTRUST_S3_BUCKET",
+	"s3-endpoint":           "RENDERTRUST_S3_ENDPOINT",
+	"s3-region":             "RENDERTRUST_S3_REGION",
+	"s3-path-style":         "RENDERTRUST_S3_PATH_STYLE",
 	"chain-rpc-url":         "CHAIN_RPC_URL",
 	"anchor-contract":       "ANCHOR_CONTRACT",
 	"chain-key-file":        "CHAIN_KEY_FILE",
@@ -105,6 +114,10 @@ func (c *Config) bindServeFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.StripeSuccessURL, "stripe-success-url", "", "where Checkout returns after payment")
 	fs.StringVar(&c.StripeCancelURL, "stripe-cancel-url", "", "where Checkout's back button leads")
 	fs.DurationVar(&c.StripeTolerance, "stripe-tolerance", 0, "webhook signature age tolerance (default 5m)")
+	fs.StringVar(&c.S3Bucket, "s3-bucket", "", "store job results in this S3-compatible bucket, with presigned links (credentials from the AWS environment)")
+	fs.StringVar(&c.S3Endpoint, "s3-endpoint", "", "URL of an S3-compatible service (default: AWS)")
+	fs.StringVar(&c.S3Region, "s3-region", "us-east-1", "the bucket's region")
+	fs.BoolVar(&c.S3PathStyle, "s3-path-style", false, "address the bucket in the URL path (most S3-compatible services)")
 	fs.DurationVar(&c.NodeLostAfter, "node-lost-after", 0, "how long a silent node keeps its jobs before they are retried elsewhere (default 1m)")
 	fs.StringVar(&c.ChainRPCURL, "chain-rpc-url", "", "JSON-RPC URL of the chain to anchor on (default under --dev: the embedded dev chain)")
 	fs.StringVar(&c.AnchorContract, "anchor-contract", "", "address of the Anchor contract (rendertrust admin deploy-anchor)")

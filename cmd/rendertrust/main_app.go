@@ -180,7 +180,7 @@ func (m *Main) newHTTP(reg *prometheus.Registry) (*rthttp.Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	blobs, err := m.openBlobs()
+	results, err := m.openResults(context.Background())
 	if err != nil {
 		return nil, err
 	}
@@ -199,13 +199,23 @@ func (m *Main) newHTTP(reg *prometheus.Registry) (*rthttp.Server, error) {
 	return rthttp.New(rthttp.Config{
 		Ledger:   led,
 		Commands: m.Commands, Reader: m.Reader, Runner: m.Runner, Tokens: rthttp.NewTokens(key, nil),
-		Blobs: blobs, Checkout: provider, StripeWebhook: stripeWebhook, Registerer: reg, Gatherer: reg, Log: m.Log,
+		Results: results, Checkout: provider, StripeWebhook: stripeWebhook, Registerer: reg, Gatherer: reg, Log: m.Log,
 		CORSOrigins: splitList(m.Config.CORSOrigins), PublicURL: m.Config.PublicURL, Head: m.Store.Head,
 		Ready: func(ctx context.Context) error { _, err := m.Store.Head(ctx); return err },
 	}), nil
 }
 
-// openBlobs opens the result store; its link-signing key lives beside it.
+// openResults opens the result store: an S3-compatible bucket when one is
+// configured, else a directory in the data dir.
+func (m *Main) openResults(ctx context.Context) (rthttp.Results, error) {
+	if m.Config.S3Bucket != "" {
+		return blobstore.OpenS3(ctx, blobstore.S3Config{Bucket: m.Config.S3Bucket, Endpoint: m.Config.S3Endpoint,
+			Region: m.Config.S3Region, PathStyle: m.Config.S3PathStyle, TempDir: m.Config.DataDir})
+	}
+	return m.openBlobs()
+}
+
+// openBlobs opens the local result store; its link-signing key lives beside it.
 func (m *Main) openBlobs() (*blobstore.Local, error) {
 	keyPath := m.Config.path("results.key")
 	key, err := os.ReadFile(keyPath)
