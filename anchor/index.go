@@ -144,7 +144,6 @@ func latestRecordOn(ctx context.Context, q sqlQuerier, chainID uint64, contract 
 		int64(chainID), strings.ToLower(contract.Hex())))
 }
 
-
 // recordAt returns the latest record of exactly size, or errNoRow.
 func recordAt(ctx context.Context, q sqlQuerier, size uint64) (*record, error) {
 	return scanRecord(q.QueryRow(ctx, `SELECT `+recordColumns+` FROM anchor_records
