@@ -69,16 +69,19 @@ func TestCheckHealthy(t *testing.T) {
 			if !r.OK() {
 				t.Fatalf("findings on a healthy installation:\n%s", report(r))
 			}
-			if r.Events != head || r.Logged != head || r.AnchorsChecked == 0 || !r.ChainChecked || r.TreeNodes < head || r.MoneyEvents == 0 {
-				t.Errorf("checked events %d, logged %d, anchors %d, chain %t, tree nodes %d, money %d; want all of head %d\n%s",
+			// The anchor worker may record one more anchor between the
+			// settle and the check: everything must then be checked up to
+			// that same newer head.
+			if r.Events < head || r.Logged != r.Events || r.AnchorsChecked == 0 || !r.ChainChecked || r.TreeNodes < r.Events || r.MoneyEvents == 0 {
+				t.Errorf("checked events %d, logged %d, anchors %d, chain %t, tree nodes %d, money %d; want all of head ≥ %d\n%s",
 					r.Events, r.Logged, r.AnchorsChecked, r.ChainChecked, r.TreeNodes, r.MoneyEvents, head, report(r))
 			}
 			if len(r.Projections) != len(projections.All()) {
 				t.Fatalf("compared %d projections, want %d", len(r.Projections), len(projections.All()))
 			}
 			for _, p := range r.Projections {
-				if p.Skipped != "" || p.Position != head || (p.Rows == 0 && p.Name != "usage") {
-					t.Errorf("projection %+v, want compared at %d", p, head)
+				if p.Skipped != "" || p.Position < head || (p.Rows == 0 && p.Name != "usage") {
+					t.Errorf("projection %+v, want compared at ≥ %d", p, head)
 				}
 			}
 		})
