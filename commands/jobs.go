@@ -75,7 +75,7 @@ func (s *Service) SubmitJob(ctx context.Context, a Actor, cmd SubmitJob) (Submit
 	}
 	pos := res.LastPosition
 	if !dispatched {
-		if p, err := s.dispatchSubmitted(ctx, cmd.JobID); err != nil {
+		if p, err := s.DispatchWaiting(ctx); err != nil {
 			s.log.Warn("dispatch after submit", "job", cmd.JobID, "err", err)
 		} else {
 			pos = max(pos, p)
@@ -119,13 +119,6 @@ func (s *Service) submitAndDispatch(ctx context.Context, a Actor, id domain.JobI
 		s.registry.dropReservation(id, node)
 	}
 	return res, dispatched, err
-}
-
-// dispatchSubmitted dispatches a job just submitted, with every other
-// waiting job, in priority order. It returns once the job is dispatched or
-// known to wait, so the submission can answer with its node.
-func (s *Service) dispatchSubmitted(ctx context.Context, id domain.JobID) (uint64, error) {
-	return s.DispatchWaiting(ctx)
 }
 
 // DispatchWaiting assigns waiting jobs to nodes with free slots, highest

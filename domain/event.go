@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"time"
 )
 
 // Event is a fact an aggregate decided. Events are plain values; their JSON
@@ -152,4 +153,66 @@ func PostingsOf(e Event) []Posting {
 // its stream, which is a programming error or a corrupt stream.
 func unknownEvent(aggregate string, e Event) {
 	panic(fmt.Sprintf("domain: %s cannot apply %T", aggregate, e))
+}
+
+// OccurredAt returns when the domain decided e (its At field), and the zero
+// time for an event it does not know.
+func OccurredAt(e Event) time.Time {
+	switch e := e.(type) {
+	case CreditsPurchased:
+		return e.At
+	case CreditsGranted:
+		return e.At
+	case CreditsHeld:
+		return e.At
+	case CreditsDeducted:
+		return e.At
+	case HoldReleased:
+		return e.At
+	case CreditsRefunded:
+		return e.At
+	case JobSubmitted:
+		return e.At
+	case JobDispatched:
+		return e.At
+	case JobStarted:
+		return e.At
+	case JobCompleted:
+		return e.At
+	case JobFailed:
+		return e.At
+	case JobTimedOut:
+		return e.At
+	case JobCancelled:
+		return e.At
+	case NodeEnrolled:
+		return e.At
+	case NodeCapabilitiesChanged:
+		return e.At
+	case NodeRetired:
+		return e.At
+	case AnchorRecorded:
+		return e.At
+	}
+	return time.Time{}
+}
+
+// AccountOf returns the user whose account an account event changes, and
+// false for any other event.
+func AccountOf(e Event) (UserID, bool) {
+	switch e := e.(type) {
+	case CreditsPurchased:
+		return e.UserID, true
+	case CreditsGranted:
+		return e.UserID, true
+	case CreditsHeld:
+		return e.UserID, true
+	case CreditsDeducted:
+		return e.UserID, true
+	case HoldReleased:
+		return e.UserID, true
+	case CreditsRefunded:
+		return e.UserID, true
+	}
+	return "", false
 }

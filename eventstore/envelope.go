@@ -330,3 +330,36 @@ func ClampFrom(from uint64) uint64 { return max(from, 1) }
 
 // ClampMax bounds a read's size to 1..ReadEventsMax.
 func ClampMax(n int) int { return min(max(n, 1), ReadEventsMax) }
+
+// Rows is a result set of (position, stream, version, bytes, leaf_hash)
+// rows, as both SQL drivers return it.
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// ScanEvents decodes every row with DecodeStored, failing with the first
+// *CorruptionError or driver error. The caller closes rows.
+func ScanEvents(rows Rows) ([]RecordedEvent, error) {
+	var events []RecordedEvent
+	for rows.Next() {
+		var (
+			position, version int64
+			stream            string
+			b, hash           []byte
+		)
+		if err := rows.Scan(&position, &stream, &version, &b, &hash); err != nil {
+			return nil, fmt.Errorf("scan event: %w", err)
+		}
+		e, err := DecodeStored(uint64(position), stream, uint64(version), b, hash)
+		if err != nil {
+			return nil, err
+		}
+		events = append(events, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read events: %w", err)
+	}
+	return events, nil
+}

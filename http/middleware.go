@@ -75,7 +75,7 @@ func requireJSON(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// statusText is a tiny helper for plain-text health answers.
+// plain answers a health check with one line of text.
 func plain(c echo.Context, status int, text string) error { return c.String(status, text+"\n") }
 
 func (s *Server) healthz(c echo.Context) error { return plain(c, http.StatusOK, "ok") }

@@ -63,7 +63,7 @@ func (BalancesProjection) Apply(ctx context.Context, tx *sqldb.Tx, t Tables, eve
 	users := map[domain.UserID]*balanceRow{}
 	var keys []string
 	for _, e := range events {
-		if u, ok := accountOf(e.Decoded); ok && users[u] == nil {
+		if u, ok := domain.AccountOf(e.Decoded); ok && users[u] == nil {
 			users[u] = &balanceRow{UserID: string(u)}
 			keys = append(keys, string(u))
 		}
@@ -81,7 +81,7 @@ func (BalancesProjection) Apply(ctx context.Context, tx *sqldb.Tx, t Tables, eve
 	}
 	var changed []*balanceRow
 	for _, e := range events {
-		u, ok := accountOf(e.Decoded)
+		u, ok := domain.AccountOf(e.Decoded)
 		if !ok {
 			continue
 		}
@@ -113,26 +113,7 @@ func foldBalance(b *balanceRow, e Event) {
 		b.Refunded += int64(d.Amount)
 	}
 	b.Balance = b.Purchased + b.Granted + b.Refunded - b.Deducted
-	b.UpdatedAt, b.Position = micros(occurredAt(e.Decoded)), int64(e.Position)
-}
-
-// accountOf returns the user whose account an event changes.
-func accountOf(e domain.Event) (domain.UserID, bool) {
-	switch e := e.(type) {
-	case domain.CreditsPurchased:
-		return e.UserID, true
-	case domain.CreditsGranted:
-		return e.UserID, true
-	case domain.CreditsHeld:
-		return e.UserID, true
-	case domain.CreditsDeducted:
-		return e.UserID, true
-	case domain.HoldReleased:
-		return e.UserID, true
-	case domain.CreditsRefunded:
-		return e.UserID, true
-	}
-	return "", false
+	b.UpdatedAt, b.Position = micros(domain.OccurredAt(e.Decoded)), int64(e.Position)
 }
 
 // Balance is a user's credits.

@@ -159,7 +159,7 @@ func jobOf(e domain.Event) (domain.JobID, bool) {
 
 // foldJob applies one event to its job's row.
 func foldJob(j *jobRow, e Event) {
-	at := micros(occurredAt(e.Decoded))
+	at := micros(domain.OccurredAt(e.Decoded))
 	switch d := e.Decoded.(type) {
 	case domain.JobSubmitted:
 		j.Owner, j.Type, j.Priority, j.GPU = string(d.Owner), string(d.Type), string(d.Priority), d.GPU

@@ -99,7 +99,7 @@ func (NodesProjection) Apply(ctx context.Context, tx *sqldb.Tx, t Tables, events
 }
 
 func foldNode(n *nodeRow, e Event) {
-	at := micros(occurredAt(e.Decoded))
+	at := micros(domain.OccurredAt(e.Decoded))
 	switch d := e.Decoded.(type) {
 	case domain.NodeEnrolled:
 		n.Name, n.JobTypes, n.GPU, n.Slots, n.EnrolledAt = d.Name, joinJobTypes(d.JobTypes), d.GPU, int64(d.Slots), at

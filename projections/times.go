@@ -2,8 +2,6 @@ package projections
 
 import (
 	"time"
-
-	"github.com/rendertrust/rendertrust/domain"
 )
 
 // Read models store times as Unix microseconds (portable across SQLite and
@@ -27,44 +25,4 @@ func optionalTime(us int64) *time.Time {
 	}
 	t := timeOf(us)
 	return &t
-}
-
-// occurredAt returns when the domain decided e (its At field), or the zero
-// time for an event without one.
-func occurredAt(e domain.Event) time.Time {
-	switch e := e.(type) {
-	case domain.CreditsPurchased:
-		return e.At
-	case domain.CreditsGranted:
-		return e.At
-	case domain.CreditsHeld:
-		return e.At
-	case domain.CreditsDeducted:
-		return e.At
-	case domain.HoldReleased:
-		return e.At
-	case domain.CreditsRefunded:
-		return e.At
-	case domain.JobSubmitted:
-		return e.At
-	case domain.JobDispatched:
-		return e.At
-	case domain.JobStarted:
-		return e.At
-	case domain.JobCompleted:
-		return e.At
-	case domain.JobFailed:
-		return e.At
-	case domain.JobTimedOut:
-		return e.At
-	case domain.JobCancelled:
-		return e.At
-	case domain.NodeEnrolled:
-		return e.At
-	case domain.NodeCapabilitiesChanged:
-		return e.At
-	case domain.NodeRetired:
-		return e.At
-	}
-	return time.Time{}
 }

@@ -81,7 +81,7 @@ func (TransactionsProjection) Apply(ctx context.Context, tx *sqldb.Tx, t Tables,
 // transactionOf returns the credit movement an event records, if any.
 // Zero-credit holds, deductions and releases (free jobs) move nothing.
 func transactionOf(e Event) (transactionRow, bool) {
-	row := transactionRow{EntryID: e.ID, Position: int64(e.Position), At: micros(occurredAt(e.Decoded))}
+	row := transactionRow{EntryID: e.ID, Position: int64(e.Position), At: micros(domain.OccurredAt(e.Decoded))}
 	switch d := e.Decoded.(type) {
 	case domain.CreditsPurchased:
 		row.UserID, row.Type, row.Amount, row.Dev = string(d.UserID), TxPurchase, int64(d.Credits), d.Provider == domain.ProviderDev

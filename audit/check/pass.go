@@ -118,7 +118,7 @@ func (c *checker) page(ctx context.Context, tree *treeCheck, recs []eventstore.R
 		if a, ok := e.(domain.AnchorRecorded); ok {
 			c.anchors[a.TreeSize] = rec // the latest record of a size is the current one
 		}
-		if _, ok := replay.AccountOf(e); ok {
+		if _, ok := domain.AccountOf(e); ok {
 			c.r.MoneyEvents++
 			if problem := postingsProblem(e); problem != "" {
 				c.r.add(Finding{Check: CheckPostings, Position: rec.Position, EntryID: rec.ID, Detail: problem})
@@ -174,7 +174,7 @@ func postingsProblem(e domain.Event) string {
 	if err := domain.Balanced(ps); err != nil {
 		return fmt.Sprintf("postings %s: %v", describe(ps), err)
 	}
-	user, _ := replay.AccountOf(e)
+	user, _ := domain.AccountOf(e)
 	kind, amount := replay.Movement(e)
 	u, held := domain.UserAccount(user), domain.UserHeldAccount(user)
 	want := map[domain.AccountRef]domain.Credits{}

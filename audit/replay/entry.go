@@ -42,7 +42,7 @@ func newEntry(rec eventstore.RecordedEvent, e domain.Event) Entry {
 	kind, amount := Movement(e)
 	return Entry{
 		Position: rec.Position, EntryID: rec.ID, Stream: rec.Stream, Version: rec.Version, Type: rec.Type,
-		Kind: kind, Amount: amount, RecordedAt: rec.RecordedAt, At: DecidedAt(e), Summary: Summarize(e),
+		Kind: kind, Amount: amount, RecordedAt: rec.RecordedAt, At: domain.OccurredAt(e), Summary: Summarize(e),
 		Data: rec.Data, Event: e,
 	}
 }
@@ -66,47 +66,6 @@ func Movement(e domain.Event) (kind string, amount domain.Credits) {
 		return KindRefund, e.Amount
 	}
 	return "", 0
-}
-
-// DecidedAt returns when the domain decided e (its At field).
-func DecidedAt(e domain.Event) time.Time {
-	switch e := e.(type) {
-	case domain.CreditsPurchased:
-		return e.At
-	case domain.CreditsGranted:
-		return e.At
-	case domain.CreditsHeld:
-		return e.At
-	case domain.CreditsDeducted:
-		return e.At
-	case domain.HoldReleased:
-		return e.At
-	case domain.CreditsRefunded:
-		return e.At
-	case domain.JobSubmitted:
-		return e.At
-	case domain.JobDispatched:
-		return e.At
-	case domain.JobStarted:
-		return e.At
-	case domain.JobCompleted:
-		return e.At
-	case domain.JobFailed:
-		return e.At
-	case domain.JobTimedOut:
-		return e.At
-	case domain.JobCancelled:
-		return e.At
-	case domain.NodeEnrolled:
-		return e.At
-	case domain.NodeCapabilitiesChanged:
-		return e.At
-	case domain.NodeRetired:
-		return e.At
-	case domain.AnchorRecorded:
-		return e.At
-	}
-	return time.Time{}
 }
 
 // Summarize returns one line saying what e records.

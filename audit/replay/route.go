@@ -31,7 +31,7 @@ func (e *MisfiledError) Error() string {
 // for money, job-{id}, node-{id}, or anchors. It returns false for an event
 // type it does not know.
 func ExpectedStream(e domain.Event) (string, bool) {
-	if user, ok := AccountOf(e); ok {
+	if user, ok := domain.AccountOf(e); ok {
 		return domain.AccountStream(user), true
 	}
 	switch e := e.(type) {
@@ -80,25 +80,6 @@ func Decode(rec eventstore.RecordedEvent) (domain.Event, error) {
 		return nil, &MisfiledError{Position: rec.Position, EntryID: rec.ID, Stream: rec.Stream, Want: want, Type: rec.Type}
 	}
 	return e, nil
-}
-
-// accountOf returns the user whose account e changes.
-func AccountOf(e domain.Event) (domain.UserID, bool) {
-	switch e := e.(type) {
-	case domain.CreditsPurchased:
-		return e.UserID, true
-	case domain.CreditsGranted:
-		return e.UserID, true
-	case domain.CreditsHeld:
-		return e.UserID, true
-	case domain.CreditsDeducted:
-		return e.UserID, true
-	case domain.HoldReleased:
-		return e.UserID, true
-	case domain.CreditsRefunded:
-		return e.UserID, true
-	}
-	return "", false
 }
 
 // jobOfMoney returns the job an account event is about.

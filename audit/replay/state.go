@@ -75,7 +75,7 @@ func (s *State) fold(rec eventstore.RecordedEvent) error {
 		return nil
 	}
 	s.Events++
-	if user, ok := AccountOf(e); ok {
+	if user, ok := domain.AccountOf(e); ok {
 		a := s.Accounts[user]
 		if a == nil {
 			a = domain.NewAccount(user)

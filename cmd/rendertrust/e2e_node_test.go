@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -33,16 +32,23 @@ const (
 	e2eWait = 30 * time.Second
 )
 
-// TestNodeProcess is not a test of its own: TestNodeAgentsEndToEnd runs
-// the test binary again with this test selected and the agent's arguments
-// after "--", so each node is a real `rendertrust node` process that can be
-// killed.
-func TestNodeProcess(t *testing.T) {
+// TestMain runs the package's tests, or — when TestNodeAgentsEndToEnd
+// starts the test binary again with nodeProcessEnv set — a real
+// `rendertrust node` process with the arguments after "--", one that the
+// test can kill.
+func TestMain(m *testing.M) {
 	if os.Getenv(nodeProcessEnv) != "1" {
-		t.Skip("a node agent process for TestNodeAgentsEndToEnd")
+		os.Exit(m.Run())
+	}
+	args := os.Args[1:]
+	for i, a := range args {
+		if a == "--" {
+			args = args[i+1:]
+			break
+		}
 	}
 	cmd := newNodeCommand()
-	cmd.SetArgs(flag.Args())
+	cmd.SetArgs(args)
 	if err := cmd.ExecuteContext(context.Background()); err != nil {
 		fmt.Fprintln(os.Stderr, "rendertrust node:", err)
 		os.Exit(1)
@@ -107,7 +113,7 @@ func (n *e2eNode) start(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer logf.Close()
-	n.cmd = exec.Command(os.Args[0], append([]string{"-test.run=^TestNodeProcess$", "--"}, n.args...)...)
+	n.cmd = exec.Command(os.Args[0], append([]string{"--"}, n.args...)...)
 	n.cmd.Env = append(os.Environ(), nodeProcessEnv+"=1")
 	n.cmd.Stdout, n.cmd.Stderr = logf, logf
 	if err := n.cmd.Start(); err != nil {

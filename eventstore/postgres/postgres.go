@@ -137,26 +137,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, max 
 
 func scanEvents(rows pgx.Rows) ([]eventstore.RecordedEvent, error) {
 	defer rows.Close()
-	var events []eventstore.RecordedEvent
-	for rows.Next() {
-		var (
-			position, version int64
-			stream            string
-			b, hash           []byte
-		)
-		if err := rows.Scan(&position, &stream, &version, &b, &hash); err != nil {
-			return nil, fmt.Errorf("scan event: %w", err)
-		}
-		e, err := eventstore.DecodeStored(uint64(position), stream, uint64(version), b, hash)
-		if err != nil {
-			return nil, err
-		}
-		events = append(events, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read events: %w", err)
-	}
-	return events, nil
+	return eventstore.ScanEvents(rows)
 }
 
 // Subscribe implements eventstore.Store.
