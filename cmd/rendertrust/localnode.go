@@ -10,8 +10,10 @@ import (
 )
 
 // startLocalNode runs, under --dev, one node agent in this process against
-// this server: it enrolls once (its credential stays in <data-dir>/node.json)
-// and runs echo and cpu_benchmark jobs for real.
+// this server: it enrolls once (its credential stays in <data-dir>/node.json),
+// runs echo and cpu_benchmark jobs for real, and render, inference and
+// generic jobs through the labelled demo executors (node.Demo), so every
+// example of the creator guide completes on a fresh checkout.
 func (m *Main) startLocalNode(ctx context.Context) error {
 	statePath := m.Config.path("node.json")
 	token := ""
@@ -24,7 +26,7 @@ func (m *Main) startLocalNode(ctx context.Context) error {
 	}
 	agent, err := node.New(node.Config{
 		Server: "http://" + m.Addr(), EnrollToken: token, StatePath: statePath, Name: "local dev node",
-		Executors: node.Builtin(), WorkDir: m.Config.path("node-work"), Log: m.Log.With("component", "local-node"),
+		Executors: node.Demo(), WorkDir: m.Config.path("node-work"), Log: m.Log.With("component", "local-node"),
 	})
 	if err != nil {
 		return fmt.Errorf("local node: %w", err)
