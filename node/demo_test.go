@@ -103,7 +103,9 @@ func TestDemoGenericFetchedInput(t *testing.T) {
 // fetchFunc is an InputFetcher made of a function.
 type fetchFunc func(ctx context.Context, ref, path string) (Input, error)
 
-func (f fetchFunc) Fetch(ctx context.Context, ref, path string) (Input, error) { return f(ctx, ref, path) }
+func (f fetchFunc) Fetch(ctx context.Context, ref, path string) (Input, error) {
+	return f(ctx, ref, path)
+}
 
 // TestPrepareInput: a command requires its input (a failed fetch fails
 // the attempt), a demo takes it when it can, and echo never fetches.
