@@ -197,8 +197,16 @@ func (s *Service) StartJob(ctx context.Context, a Actor, node domain.NodeID, id 
 // the settlement reactor then deducts the hold. Errors as StartJob, plus
 // domain.ErrInvalidResult.
 func (s *Service) CompleteJob(ctx context.Context, a Actor, node domain.NodeID, id domain.JobID, sha256Hex string, size int64) (uint64, error) {
+	return s.CompleteJobInput(ctx, a, node, id, sha256Hex, size, "")
+}
+
+// CompleteJobInput is CompleteJob that also records the SHA-256 of the
+// input the node fetched ("" for none). Errors as CompleteJob.
+func (s *Service) CompleteJobInput(ctx context.Context, a Actor, node domain.NodeID, id domain.JobID, sha256Hex string, size int64, inputSHA256 string) (uint64, error) {
 	now := s.now()
-	return s.jobCommand(ctx, a, id, func(j *domain.Job) ([]domain.Event, error) { return j.Complete(node, sha256Hex, size, now) })
+	return s.jobCommand(ctx, a, id, func(j *domain.Job) ([]domain.Event, error) {
+		return j.CompleteWithInput(node, sha256Hex, size, inputSHA256, now)
+	})
 }
 
 // FailJob records a failure reported by node; the job is queued again while

@@ -6,6 +6,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"image/png"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -183,4 +187,150 @@ func containsJob(jobs []client.Job, id string) bool {
 		}
 	}
 	return false
+}
+
+// attemptsView is a job detail with its attempts, as the app shows them.
+type attemptsView struct {
+	Status         string `json:"status"`
+	Retrying       bool   `json:"retrying"`
+	AttemptHistory []struct {
+		Attempt     int    `json:"attempt"`
+		NodeID      string `json:"node_id"`
+		Outcome     string `json:"outcome"`
+		Error       string `json:"error"`
+		WillRetry   bool   `json:"will_retry"`
+		InputSHA256 string `json:"input_sha256"`
+		EndedAt     string `json:"ended_at"`
+	} `json:"attempt_history"`
+}
+
+// TestFailedAttemptsVisible: the guide's "FAILED — may auto-retry" as a
+// creator sees it. 1. A node reports the first attempt failed; 2. the job
+// list marks the job retrying, and its detail lists the failed attempt
+// with its node, error and time; 3. the second attempt completes with the
+// input's SHA-256, which its attempt records.
+func TestFailedAttemptsVisible(t *testing.T) {
+	s := startServer(t, nil)
+	tok := s.register(t, "retry@example.com").AccessToken
+	s.call(t, "POST", "/api/v1/credits/checkout", tok, map[string]string{"package_id": "credits_100"}, nil)
+	node := s.enrollNode(t, s.admin(t), 1)
+	var sub submitted
+	if st := s.call(t, "POST", "/api/v1/jobs/dispatch", tok, map[string]any{"job_type": "render", "payload_ref": "https://example.com/scene.blend"}, &sub); st != 201 || sub.NodeID == "" {
+		t.Fatalf("step 1: dispatch %d %+v", st, sub)
+	}
+	s.call(t, "POST", "/api/v1/nodes/jobs/"+sub.JobID+"/started", node, nil, nil)
+	if st := s.call(t, "POST", "/api/v1/nodes/jobs/"+sub.JobID+"/failed", node, map[string]string{"error": "fetch input: 404 not found"}, nil); st != 200 {
+		t.Fatalf("step 1: failed: %d", st)
+	}
+	var page struct {
+		Jobs []struct {
+			ID       string `json:"id"`
+			Retrying bool   `json:"retrying"`
+		} `json:"jobs"`
+	}
+	s.call(t, "GET", "/api/v1/jobs", tok, nil, &page)
+	if len(page.Jobs) != 1 || !page.Jobs[0].Retrying {
+		t.Fatalf("step 2: list %+v, want the job marked retrying", page)
+	}
+	var j attemptsView
+	s.call(t, "GET", "/api/v1/jobs/"+sub.JobID, tok, nil, &j)
+	if len(j.AttemptHistory) != 2 || !j.Retrying {
+		t.Fatalf("step 2: detail %+v, want the failed attempt and the redispatched one", j)
+	}
+	first := j.AttemptHistory[0]
+	if first.Attempt != 1 || first.Outcome != "failed" || first.Error != "fetch input: 404 not found" || first.NodeID != sub.NodeID || first.EndedAt == "" || !first.WillRetry {
+		t.Fatalf("step 2: first attempt %+v", first)
+	}
+	s.call(t, "POST", "/api/v1/nodes/jobs/"+sub.JobID+"/started", node, nil, nil)
+	result, input := []byte("frame"), sha256.Sum256([]byte("scene"))
+	sum := sha256.Sum256(result)
+	req, _ := http.NewRequest("PUT", s.base+"/api/v1/nodes/jobs/"+sub.JobID+"/result", bytes.NewReader(result))
+	req.Header.Set("Authorization", "Bearer "+node)
+	req.Header.Set("X-Result-SHA256", hex.EncodeToString(sum[:]))
+	req.Header.Set("X-Input-SHA256", hex.EncodeToString(input[:]))
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("step 3: upload: %v %v", err, resp.Status)
+	}
+	s.call(t, "GET", "/api/v1/jobs/"+sub.JobID, tok, nil, &j)
+	if last := j.AttemptHistory[len(j.AttemptHistory)-1]; j.Status != "COMPLETED" || j.Retrying || last.Outcome != "completed" || last.InputSHA256 != hex.EncodeToString(input[:]) {
+		t.Fatalf("step 3: detail %+v, want COMPLETED with the input's hash on the last attempt", j)
+	}
+}
+
+// TestNodeFetchesInputs: a real node with a real command. 1. A render
+// job's https:// input is fetched and handed to the command as {input};
+// the result is the input, and the completion records its SHA-256; 2. a
+// job whose input is missing fails each attempt with the reason, ends
+// FAILED and is not charged.
+func TestNodeFetchesInputs(t *testing.T) {
+	scene := []byte("BLENDER scene for the e2e test")
+	inputs := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/scene.blend" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write(scene)
+	}))
+	defer inputs.Close()
+	s := startServer(t, nil)
+	tok := s.register(t, "inputs@example.com").AccessToken
+	s.call(t, "POST", "/api/v1/credits/checkout", tok, map[string]string{"package_id": "credits_100"}, nil)
+	cat, err := node.ParseCommand("cat {input}", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	startAgent(t, s, map[string]node.Executor{"render": cat}, &node.Fetcher{HTTP: inputs.Client()})
+	var ok, missing submitted
+	eventually(t, "step 1: the node is up", func() string {
+		if st := s.call(t, "POST", "/api/v1/jobs/dispatch", tok, map[string]any{"job_type": "render", "payload_ref": inputs.URL + "/scene.blend"}, &ok); st != 201 {
+			return "dispatch answered " + ok.Status
+		}
+		return ""
+	})
+	j := s.waitCompleted(t, tok, ok.JobID)
+	if got := s.downloadResult(t, tok, j); !bytes.Equal(got, scene) {
+		t.Fatalf("step 1: result %q, want the fetched input", got)
+	}
+	var detail attemptsView
+	s.call(t, "GET", "/api/v1/jobs/"+ok.JobID, tok, nil, &detail)
+	if want := sha256.Sum256(scene); detail.AttemptHistory[0].InputSHA256 != hex.EncodeToString(want[:]) {
+		t.Fatalf("step 1: attempts %+v, want the input's SHA-256 recorded", detail.AttemptHistory)
+	}
+	s.call(t, "POST", "/api/v1/jobs/dispatch", tok, map[string]any{"job_type": "render", "payload_ref": inputs.URL + "/gone.blend"}, &missing)
+	eventually(t, "step 2: the job with a missing input fails", func() string {
+		s.call(t, "GET", "/api/v1/jobs/"+missing.JobID, tok, nil, &detail)
+		if detail.Status != "FAILED" {
+			return "status " + detail.Status
+		}
+		return ""
+	})
+	for _, a := range detail.AttemptHistory {
+		if a.Outcome != "failed" || !strings.Contains(a.Error, "input not found") {
+			t.Errorf("step 2: attempt %+v, want failed with \"input not found\"", a)
+		}
+	}
+	var b balance
+	s.call(t, "GET", "/api/v1/credits/balance", tok, nil, &b)
+	if b.Balance != 90 || b.Held != 0 {
+		t.Errorf("step 2: balance %+v, want only the completed render charged", b)
+	}
+}
+
+// startAgent runs a node agent with executors and a fetcher in this
+// process until the test ends.
+func startAgent(t *testing.T, s *server, execs map[string]node.Executor, inputs node.InputFetcher) {
+	t.Helper()
+	token, _, err := s.m.Commands.IssueEnrollmentToken(context.Background(), "admin:guide-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := node.New(node.Config{Server: s.base, EnrollToken: token, Name: "guide-test", Executors: execs, Inputs: inputs,
+		HeartbeatInterval: 200 * time.Millisecond, PollWait: time.Second, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
 }

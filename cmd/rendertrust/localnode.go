@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/rendertrust/rendertrust/blobstore"
 	"github.com/rendertrust/rendertrust/node"
 )
 
@@ -24,7 +25,13 @@ func (m *Main) startLocalNode(ctx context.Context) error {
 		}
 		token = t
 	}
-	agent, err := node.New(node.Config{
+	// The dev machine's own AWS credentials, if any, fetch s3:// inputs;
+	// without them the demo executors work from the reference (node.Demo).
+	s3, err := blobstore.OpenS3Reader(ctx, blobstore.S3ReaderConfig{NoInstanceMetadata: true})
+	if err != nil {
+		return fmt.Errorf("local node: %w", err)
+	}
+	agent, err := node.New(node.Config{Inputs: &node.Fetcher{S3: s3},
 		Server: "http://" + m.Addr(), EnrollToken: token, StatePath: statePath, Name: "local dev node",
 		Executors: node.Demo(), WorkDir: m.Config.path("node-work"), Log: m.Log.With("component", "local-node"),
 	})
