@@ -35,14 +35,14 @@ type Job struct {
 	Retrying bool `json:"retrying"`
 	// AttemptHistory lists every dispatch, first first, with its node,
 	// outcome, error and times; only the job detail carries it.
-	AttemptHistory []Attempt `json:"attempt_history,omitempty"`
-	SubmittedAt  time.Time     `json:"submitted_at"`
-	DispatchedAt *time.Time    `json:"dispatched_at,omitempty"`
-	StartedAt    *time.Time    `json:"started_at,omitempty"`
-	CompletedAt  *time.Time    `json:"completed_at,omitempty"`
-	FailedAt     *time.Time    `json:"failed_at,omitempty"`
-	CancelledAt  *time.Time    `json:"cancelled_at,omitempty"`
-	UpdatedAt    time.Time     `json:"updated_at"`
+	AttemptHistory []Attempt  `json:"attempt_history,omitempty"`
+	SubmittedAt    time.Time  `json:"submitted_at"`
+	DispatchedAt   *time.Time `json:"dispatched_at,omitempty"`
+	StartedAt      *time.Time `json:"started_at,omitempty"`
+	CompletedAt    *time.Time `json:"completed_at,omitempty"`
+	FailedAt       *time.Time `json:"failed_at,omitempty"`
+	CancelledAt    *time.Time `json:"cancelled_at,omitempty"`
+	UpdatedAt      time.Time  `json:"updated_at"`
 	// Position is the log position of the last event that changed the job.
 	Position uint64 `json:"-"`
 }
