@@ -25,14 +25,33 @@ const (
 // JobType is the kind of work a job asks for.
 type JobType string
 
-// The job types and, per the creator guide, their price in credits.
+// The job types. The API takes them in any case and answers these
+// lower-case names; what each costs comes from JobTypes, never from here.
 const (
-	JobRender       JobType = "render"        // 10 credits
-	JobInference    JobType = "inference"     // 5 credits
-	JobGeneric      JobType = "generic"       // 1 credit
-	JobCPUBenchmark JobType = "cpu_benchmark" // 1 credit
-	JobEcho         JobType = "echo"          // free
+	JobRender       JobType = "render"
+	JobInference    JobType = "inference"
+	JobGeneric      JobType = "generic"
+	JobCPUBenchmark JobType = "cpu_benchmark"
+	JobEcho         JobType = "echo"
 )
+
+// JobTypeInfo is one job type as the server offers it.
+type JobTypeInfo struct {
+	JobType     JobType `json:"job_type"`
+	DisplayName string  `json:"display_name"` // as the guide's cost table names it: "AI Inference"
+	Cost        int64   `json:"cost"`         // credits one job costs
+}
+
+// JobTypes returns every job type with its display name and its price in
+// credits, as the server is configured (GET /api/v1/jobs/types). It needs
+// no login.
+func (c *Client) JobTypes(ctx context.Context) ([]JobTypeInfo, error) {
+	var resp struct {
+		JobTypes []JobTypeInfo `json:"job_types"`
+	}
+	err := c.do(ctx, request{method: http.MethodGet, path: "/api/v1/jobs/types"}, &resp)
+	return resp.JobTypes, err
+}
 
 // Priority orders waiting jobs.
 type Priority string

@@ -36,8 +36,9 @@ type Submitted struct {
 // dispatches it when a node has a free slot (it stays QUEUED otherwise). The
 // two streams are written in that fixed order; the orphan-hold reactor
 // releases a hold whose job never appeared. It returns the domain's
-// validation errors, domain.ErrNoHealthyNodes when no healthy node runs the
-// job's type (nothing is written), and domain.ErrInsufficientCredits.
+// validation errors, domain.ErrInsufficientCredits, and (only when the
+// credits suffice) domain.ErrNoHealthyNodes when no healthy node runs the
+// job's type; neither refusal writes anything.
 func (s *Service) SubmitJob(ctx context.Context, a Actor, cmd SubmitJob) (Submitted, error) {
 	now := s.now()
 	if cmd.JobID == "" {
@@ -54,18 +55,27 @@ func (s *Service) SubmitJob(ctx context.Context, a Actor, cmd SubmitJob) (Submit
 	if !domain.ValidID(string(cmd.JobID)) {
 		return Submitted{}, fmt.Errorf("%w: job id", domain.ErrInvalidID)
 	}
-	if !s.registry.HealthyFor(cmd.Type, cmd.GPU, now) {
-		return Submitted{}, fmt.Errorf("%w for %s jobs", domain.ErrNoHealthyNodes, cmd.Type)
+	noNodes := func() error {
+		if s.registry.HealthyFor(cmd.Type, cmd.GPU, now) {
+			return nil
+		}
+		return fmt.Errorf("%w for %s jobs", domain.ErrNoHealthyNodes, cmd.Type)
 	}
 	// A submission that crashed between its two appends is resumed: a hold
 	// or job already written for this job id (a retried idempotency key
-	// derives the same id) is left as it is.
+	// derives the same id) is left as it is. The money is decided before
+	// the nodes are asked about, so a creator short of credits is told so
+	// (402) whatever the nodes; either refusal writes nothing.
 	if _, err := s.accounts.update(ctx, domain.AccountStream(cmd.Owner), string(cmd.Owner), a.cause("hold/"+string(cmd.JobID)),
 		func(acc *domain.Account) ([]domain.Event, error) {
 			if h, ok := acc.JobHold(cmd.JobID); ok && h.Amount == cost {
-				return nil, nil
+				return nil, noNodes()
 			}
-			return acc.Hold(cmd.JobID, cost, now)
+			evs, err := acc.Hold(cmd.JobID, cost, now)
+			if err != nil {
+				return nil, err
+			}
+			return evs, noNodes()
 		}); err != nil {
 		return Submitted{}, err
 	}
@@ -187,8 +197,16 @@ func (s *Service) StartJob(ctx context.Context, a Actor, node domain.NodeID, id 
 // the settlement reactor then deducts the hold. Errors as StartJob, plus
 // domain.ErrInvalidResult.
 func (s *Service) CompleteJob(ctx context.Context, a Actor, node domain.NodeID, id domain.JobID, sha256Hex string, size int64) (uint64, error) {
+	return s.CompleteJobInput(ctx, a, node, id, sha256Hex, size, "")
+}
+
+// CompleteJobInput is CompleteJob that also records the SHA-256 of the
+// input the node fetched ("" for none). Errors as CompleteJob.
+func (s *Service) CompleteJobInput(ctx context.Context, a Actor, node domain.NodeID, id domain.JobID, sha256Hex string, size int64, inputSHA256 string) (uint64, error) {
 	now := s.now()
-	return s.jobCommand(ctx, a, id, func(j *domain.Job) ([]domain.Event, error) { return j.Complete(node, sha256Hex, size, now) })
+	return s.jobCommand(ctx, a, id, func(j *domain.Job) ([]domain.Event, error) {
+		return j.CompleteWithInput(node, sha256Hex, size, inputSHA256, now)
+	})
 }
 
 // FailJob records a failure reported by node; the job is queued again while

@@ -132,6 +132,8 @@ func TestInvalidCommands(t *testing.T) {
 			{"ErrNoHealthyNodesForType", submit(domain.JobInference, false, "u1"), domain.ErrNoHealthyNodes},
 			{"ErrNoHealthyNodesForGPU", submit(domain.JobRender, true, "u1"), domain.ErrNoHealthyNodes},
 			{"ErrInsufficientCredits", submit(domain.JobRender, false, "broke"), domain.ErrInsufficientCredits},
+			// Too few credits is said first, whatever the nodes (402 before 503).
+			{"ErrInsufficientCreditsWithoutNodes", submit(domain.JobInference, false, "broke"), domain.ErrInsufficientCredits},
 			{"ErrInvalidPayload", func() error {
 				_, err := e.svc.SubmitJob(ctx, commands.Actor{}, commands.SubmitJob{Owner: "u1", Type: domain.JobRender})
 				return err

@@ -25,7 +25,8 @@ func sampleEvents() []Event {
 		JobSubmitted{"j2", "u", JobEcho, PriorityLow, false, Payload{URI: "s3://b/k"}, 0, at},
 		JobDispatched{"j1", "n1", 1, at},
 		JobStarted{"j1", "n1", at},
-		JobCompleted{"j1", "u", "n1", sha, 42, at},
+		JobCompleted{"j1", "u", "n1", sha, 42, "", at},
+		JobCompleted{"j1", "u", "n1", sha, 42, sha, at},
 		JobFailed{"j1", "u", "n1", "boom ✗", 2, true, at},
 		JobTimedOut{"j1", "u", "n1", 4, false, at},
 		JobCancelled{"j1", "u", "user asked", at},
@@ -128,5 +129,25 @@ func TestApplyForeignEventPanics(t *testing.T) {
 			}()
 			tt.apply()
 		})
+	}
+}
+
+// TestJobCompletedInputIsOptional: the input hash added to job.completed
+// leaves the events written before it byte for byte as they were, and
+// those still decode (the log replays without a new schema version).
+func TestJobCompletedInputIsOptional(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	old := `{"job_id":"j1","owner":"u","node_id":"n1","result_sha256":"` + sha + `","result_bytes":42,"at":"2026-01-02T03:04:05Z"}`
+	data, err := EncodeEvent(JobCompleted{"j1", "u", "n1", sha, 42, "", at})
+	if err != nil || string(data) != old {
+		t.Fatalf("encode without input: %s, %v; want the bytes written before the field existed:\n%s", data, err, old)
+	}
+	e, err := DecodeEvent(EventJobCompleted, []byte(old))
+	if err != nil || e.(JobCompleted).InputSHA256 != "" || e.(JobCompleted).ResultBytes != 42 {
+		t.Fatalf("decode an old event: %+v, %v", e, err)
+	}
+	withInput, _ := EncodeEvent(JobCompleted{"j1", "u", "n1", sha, 42, sha, at})
+	if !strings.Contains(string(withInput), `"input_sha256":"`+sha+`"`) {
+		t.Errorf("encode with input: %s lacks input_sha256", withInput)
 	}
 }

@@ -65,6 +65,14 @@ func (j *Job) Start(node NodeID, now time.Time) ([]Event, error) {
 // *InvalidTransitionError unless the job is RUNNING, ErrWrongNode, and
 // ErrInvalidResult for a malformed hash or a size outside 0..1 TiB.
 func (j *Job) Complete(node NodeID, sha256Hex string, size int64, now time.Time) ([]Event, error) {
+	return j.CompleteWithInput(node, sha256Hex, size, "", now)
+}
+
+// CompleteWithInput is Complete that also records the SHA-256 (hex) of
+// the input the node fetched and ran the job on, so the anchored history
+// shows what was rendered; "" records none. It returns Complete's errors,
+// and ErrInvalidResult for an input hash that is not 64 hex digits.
+func (j *Job) CompleteWithInput(node NodeID, sha256Hex string, size int64, inputSHA256 string, now time.Time) ([]Event, error) {
 	if err := j.expectNode(node, StatusCompleted, StatusRunning); err != nil {
 		return nil, err
 	}
@@ -75,9 +83,13 @@ func (j *Job) Complete(node NodeID, sha256Hex string, size int64, now time.Time)
 	if size < 0 || size > resultBytesMax {
 		return nil, fmt.Errorf("%w: size %d", ErrInvalidResult, size)
 	}
+	input := strings.ToLower(inputSHA256)
+	if b, err := hex.DecodeString(input); input != "" && (err != nil || len(b) != 32) {
+		return nil, fmt.Errorf("%w: input sha256 %q is not 64 hex digits", ErrInvalidResult, truncate(inputSHA256, 80))
+	}
 	return []Event{JobCompleted{
 		JobID: j.id, Owner: j.owner, NodeID: node,
-		ResultSHA256: sum, ResultBytes: size, At: stamp(now),
+		ResultSHA256: sum, ResultBytes: size, InputSHA256: input, At: stamp(now),
 	}}, nil
 }
 

@@ -35,12 +35,18 @@ type JobStarted struct {
 // bytes, so the anchored log covers the result. The job is COMPLETED and its
 // owner's hold is to be deducted.
 type JobCompleted struct {
-	JobID        JobID     `json:"job_id"`
-	Owner        UserID    `json:"owner"`
-	NodeID       NodeID    `json:"node_id"`
-	ResultSHA256 string    `json:"result_sha256"`
-	ResultBytes  int64     `json:"result_bytes"`
-	At           time.Time `json:"at"`
+	JobID        JobID  `json:"job_id"`
+	Owner        UserID `json:"owner"`
+	NodeID       NodeID `json:"node_id"`
+	ResultSHA256 string `json:"result_sha256"`
+	ResultBytes  int64  `json:"result_bytes"`
+	// InputSHA256 is the SHA-256 of the input the node fetched (a payload
+	// URI's content), "" when it fetched none. Added after the first
+	// release: omitted when empty, so every event written before it
+	// encodes to the same bytes, and older readers ignore the field (no
+	// new schema version is needed: see SchemaVersion).
+	InputSHA256 string    `json:"input_sha256,omitempty"`
+	At          time.Time `json:"at"`
 }
 
 // JobFailed records a failure reported by the node. With WillRetry the job

@@ -1,6 +1,9 @@
 package domain
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // JobType is the kind of work a job asks for.
 type JobType string
@@ -32,11 +35,29 @@ func (t JobType) Valid() bool {
 }
 
 // ParseJobType returns s as a JobType, or ErrUnknownJobType if it is not one.
-// Matching is exact: job types are lower case.
+// Matching ignores case ("Render" is render), as the guide writes the types
+// both ways; the result is always the canonical lower-case name.
 func ParseJobType(s string) (JobType, error) {
-	t := JobType(s)
+	t := JobType(strings.ToLower(s))
 	if !t.Valid() {
 		return "", fmt.Errorf("%w: %q", ErrUnknownJobType, truncate(s, 40))
 	}
 	return t, nil
 }
+
+// displayNames are the names the creator guide's cost table uses.
+var displayNames = map[JobType]string{
+	JobRender:       "Render",
+	JobInference:    "AI Inference",
+	JobCPUBenchmark: "CPU Benchmark",
+	JobEcho:         "Echo (test)",
+	JobGeneric:      "Generic",
+}
+
+// DisplayName returns the type's name as the creator guide shows it, e.g.
+// "AI Inference" for inference, and "" for a type that is not valid.
+func (t JobType) DisplayName() string { return displayNames[t] }
+
+// NeedsPayload reports whether a job of type t needs a payload: echo and
+// cpu_benchmark run without one (an empty JSON object stands in).
+func (t JobType) NeedsPayload() bool { return t != JobEcho && t != JobCPUBenchmark }

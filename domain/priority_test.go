@@ -39,7 +39,20 @@ func TestParseJobType(t *testing.T) {
 			t.Errorf("ParseJobType(%q) = %q, %v", typ, got, err)
 		}
 	}
-	for _, bad := range []string{"", "Render", "mining"} {
+	for in, want := range map[string]JobType{"Render": JobRender, "CPU_BENCHMARK": JobCPUBenchmark, "Echo": JobEcho} {
+		if got, err := ParseJobType(in); got != want || err != nil {
+			t.Errorf("ParseJobType(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, typ := range JobTypes() {
+		if typ.DisplayName() == "" {
+			t.Errorf("%s has no display name", typ)
+		}
+	}
+	if got := JobInference.DisplayName(); got != "AI Inference" {
+		t.Errorf("inference display name %q, want the guide's \"AI Inference\"", got)
+	}
+	for _, bad := range []string{"", "mining", "render "} {
 		if _, err := ParseJobType(bad); !errors.Is(err, ErrUnknownJobType) {
 			t.Errorf("ParseJobType(%q) err = %v, want ErrUnknownJobType", bad, err)
 		}

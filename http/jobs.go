@@ -25,8 +25,9 @@ type dispatchRequest struct {
 }
 
 // payload returns the request's payload: a URI (payload_ref, or payload
-// {"ref": "<uri>"}) or inline JSON.
-func (r dispatchRequest) payload() (domain.Payload, error) {
+// {"ref": "<uri>"}) or inline JSON. A type that needs no payload
+// (cpu_benchmark, echo) gets the empty object when none is given.
+func (r dispatchRequest) payload(typ domain.JobType) (domain.Payload, error) {
 	raw := bytes.TrimSpace(r.Payload)
 	hasInline := len(raw) > 0 && !bytes.Equal(raw, []byte("null"))
 	switch {
@@ -34,8 +35,10 @@ func (r dispatchRequest) payload() (domain.Payload, error) {
 		return domain.Payload{}, domain.Errorf(domain.CodeInvalid, "payload_ref and payload: give one, not both")
 	case r.PayloadRef != "":
 		return domain.PayloadURI(r.PayloadRef)
+	case !hasInline && !typ.NeedsPayload():
+		return domain.PayloadInline([]byte("{}"))
 	case !hasInline:
-		return domain.Payload{}, domain.Errorf(domain.CodeInvalid, "payload_ref or payload: required")
+		return domain.Payload{}, domain.Errorf(domain.CodeInvalid, "payload_ref or payload: required for %s jobs", typ)
 	}
 	var ref struct {
 		Ref string `json:"ref"`
@@ -57,15 +60,15 @@ func (s *Server) dispatchJob(c echo.Context) error {
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
-	p, err := req.payload()
+	typ, err := domain.ParseJobType(req.JobType)
+	if err != nil {
+		return err
+	}
+	p, err := req.payload(typ)
 	if err != nil {
 		return err
 	}
 	pr, err := domain.ParsePriority(req.Priority)
-	if err != nil {
-		return err
-	}
-	typ, err := domain.ParseJobType(req.JobType)
 	if err != nil {
 		return err
 	}
@@ -179,4 +182,31 @@ func (s *Server) downloadResult(c echo.Context) error {
 	c.Response().Header().Set(echo.HeaderContentDisposition, `attachment; filename="`+id+`.result"`)
 	http.ServeContent(c.Response(), c.Request(), id, s.Now(), f)
 	return nil
+}
+
+// JobTypeView is one job type as GET /api/v1/jobs/types lists it: the
+// canonical name, the creator guide's display name, and what one job costs.
+type JobTypeView struct {
+	JobType     domain.JobType `json:"job_type"`
+	DisplayName string         `json:"display_name"`
+	Cost        domain.Credits `json:"cost"`
+}
+
+// JobTypesResponse is GET /api/v1/jobs/types: every job type, so clients
+// show the configured prices instead of hard-coding them.
+type JobTypesResponse struct {
+	JobTypes []JobTypeView `json:"job_types"`
+}
+
+func (s *Server) jobTypes(c echo.Context) error {
+	prices := s.Commands.Prices()
+	out := JobTypesResponse{JobTypes: []JobTypeView{}}
+	for _, t := range domain.JobTypes() {
+		cost, err := prices.Cost(t)
+		if err != nil {
+			return err
+		}
+		out.JobTypes = append(out.JobTypes, JobTypeView{JobType: t, DisplayName: t.DisplayName(), Cost: cost})
+	}
+	return c.JSON(http.StatusOK, out)
 }

@@ -164,6 +164,12 @@ func (s *Server) uploadResult(c echo.Context) error {
 	if !validSHA256(claimed) {
 		return domain.Errorf(domain.CodeInvalid, "X-Result-SHA256: the result's SHA-256, 64 lower-case hex digits, is required")
 	}
+	// The input the node fetched and ran the job on, recorded in the
+	// completion so the anchored history shows what was rendered.
+	input := c.Request().Header.Get("X-Input-SHA256")
+	if input != "" && !validSHA256(input) {
+		return domain.Errorf(domain.CodeInvalid, "X-Input-SHA256: the input's SHA-256, 64 lower-case hex digits")
+	}
 	// Named by job and content, so a late upload from a node that lost the
 	// job can never replace the result the job completed with.
 	sum, size, err := s.Results.Put(resultBlob(id, claimed), c.Request().Body, resultBytesMax, claimed)
@@ -176,7 +182,7 @@ func (s *Server) uploadResult(c echo.Context) error {
 	default:
 		return err
 	}
-	pos, err := s.Commands.CompleteJob(ctx, actor(c), node, id, sum, size)
+	pos, err := s.Commands.CompleteJobInput(ctx, actor(c), node, id, sum, size, input)
 	if err != nil {
 		return err
 	}

@@ -36,6 +36,7 @@ func (s *Server) routeTable() []route {
 
 		{http.MethodPost, "/api/v1/jobs/dispatch", s.dispatchJob, user},
 		{http.MethodGet, "/api/v1/jobs", s.listJobs, user},
+		{http.MethodGet, "/api/v1/jobs/types", s.jobTypes, public},
 		{http.MethodGet, "/api/v1/jobs/:id", s.getJob, user},
 		{http.MethodPost, "/api/v1/jobs/:id/cancel", s.cancelJob, user},
 		{http.MethodGet, "/api/v1/jobs/:id/result", s.jobResult, user},

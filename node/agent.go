@@ -64,6 +64,9 @@ type Config struct {
 	// Executors run the jobs, by job type; their types are what the node
 	// enrolls for.
 	Executors map[string]Executor
+	// Inputs fetches the inputs (payload URIs) of the jobs whose executor
+	// asks for them; nil fetches none (a required input then fails the job).
+	Inputs InputFetcher
 	// WorkDir holds the jobs' work directories and results; "" means a new
 	// temporary directory, removed when Run returns.
 	WorkDir string

@@ -101,6 +101,9 @@ func (a *api) upload(ctx context.Context, job string, r result) error {
 	}
 	defer f.Close()
 	h := http.Header{"X-Result-Sha256": {r.sha256}, "Content-Type": {"application/octet-stream"}}
+	if r.inputSHA256 != "" {
+		h.Set("X-Input-Sha256", r.inputSHA256)
+	}
 	return a.do(ctx, http.MethodPut, "/api/v1/nodes/jobs/"+url.PathEscape(job)+"/result", f, r.size, h, nil)
 }
 

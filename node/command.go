@@ -29,6 +29,10 @@ const (
 	// PlaceholderRef is the payload's URI, or for an inline payload the path
 	// of a file in the work dir holding its JSON.
 	PlaceholderRef = "{ref}"
+	// PlaceholderInput is the path of the local file holding the input: the
+	// content of the payload's URI, fetched by the node before the command
+	// runs, or for an inline payload the file holding its JSON.
+	PlaceholderInput = "{input}"
 	// PlaceholderOut is a path the command writes its result to; the
 	// directory exists and is empty. If the command writes a file of another
 	// name there instead (Blender appends frame numbers), that one file is
@@ -119,6 +123,11 @@ func splitArgs(s string) ([]string, error) {
 	return args, nil
 }
 
+// InputNeed returns InputRequired: a command gets the payload URI's
+// content as a local file ({input}), and a job whose input cannot be
+// fetched fails before the command runs.
+func (Command) InputNeed() InputNeed { return InputRequired }
+
 // Run runs the command for job and writes its result to out. It returns
 // an error naming the exit status (with the end of standard error), the
 // timeout, ErrResultTooLarge, or a missing result file.
@@ -159,12 +168,16 @@ func (c Command) Run(ctx context.Context, job Job, out io.Writer) error {
 // expand substitutes the placeholders of c.Args for job. It reports
 // whether the result is a file (the template names {out} or {outdir}).
 func (c Command) expand(job Job) (args []string, fileResult bool, err error) {
-	ref := job.PayloadRef
-	if ref == "" {
+	ref, input := job.PayloadRef, ""
+	switch {
+	case ref == "":
 		ref = filepath.Join(job.WorkDir, "payload.json")
 		if err := os.WriteFile(ref, []byte(job.Payload), 0o600); err != nil {
 			return nil, false, fmt.Errorf("write payload: %w", err)
 		}
+		input = ref
+	case job.Input != nil:
+		input = job.Input.Path
 	}
 	if strings.HasPrefix(ref, "-") {
 		return nil, false, fmt.Errorf("payload reference %q starts with '-': refused as it could pass for an option", ref)
@@ -173,9 +186,12 @@ func (c Command) expand(job Job) (args []string, fileResult bool, err error) {
 	if err := os.Mkdir(outDir, 0o700); err != nil {
 		return nil, false, fmt.Errorf("create output dir: %w", err)
 	}
-	r := strings.NewReplacer(PlaceholderRef, ref, PlaceholderOut, filepath.Join(outDir, "result"),
+	r := strings.NewReplacer(PlaceholderRef, ref, PlaceholderInput, input, PlaceholderOut, filepath.Join(outDir, "result"),
 		PlaceholderOutDir, outDir, PlaceholderWorkDir, job.WorkDir, PlaceholderJob, job.ID)
 	for _, a := range c.Args {
+		if input == "" && strings.Contains(a, PlaceholderInput) {
+			return nil, false, fmt.Errorf("input %s was not fetched", ref)
+		}
 		fileResult = fileResult || strings.Contains(a, PlaceholderOut) || strings.Contains(a, PlaceholderOutDir)
 		args = append(args, r.Replace(a))
 	}

@@ -20,6 +20,12 @@ type Job struct {
 	Attempt     int // 1 for the first dispatch
 	// WorkDir is a directory private to this run of the job, removed after it.
 	WorkDir string
+	// Input is the content of PayloadRef, fetched into WorkDir, for an
+	// executor that asks for it (see InputUser); nil otherwise.
+	Input *Input
+	// InputErr is why PayloadRef could not be fetched, for an executor
+	// whose input is optional; nil otherwise.
+	InputErr error
 }
 
 // Executor runs the jobs of one type. Run writes the job's result to out

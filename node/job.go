@@ -38,6 +38,9 @@ type result struct {
 	path   string
 	sha256 string // lower-case hex
 	size   int64
+	// inputSHA256 is the SHA-256 of the input the node fetched for the
+	// job, "" when it fetched none; the completion records it.
+	inputSHA256 string
 }
 
 // runJob takes one assignment through: it records the job in the state,
@@ -184,14 +187,22 @@ func (a *Agent) execute(ctx context.Context, as assignment) (res result, err err
 	defer cancel()
 	h := sha256.New()
 	lw := &limitWriter{w: io.MultiWriter(f, h), n: a.cfg.ResultBytesMax}
-	job := Job{ID: as.JobID, Type: as.JobType, PayloadRef: as.PayloadRef, Payload: as.Payload, GPURequired: as.GPURequired, Attempt: as.Attempt, WorkDir: dir}
+	job, err := prepareInput(ctx, a.cfg.Inputs, ex, Job{ID: as.JobID, Type: as.JobType, PayloadRef: as.PayloadRef,
+		Payload: as.Payload, GPURequired: as.GPURequired, Attempt: as.Attempt, WorkDir: dir})
+	if err != nil {
+		return result{}, err
+	}
 	if err := runExecutor(ctx, ex, job, lw); err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			err = context.Cause(ctx) // "job timed out after …"
 		}
 		return result{}, err
 	}
-	return result{path: f.Name(), sha256: hex.EncodeToString(h.Sum(nil)), size: a.cfg.ResultBytesMax - lw.n}, nil
+	res = result{path: f.Name(), sha256: hex.EncodeToString(h.Sum(nil)), size: a.cfg.ResultBytesMax - lw.n}
+	if job.Input != nil {
+		res.inputSHA256 = job.Input.SHA256
+	}
+	return res, nil
 }
 
 // runExecutor runs ex, turning a panic into an error: a broken executor

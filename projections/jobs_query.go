@@ -30,13 +30,19 @@ type Job struct {
 	ResultSHA256 string        `json:"result_sha256,omitempty"`
 	ResultBytes  int64         `json:"result_bytes,omitempty"`
 	Cancellable  bool          `json:"cancellable"`
-	SubmittedAt  time.Time     `json:"submitted_at"`
-	DispatchedAt *time.Time    `json:"dispatched_at,omitempty"`
-	StartedAt    *time.Time    `json:"started_at,omitempty"`
-	CompletedAt  *time.Time    `json:"completed_at,omitempty"`
-	FailedAt     *time.Time    `json:"failed_at,omitempty"`
-	CancelledAt  *time.Time    `json:"cancelled_at,omitempty"`
-	UpdatedAt    time.Time     `json:"updated_at"`
+	// Retrying says an earlier attempt failed and the job was queued
+	// again: the guide's "FAILED — may auto-retry", while it retries.
+	Retrying bool `json:"retrying"`
+	// AttemptHistory lists every dispatch, first first, with its node,
+	// outcome, error and times; only the job detail carries it.
+	AttemptHistory []Attempt  `json:"attempt_history,omitempty"`
+	SubmittedAt    time.Time  `json:"submitted_at"`
+	DispatchedAt   *time.Time `json:"dispatched_at,omitempty"`
+	StartedAt      *time.Time `json:"started_at,omitempty"`
+	CompletedAt    *time.Time `json:"completed_at,omitempty"`
+	FailedAt       *time.Time `json:"failed_at,omitempty"`
+	CancelledAt    *time.Time `json:"cancelled_at,omitempty"`
+	UpdatedAt      time.Time  `json:"updated_at"`
 	// Position is the log position of the last event that changed the job.
 	Position uint64 `json:"-"`
 }
@@ -49,6 +55,7 @@ func (j *jobRow) job() Job {
 		PayloadRef: j.PayloadRef, Cost: j.Cost, Charged: j.Charged, Refunded: j.Refunded,
 		ResultSHA256: j.ResultSHA256, ResultBytes: j.ResultBytes,
 		Cancellable: st == domain.StatusQueued || st == domain.StatusDispatched,
+		Retrying:    j.LastError != "" && (st == domain.StatusQueued || st == domain.StatusDispatched || st == domain.StatusRunning),
 		SubmittedAt: timeOf(j.SubmittedAt), DispatchedAt: optionalTime(j.DispatchedAt),
 		StartedAt: optionalTime(j.StartedAt), CompletedAt: optionalTime(j.CompletedAt),
 		FailedAt: optionalTime(j.FailedAt), CancelledAt: optionalTime(j.CancelledAt),
@@ -146,5 +153,9 @@ func (r *Reader) Job(ctx context.Context, owner domain.UserID, id domain.JobID) 
 	if err != nil {
 		return Job{}, fmt.Errorf("read job %s: %w", id, err)
 	}
-	return row.job(), nil
+	j := row.job()
+	if j.AttemptHistory, err = r.attempts(ctx, id); err != nil {
+		return Job{}, err
+	}
+	return j, nil
 }

@@ -163,9 +163,10 @@ func indexDDL(t Table, gen uint64) []string {
 }
 
 // All returns the read models the API serves: jobs, balances,
-// transactions, usage and nodes.
+// transactions, usage, nodes and job attempts.
 func All() []Projection {
-	return []Projection{JobsProjection{}, BalancesProjection{}, TransactionsProjection{}, UsageProjection{}, NodesProjection{}}
+	return []Projection{JobsProjection{}, BalancesProjection{}, TransactionsProjection{}, UsageProjection{}, NodesProjection{},
+		JobAttemptsProjection{}}
 }
 
 // decodeEvents decodes the domain event of each recorded event. Unknown

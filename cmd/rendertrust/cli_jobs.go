@@ -39,7 +39,7 @@ func newJobsCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "jobs", Short: "Submit jobs, follow them and download their results"}
 	bindCLIFlags(cmd.PersistentFlags(), f)
 	cmd.AddCommand(newJobsSubmitCommand(f), newJobsListCommand(f), newJobsGetCommand(f),
-		newJobsCancelCommand(f), newJobsResultCommand(f), newJobsWatchCommand(f))
+		newJobsCancelCommand(f), newJobsResultCommand(f), newJobsWatchCommand(f), newJobsTypesCommand(f))
 	return cmd
 }
 
@@ -48,8 +48,8 @@ func newJobsSubmitCommand(f *cliFlags) *cobra.Command {
 	var payload, payloadFile, priority string
 	var wait bool
 	cmd := &cobra.Command{
-		Use:   "submit TYPE (--ref URI | --payload JSON | --payload-file FILE)",
-		Short: "Submit a job: render, inference, generic, cpu_benchmark or echo",
+		Use:   "submit TYPE [--ref URI | --payload JSON | --payload-file FILE]",
+		Short: "Submit a job: render, inference, generic, cpu_benchmark or echo (cpu_benchmark and echo need no payload)",
 		Args:  cobra.ExactArgs(1),
 		RunE: cliCommand(f, func(cmd *cobra.Command, c *client.Client, args []string) error {
 			req.JobType, req.Priority = client.JobType(args[0]), client.Priority(priority)
@@ -68,7 +68,8 @@ func newJobsSubmitCommand(f *cliFlags) *cobra.Command {
 				return printSubmitted(cmd.OutOrStdout(), f.json, sub)
 			}
 			if !f.json {
-				fmt.Fprintf(cmd.ErrOrStderr(), "Submitted job %s (cost %d).\n", sub.JobID, sub.Cost)
+				// The same stream as the progress lines, so they read in order.
+				fmt.Fprintf(cmd.OutOrStdout(), "Submitted job %s (cost %d).\n", sub.JobID, sub.Cost)
 			}
 			return watchJob(cmd.Context(), c, cmd.OutOrStdout(), f.json, sub.JobID, watchIntervalDefault)
 		}),
@@ -80,8 +81,9 @@ func newJobsSubmitCommand(f *cliFlags) *cobra.Command {
 	cmd.Flags().BoolVar(&req.GPURequired, "gpu", false, "the job needs a GPU")
 	cmd.Flags().StringVar(&req.IdempotencyKey, "idempotency-key", "", "resubmitting with the same key returns the first submission")
 	cmd.Flags().BoolVar(&wait, "wait", false, "follow the job until it ends")
+	// No payload flag is required: the server asks for one only for the
+	// types that need it, with a clear 400.
 	cmd.MarkFlagsMutuallyExclusive("ref", "payload", "payload-file")
-	cmd.MarkFlagsOneRequired("ref", "payload", "payload-file")
 	return cmd
 }
 
@@ -367,4 +369,27 @@ func cliDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+func newJobsTypesCommand(f *cliFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "types",
+		Short: "List the job types and what one job of each costs",
+		Args:  cobra.NoArgs,
+		RunE: cliCommand(f, func(cmd *cobra.Command, c *client.Client, _ []string) error {
+			types, err := c.JobTypes(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if f.json {
+				return cliPrintJSON(cmd.OutOrStdout(), types)
+			}
+			t := cliTable(cmd.OutOrStdout())
+			fmt.Fprintln(t, "TYPE\tNAME\tCREDITS PER JOB")
+			for _, jt := range types {
+				fmt.Fprintf(t, "%s\t%s\t%d\n", jt.JobType, jt.DisplayName, jt.Cost)
+			}
+			return t.Flush()
+		}),
+	}
 }

@@ -172,6 +172,10 @@ func TestCreatorJourney(t *testing.T) {
 	if st := s.call(t, "POST", "/api/v1/jobs/dispatch", tok, map[string]any{"job_type": "echo", "payload_ref": "s3://b/k"}, &e); st != 503 || e.Error.Code != "no_healthy_nodes" {
 		t.Fatalf("step 2: %d %+v, want 503 no_healthy_nodes", st, e)
 	}
+	// Too few credits is said first, whatever the nodes: 402, not 503.
+	if st := s.call(t, "POST", "/api/v1/jobs/dispatch", tok, map[string]any{"job_type": "render", "payload_ref": "s3://b/k"}, &e); st != 402 || e.Error.Code != "insufficient_credits" {
+		t.Fatalf("step 2: render without credits or nodes: %d %+v, want 402 insufficient_credits", st, e)
+	}
 	var co struct{ Dev bool }
 	if st := s.call(t, "POST", "/api/v1/credits/checkout", tok, map[string]string{"package_id": "credits_100"}, &co); st != 200 || !co.Dev {
 		t.Fatalf("step 3: checkout %d %+v", st, co)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rendertrust/rendertrust/blobstore"
 	"github.com/rendertrust/rendertrust/node"
 )
 
@@ -26,6 +27,8 @@ type nodeFlags struct {
 	jobTypes        []string
 	benchmarkRounds int64
 	logLevel        string
+	fetch           node.Fetcher
+	s3              blobstore.S3ReaderConfig
 }
 
 // newNodeCommand returns `rendertrust node`: run a compute node agent.
@@ -39,12 +42,16 @@ func newNodeCommand() *cobra.Command {
 state file, so later runs need no token. echo and cpu_benchmark jobs run
 built in; render, inference and generic jobs run the commands given with
 --render-cmd, --inference-cmd and --generic-cmd, with no shell, after
-substituting {ref} (the payload's URI, or a file holding its inline JSON),
-{out} (where to write the result; without it the result is standard
-output), {outdir}, {workdir} and {job}. For example:
+substituting {input} (a local file: the payload URI's content, which the
+node fetches first from https://, s3:// with its own AWS credentials, or
+ipfs:// through --ipfs-gateway, checked against the CID; or the file
+holding an inline payload's JSON), {ref} (the payload's URI), {out} (where
+to write the result; without it the result is standard output), {outdir},
+{workdir} and {job}. An input that cannot be fetched fails the attempt.
+For example:
 
   rendertrust node --server https://api.example.com --enroll rte_… \
-    --render-cmd 'blender -b {ref} -o {out} -f 1'
+    --render-cmd 'blender -b {input} -o {out} -f 1'
 
 SIGINT or SIGTERM stops taking work and lets running jobs finish for
 --drain-timeout; a second signal interrupts them (they are reported failed
@@ -66,7 +73,7 @@ func bindNodeFlags(cmd *cobra.Command, f *nodeFlags) {
 	fs.IntVar(&f.cfg.Slots, "slots", node.SlotsDefault, "jobs run at once")
 	fs.BoolVar(&f.cfg.GPU, "gpu", false, "the node has a GPU")
 	fs.StringSliceVar(&f.jobTypes, "job-types", nil, "run only these job types (default: echo, cpu_benchmark and every type with a command)")
-	fs.StringVar(&f.renderCmd, "render-cmd", "", "command for render jobs, e.g. 'blender -b {ref} -o {out} -f 1'")
+	fs.StringVar(&f.renderCmd, "render-cmd", "", "command for render jobs, e.g. 'blender -b {input} -o {out} -f 1'")
 	fs.StringVar(&f.inferenceCmd, "inference-cmd", "", "command for inference jobs")
 	fs.StringVar(&f.genericCmd, "generic-cmd", "", "command for generic jobs (without one, generic jobs are not taken)")
 	fs.DurationVar(&f.cfg.JobTimeout, "job-timeout", node.JobTimeoutDefault, "longest a job may run")
@@ -77,6 +84,23 @@ func bindNodeFlags(cmd *cobra.Command, f *nodeFlags) {
 	fs.DurationVar(&f.cfg.PollWait, "poll-wait", node.PollWaitDefault, "how long one poll for work waits (1s..30s)")
 	fs.DurationVar(&f.cfg.DrainTimeout, "drain-timeout", node.DrainTimeoutDefault, "at shutdown, how long running jobs may finish")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.Int64Var(&f.fetch.BytesMax, "input-max-bytes", node.InputBytesMaxDefault, "largest input (payload URI) a job may fetch")
+	fs.DurationVar(&f.fetch.Timeout, "input-timeout", node.InputTimeoutDefault, "longest a job's input may take to fetch")
+	fs.StringVar(&f.fetch.IPFSGateway, "ipfs-gateway", "", "IPFS HTTP gateway for ipfs:// inputs, e.g. http://127.0.0.1:8080 (without one, ipfs:// inputs fail)")
+	fs.StringVar(&f.s3.Endpoint, "s3-endpoint", "", "S3-compatible service for s3:// inputs (default: AWS); credentials are the node's own AWS_* ones")
+	fs.StringVar(&f.s3.Region, "s3-region", "", "region of the s3:// inputs' buckets (default: the AWS configuration's, else us-east-1)")
+	fs.BoolVar(&f.s3.PathStyle, "s3-path-style", false, "address s3:// buckets in the path (most S3-compatible services need it)")
+}
+
+// inputs returns the fetcher of the jobs' inputs the flags configure.
+func (f *nodeFlags) inputs(ctx context.Context) (*node.Fetcher, error) {
+	r, err := blobstore.OpenS3Reader(ctx, f.s3)
+	if err != nil {
+		return nil, err
+	}
+	fetch := f.fetch
+	fetch.S3 = r
+	return &fetch, nil
 }
 
 // runNode builds the agent from the flags and runs it until a signal.
@@ -95,7 +119,11 @@ func runNode(cmd *cobra.Command, f *nodeFlags) error {
 	if err != nil {
 		return err
 	}
-	cfg.Executors, cfg.Log = execs, newLogger(f.logLevel)
+	inputs, err := f.inputs(cmd.Context())
+	if err != nil {
+		return err
+	}
+	cfg.Executors, cfg.Inputs, cfg.Log = execs, inputs, newLogger(f.logLevel)
 	agent, err := node.New(cfg)
 	if err != nil {
 		return err
