@@ -130,15 +130,10 @@ func (r *Runner) isStale(name string) bool {
 	return r.stale[name]
 }
 
-// advance records committed checkpoints, wakes WaitFor, and counts and
-// reports the unknown events each projection skipped.
+// advance counts and reports the unknown events each projection skipped,
+// records committed checkpoints and then wakes WaitFor: a caller woken at a
+// position sees every count up to it.
 func (r *Runner) advance(cps map[string]checkpoint, applied map[string][]Event) {
-	positions := make(map[string]uint64, len(cps))
-	for name, cp := range cps {
-		positions[name] = cp.position
-		r.metrics.position.WithLabelValues(name).Set(float64(cp.position))
-	}
-	r.applied.advance(positions)
 	for name, evs := range applied {
 		for _, e := range evs {
 			if e.Decoded != nil {
@@ -149,6 +144,12 @@ func (r *Runner) advance(cps map[string]checkpoint, applied map[string][]Event) 
 			r.warnSkip(label, e)
 		}
 	}
+	positions := make(map[string]uint64, len(cps))
+	for name, cp := range cps {
+		positions[name] = cp.position
+		r.metrics.position.WithLabelValues(name).Set(float64(cp.position))
+	}
+	r.applied.advance(positions)
 }
 
 // warnSkip logs the first unknown event of each type the runner meets.
