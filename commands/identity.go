@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/mail"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -81,9 +82,9 @@ func validIdentity(email, name, password, role string) (User, error) {
 	email, name = strings.TrimSpace(email), strings.TrimSpace(name)
 	addr, err := mail.ParseAddress(email)
 	switch {
-	case err != nil || addr.Address != email || len(email) > emailBytesMax:
+	case err != nil || addr.Address != email || len(email) > emailBytesMax || strings.ContainsFunc(email, unicode.IsControl):
 		return User{}, domain.Errorf(domain.CodeInvalid, "email: not a valid address")
-	case name == "" || len(name) > userNameBytesMax || !utf8.ValidString(name) || strings.ContainsFunc(name, isControl):
+	case name == "" || len(name) > userNameBytesMax || !utf8.ValidString(name) || strings.ContainsFunc(name, unicode.IsControl):
 		return User{}, domain.Errorf(domain.CodeInvalid, "name: 1 to %d bytes of printable text", userNameBytesMax)
 	case utf8.RuneCountInString(password) < PasswordBytesMin || len(password) > passwordBytesMax:
 		return User{}, domain.Errorf(domain.CodeInvalid, "password: %d to %d characters", PasswordBytesMin, passwordBytesMax)
@@ -92,8 +93,6 @@ func validIdentity(email, name, password, role string) (User, error) {
 	}
 	return User{Email: email, Name: name, Role: role}, nil
 }
-
-func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
 func emailKey(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
 
