@@ -102,7 +102,7 @@ func emailKey(email string) string { return strings.ToLower(strings.TrimSpace(em
 func (s *Service) Authenticate(ctx context.Context, email, password string) (User, error) {
 	u, hash, err := s.userBy(ctx, "email_key", emailKey(email))
 	if errors.Is(err, ErrUserNotFound) {
-		bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
+		bcrypt.CompareHashAndPassword(s.dummyHash(), []byte(password))
 		return User{}, ErrBadCredentials
 	}
 	if err != nil {
@@ -114,7 +114,14 @@ func (s *Service) Authenticate(ctx context.Context, email, password string) (Use
 	return u, nil
 }
 
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("not a password"), bcrypt.MinCost)
+// dummyHash is what an unknown email's password is compared with: a hash at
+// the cost of real ones, so the answer takes as long as for a real account.
+func (s *Service) dummyHash() []byte {
+	s.dummyOnce.Do(func() {
+		s.dummy, _ = bcrypt.GenerateFromPassword([]byte("not a password"), s.bcryptCost())
+	})
+	return s.dummy
+}
 
 // User returns the user with this id, or ErrUserNotFound.
 func (s *Service) User(ctx context.Context, id domain.UserID) (User, error) {

@@ -5,7 +5,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // route is one entry of the API's route table; the OpenAPI document is
@@ -81,10 +80,13 @@ func (s *Server) routes() {
 		AllowHeaders:  []string{"Authorization", "Content-Type", "Idempotency-Key", "X-Request-Id"},
 		ExposeHeaders: []string{"X-Request-Id", "Retry-After"},
 	}))
-	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.Gatherer, promhttp.HandlerOpts{})))
+	if !s.MetricsElsewhere {
+		e.GET("/metrics", echo.WrapHandler(s.MetricsHandler()))
+	}
 	for _, r := range s.routeTable() {
 		e.Add(r.method, r.path, r.handler, s.guard(r)...)
 	}
+	s.metrics.knowRoutes(e.Routes())
 }
 
 // guard returns the middleware a route runs behind: body limits, a JSON

@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -43,6 +44,8 @@ type Main struct {
 	Anchor   *anchoring // nil without a chain
 
 	listener net.Listener
+	metrics  *http.Server // on Config.MetricsAddr; nil when /metrics is on the API
+	metricsL net.Listener
 	cancel   context.CancelFunc
 	workers  sync.WaitGroup
 }
@@ -134,6 +137,9 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
 	}
 	m.goWorker(func() error { return m.HTTP.Serve(m.listener) })
+	if err := m.serveMetrics(); err != nil {
+		return err
+	}
 	if m.Config.Dev && !m.Config.NoLocalNode {
 		if err := m.startLocalNode(ctx); err != nil {
 			return err
@@ -141,6 +147,39 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.Log.Info("serving", "addr", m.Addr(), "dev", m.Config.Dev, "data_dir", m.Config.DataDir, "postgres", m.Config.DatabaseURL != "")
 	return nil
+}
+
+// metricsReadHeaderTimeout bounds the request head of a /metrics scrape.
+const metricsReadHeaderTimeout = 10 * time.Second
+
+// serveMetrics serves /metrics on Config.MetricsAddr when it is set.
+func (m *Main) serveMetrics() error {
+	if m.Config.MetricsAddr == "" {
+		return nil
+	}
+	l, err := net.Listen("tcp", m.Config.MetricsAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", m.Config.MetricsAddr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.HTTP.MetricsHandler())
+	m.metricsL, m.metrics = l, &http.Server{Handler: mux, ReadHeaderTimeout: metricsReadHeaderTimeout}
+	m.goWorker(func() error {
+		if err := m.metrics.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	return nil
+}
+
+// MetricsAddr is the address /metrics is served on when Config.MetricsAddr
+// is set, "" otherwise.
+func (m *Main) MetricsAddr() string {
+	if m.metricsL == nil {
+		return ""
+	}
+	return m.metricsL.Addr().String()
 }
 
 // startWorkers starts the projections runner and the reactor.
@@ -196,7 +235,12 @@ func (m *Main) newHTTP(reg *prometheus.Registry) (*rthttp.Server, error) {
 	if m.Anchor != nil {
 		led = ledger{m.Anchor.service}
 	}
+	proxies, err := m.Config.trustedProxies()
+	if err != nil {
+		return nil, err
+	}
 	return rthttp.New(rthttp.Config{
+		TrustedProxies: proxies, MetricsElsewhere: m.Config.MetricsAddr != "",
 		Ledger:   led,
 		Commands: m.Commands, Reader: m.Reader, Runner: m.Runner, Tokens: rthttp.NewTokens(key, nil),
 		Results: results, Checkout: provider, StripeWebhook: stripeWebhook, Registerer: reg, Gatherer: reg, Log: m.Log,
@@ -261,6 +305,9 @@ func (m *Main) Addr() string { return m.listener.Addr().String() }
 func (m *Main) Close() error {
 	if m.HTTP != nil {
 		m.HTTP.Shutdown(context.Background())
+	}
+	if m.metrics != nil {
+		m.metrics.Close()
 	}
 	if m.cancel != nil {
 		m.cancel()
