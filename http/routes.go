@@ -62,6 +62,8 @@ func (s *Server) routeTable() []route {
 		{http.MethodPost, "/api/v1/admin/grants", s.grant, admin},
 		{http.MethodPost, "/api/v1/admin/jobs/:id/refund", s.refund, admin},
 		{http.MethodGet, "/api/v1/admin/nodes", s.listNodes, admin},
+		{http.MethodPost, "/api/v1/admin/nodes/:id/retire", s.retireNode, admin},
+		{http.MethodPost, "/api/v1/admin/nodes/:id/credential", s.rotateNodeCredential, admin},
 		{http.MethodGet, "/api/v1/admin/users", s.listUsers, admin},
 
 		{http.MethodGet, "/api/v1/openapi.json", s.openAPI, public},
@@ -97,7 +99,7 @@ func (s *Server) guard(r route) []echo.MiddlewareFunc {
 	case r.path == "/api/v1/webhooks/stripe":
 		// The webhook reads its raw body itself, with its own limit.
 	case r.method == http.MethodPut:
-		mw = append(mw, middleware.BodyLimit("1G"))
+		mw = append(mw, uploadDeadline, middleware.BodyLimit("1G"))
 	case r.method == http.MethodPost:
 		mw = append(mw, middleware.BodyLimit("256K"), requireJSON)
 	}

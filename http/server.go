@@ -98,6 +98,9 @@ type Config struct {
 	// MetricsElsewhere leaves /metrics off the API: the caller serves
 	// MetricsHandler on another address.
 	MetricsElsewhere bool
+	// ReadTimeout bounds the reading of a whole request but a result
+	// upload (held to a minimum rate instead); 0 means 30 s.
+	ReadTimeout time.Duration
 	Now              func() time.Time
 }
 
@@ -158,7 +161,7 @@ func (s *Server) Handler() http.Handler { return s.echo }
 
 // Serve answers requests on l until Shutdown.
 func (s *Server) Serve(l net.Listener) error {
-	s.server = &http.Server{Handler: s.echo, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	s.server = s.newHTTPServer()
 	err := s.server.Serve(l)
 	if err == http.ErrServerClosed {
 		return nil

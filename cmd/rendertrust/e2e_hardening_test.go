@@ -147,3 +147,72 @@ func grepLines(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// nodeID returns the id of the node a credential belongs to.
+func (s *server) nodeID(t *testing.T, cred string) string {
+	t.Helper()
+	id, err := s.m.Commands.AuthenticateNode(t.Context(), cred)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(id)
+}
+
+// TestRetireAndRotateNode:
+//  1. node A runs a job;
+//  2. an admin retires A: its credential is refused at once, and the job
+//     goes to node B, uncharged so far;
+//  3. an admin rotates B's credential: the old one is refused, the new one
+//     works; a retired node's credential cannot be rotated (409).
+func TestRetireAndRotateNode(t *testing.T) {
+	s := startServer(t, nil)
+	admin := s.admin(t)
+	tok := s.register(t, "owner@example.com").AccessToken
+	s.call(t, "POST", "/api/v1/credits/checkout", tok, map[string]string{"package_id": "credits_100"}, nil)
+	// 1.
+	a := s.enrollNode(t, admin, 1)
+	if st := s.call(t, "POST", "/api/v1/nodes/heartbeat", a, nil, nil); st != 200 && st != 204 {
+		t.Fatalf("step 1: heartbeat %d", st)
+	}
+	var sub submitted
+	if st := s.call(t, "POST", "/api/v1/jobs/dispatch", tok, map[string]any{"job_type": "echo", "payload": map[string]string{"x": "y"}}, &sub); st != 201 {
+		t.Fatalf("step 1: submit %d", st)
+	}
+	if st := s.call(t, "POST", "/api/v1/nodes/jobs/"+sub.JobID+"/started", a, nil, nil); st != 200 {
+		t.Fatalf("step 1: started %d", st)
+	}
+	b := s.enrollNode(t, admin, 1)
+	// 2.
+	idA := s.nodeID(t, a)
+	if st := s.call(t, "POST", "/api/v1/admin/nodes/"+idA+"/retire", admin, map[string]string{"reason": "compromised"}, nil); st != 200 {
+		t.Fatalf("step 2: retire %d", st)
+	}
+	if st := s.call(t, "POST", "/api/v1/nodes/heartbeat", a, nil, nil); st != 401 {
+		t.Fatalf("step 2: the retired node's credential answered %d, want 401", st)
+	}
+	eventually(t, "step 2: the job assigned to node B", func() string {
+		var as struct{ Jobs []struct{ JobID string `json:"job_id"` } }
+		s.call(t, "GET", "/api/v1/nodes/assignments?wait=1", b, nil, &as)
+		for _, j := range as.Jobs {
+			if j.JobID == sub.JobID {
+				return ""
+			}
+		}
+		return fmt.Sprintf("B was assigned %+v", as.Jobs)
+	})
+	// 3.
+	idB := s.nodeID(t, b)
+	var rot struct{ NodeID, Credential string }
+	if st := s.call(t, "POST", "/api/v1/admin/nodes/"+idB+"/credential", admin, nil, &rot); st != 200 || rot.Credential == "" || rot.Credential == b {
+		t.Fatalf("step 3: rotate %d %+v", st, rot)
+	}
+	if st := s.call(t, "POST", "/api/v1/nodes/heartbeat", b, nil, nil); st != 401 {
+		t.Fatalf("step 3: the old credential answered %d, want 401", st)
+	}
+	if st := s.call(t, "POST", "/api/v1/nodes/heartbeat", rot.Credential, nil, nil); st != 200 && st != 204 {
+		t.Fatalf("step 3: the new credential answered %d", st)
+	}
+	if st := s.call(t, "POST", "/api/v1/admin/nodes/"+idA+"/credential", admin, nil, nil); st != 409 {
+		t.Fatalf("step 3: rotating a retired node's credential answered %d, want 409", st)
+	}
+}
