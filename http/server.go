@@ -101,7 +101,7 @@ type Config struct {
 	// ReadTimeout bounds the reading of a whole request but a result
 	// upload (held to a minimum rate instead); 0 means 30 s.
 	ReadTimeout time.Duration
-	Now              func() time.Time
+	Now         func() time.Time
 }
 
 // Server is the API over HTTP.

@@ -191,7 +191,11 @@ func TestRetireAndRotateNode(t *testing.T) {
 		t.Fatalf("step 2: the retired node's credential answered %d, want 401", st)
 	}
 	eventually(t, "step 2: the job assigned to node B", func() string {
-		var as struct{ Jobs []struct{ JobID string `json:"job_id"` } }
+		var as struct {
+			Jobs []struct {
+				JobID string `json:"job_id"`
+			}
+		}
 		s.call(t, "GET", "/api/v1/nodes/assignments?wait=1", b, nil, &as)
 		for _, j := range as.Jobs {
 			if j.JobID == sub.JobID {
