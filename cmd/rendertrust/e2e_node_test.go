@@ -38,6 +38,9 @@ const (
 // `rendertrust node` process with the arguments after "--", one that the
 // test can kill.
 func TestMain(m *testing.M) {
+	if os.Getenv(serveProcessEnv) == "1" {
+		runServeProcess()
+	}
 	if os.Getenv(nodeProcessEnv) != "1" {
 		os.Exit(m.Run())
 	}

@@ -46,6 +46,7 @@ type Main struct {
 	listener net.Listener
 	metrics  *http.Server // on Config.MetricsAddr; nil when /metrics is on the API
 	metricsL net.Listener
+	local    *localNode // the --dev local node; nil without one
 	cancel   context.CancelFunc
 	workers  sync.WaitGroup
 }
@@ -303,8 +304,10 @@ func (m *Main) Addr() string { return m.listener.Addr().String() }
 // Close stops serving (letting in-flight requests finish), stops the
 // workers and closes the stores.
 func (m *Main) Close() error {
+	m.stopLocalNode() // first: its running jobs upload through the API
 	if m.HTTP != nil {
 		m.HTTP.Shutdown(context.Background())
+		m.Log.Debug("shutdown: the API stopped")
 	}
 	if m.metrics != nil {
 		m.metrics.Close()
@@ -316,8 +319,10 @@ func (m *Main) Close() error {
 		m.Runner.Stop()
 	}
 	m.workers.Wait()
+	m.Log.Debug("shutdown: the workers stopped")
 	if m.Anchor != nil {
 		m.Anchor.close()
+		m.Log.Debug("shutdown: the chain client closed")
 	}
 	var errs []error
 	if m.DB != nil {
