@@ -40,6 +40,11 @@ func (s *Server) grant(c echo.Context) error {
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
+	// A grant to a user who does not exist would credit an account nobody
+	// can ever use.
+	if _, err := s.Commands.User(c.Request().Context(), domain.UserID(req.UserID)); err != nil {
+		return err
+	}
 	a := actor(c)
 	id := newRequestID()
 	if a.IdempotencyKey != "" { // a retried request grants once

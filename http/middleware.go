@@ -15,6 +15,19 @@ import (
 
 func newRequestID() string { return uuid.Must(uuid.NewV7()).String() }
 
+// dropInvalidRequestID removes a client's X-Request-Id unless it is a valid
+// id (1 to 128 bytes of [A-Za-z0-9._-]), so that the server makes one: the
+// request id goes into the immutable log as the events' correlation id.
+func dropInvalidRequestID(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Request().Header
+		if id := h.Get(echo.HeaderXRequestID); id != "" && !domain.ValidID(id) {
+			h.Del(echo.HeaderXRequestID)
+		}
+		return next(c)
+	}
+}
+
 func requestID(c echo.Context) string { return c.Response().Header().Get(echo.HeaderXRequestID) }
 
 // metrics are the API's Prometheus metrics.

@@ -74,6 +74,7 @@ func (s *Server) routeTable() []route {
 
 func (s *Server) routes() {
 	e := s.echo
+	e.Use(dropInvalidRequestID)
 	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{Generator: newRequestID}))
 	e.Use(s.accessLog)
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true}))

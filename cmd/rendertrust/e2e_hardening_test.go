@@ -1,6 +1,10 @@
 package main
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -218,5 +222,116 @@ func TestRetireAndRotateNode(t *testing.T) {
 	}
 	if st := s.call(t, "POST", "/api/v1/admin/nodes/"+idA+"/credential", admin, nil, nil); st != 409 {
 		t.Fatalf("step 3: rotating a retired node's credential answered %d, want 409", st)
+	}
+}
+
+// TestAssignmentsWaitZero: a node's poll without waiting answers at once
+// (it answered 500: the heartbeat ran under the expired wait).
+func TestAssignmentsWaitZero(t *testing.T) {
+	s := startServer(t, nil)
+	node := s.enrollNode(t, s.admin(t), 1)
+	if st := s.call(t, "GET", "/api/v1/nodes/assignments?wait=0", node, nil, nil); st != 200 {
+		t.Fatalf("GET assignments?wait=0: %d, want 200", st)
+	}
+}
+
+// TestRequestIDValidated: a client's X-Request-Id that is not a valid id
+// (here 300 bytes) does not fail the write and never reaches the log; the
+// server makes its own.
+func TestRequestIDValidated(t *testing.T) {
+	s := startServer(t, nil)
+	tok := s.register(t, "rid@example.com").AccessToken
+	req, _ := http.NewRequest("POST", s.base+"/api/v1/credits/checkout", strings.NewReader(`{"package_id":"credits_100"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+tok)
+	long := strings.Repeat("r", 300)
+	req.Header.Set("X-Request-Id", long)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("X-Request-Id") == long {
+		t.Fatalf("checkout with a 300-byte X-Request-Id: %s, answered request id %.20q…", resp.Status, resp.Header.Get("X-Request-Id"))
+	}
+}
+
+// TestResultNotSniffed: a result that looks like HTML is served as
+// application/octet-stream, nosniff, as an attachment.
+func TestResultNotSniffed(t *testing.T) {
+	s := startServer(t, nil)
+	tok := s.register(t, "sniff@example.com").AccessToken
+	s.call(t, "POST", "/api/v1/credits/checkout", tok, map[string]string{"package_id": "credits_100"}, nil)
+	node := s.enrollNode(t, s.admin(t), 1)
+	var sub submitted
+	if st := s.call(t, "POST", "/api/v1/jobs/dispatch", tok, map[string]any{"job_type": "echo", "payload_ref": "s3://b/k"}, &sub); st != 201 {
+		t.Fatalf("submit: %d", st)
+	}
+	if st := s.call(t, "POST", "/api/v1/nodes/jobs/"+sub.JobID+"/started", node, nil, nil); st != 200 {
+		t.Fatalf("started: %d", st)
+	}
+	page := []byte("<html><script>alert(document.cookie)</script></html>")
+	sum := sha256.Sum256(page)
+	req, _ := http.NewRequest("PUT", s.base+"/api/v1/nodes/jobs/"+sub.JobID+"/result", bytes.NewReader(page))
+	req.Header.Set("Authorization", "Bearer "+node)
+	req.Header.Set("X-Result-SHA256", hex.EncodeToString(sum[:]))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("upload: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	var link struct {
+		URL string `json:"download_url"`
+	}
+	if st := s.call(t, "GET", "/api/v1/jobs/"+sub.JobID+"/result", tok, nil, &link); st != 200 {
+		t.Fatalf("result link: %d", st)
+	}
+	resp, err = http.Get(link.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	h := resp.Header
+	if h.Get("Content-Type") != "application/octet-stream" || h.Get("X-Content-Type-Options") != "nosniff" || !strings.HasPrefix(h.Get("Content-Disposition"), "attachment") {
+		t.Fatalf("result served with Content-Type %q, X-Content-Type-Options %q, Content-Disposition %q", h.Get("Content-Type"), h.Get("X-Content-Type-Options"), h.Get("Content-Disposition"))
+	}
+}
+
+// TestGrantToUnknownUser: an admin grant to a user who does not exist is
+// refused (404) and writes nothing.
+func TestGrantToUnknownUser(t *testing.T) {
+	s := startServer(t, nil)
+	admin := s.admin(t)
+	head, _ := s.m.Store.Head(t.Context())
+	if st := s.call(t, "POST", "/api/v1/admin/grants", admin, map[string]any{"user_id": "no-such-user", "amount": 50, "reason": "typo"}, nil); st != 404 {
+		t.Fatalf("grant to an unknown user: %d, want 404", st)
+	}
+	if after, _ := s.m.Store.Head(t.Context()); after != head {
+		t.Fatalf("the refused grant wrote %d events", after-head)
+	}
+}
+
+// TestEnrollmentTokenNotKept: an enrollment token issued under an
+// Idempotency-Key is not stored in the idempotency table.
+func TestEnrollmentTokenNotKept(t *testing.T) {
+	s := startServer(t, nil)
+	admin := s.admin(t)
+	req, _ := http.NewRequest("POST", s.base+"/api/v1/admin/enrollment-tokens", nil)
+	req.Header.Set("Authorization", "Bearer "+admin)
+	req.Header.Set("Idempotency-Key", "enroll-1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var et struct{ Token string }
+	json.NewDecoder(resp.Body).Decode(&et)
+	resp.Body.Close()
+	if et.Token == "" {
+		t.Fatalf("no token: %s", resp.Status)
+	}
+	var n int
+	// The answer (the token) would be stored base64-encoded: no answer may be kept at all.
+	if err := s.m.DB.QueryRow(t.Context(), "SELECT COUNT(*) FROM idempotency_keys WHERE key = ? AND response IS NOT NULL", "enroll-1").Scan(&n); err != nil || n != 0 {
+		t.Fatalf("the idempotency table kept the answer holding the enrollment token (%d rows, %v)", n, err)
 	}
 }
