@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -333,5 +335,28 @@ func TestEnrollmentTokenNotKept(t *testing.T) {
 	// The answer (the token) would be stored base64-encoded: no answer may be kept at all.
 	if err := s.m.DB.QueryRow(t.Context(), "SELECT COUNT(*) FROM idempotency_keys WHERE key = ? AND response IS NOT NULL", "enroll-1").Scan(&n); err != nil || n != 0 {
 		t.Fatalf("the idempotency table kept the answer holding the enrollment token (%d rows, %v)", n, err)
+	}
+}
+
+// TestDataDirOwnerOnly: the data dir and the files in it (events, state,
+// keys) end up readable by their owner alone, even when the directory
+// existed with a looser mode.
+func TestDataDirOwnerOnly(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "leftover"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	startServer(t, func(c *Config) { c.DataDir = dir })
+	if info, _ := os.Stat(dir); info.Mode().Perm() != 0o700 {
+		t.Errorf("data dir mode %v, want 0700", info.Mode().Perm())
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if info, _ := e.Info(); e.Type().IsRegular() && info.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s has mode %v: readable by others", e.Name(), info.Mode().Perm())
+		}
 	}
 }

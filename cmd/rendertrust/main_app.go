@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -67,6 +68,9 @@ func (m *Main) Open(ctx context.Context) error {
 	if m.Store, m.DB, err = m.openStores(ctx); err != nil {
 		return err
 	}
+	if err := ownerOnly(m.Config.DataDir); err != nil {
+		return err
+	}
 	m.Commands, err = commands.New(ctx, commands.Config{Store: m.Store, DB: m.DB, Log: m.Log, NodeLostAfter: m.Config.NodeLostAfter})
 	return err
 }
@@ -115,6 +119,31 @@ func (m *Main) openEventStoreDB(ctx context.Context) (eventstore.Store, *sqldb.D
 		return nil, nil, err
 	}
 	return store, db, nil
+}
+
+// ownerOnly makes dir and the files directly in it readable by their owner
+// alone: they hold the ledger, password hashes and signing keys, and
+// MkdirAll and the database drivers leave an existing directory's mode and
+// the umask's file modes alone.
+func ownerOnly(dir string) error {
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("restrict data dir: %w", err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("restrict data dir: %w", err)
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		if info, err := e.Info(); err == nil && info.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(filepath.Join(dir, e.Name()), info.Mode().Perm()&0o700); err != nil {
+				return fmt.Errorf("restrict %s: %w", e.Name(), err)
+			}
+		}
+	}
+	return nil
 }
 
 // Run opens everything and starts serving; it returns once the server is
