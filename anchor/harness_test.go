@@ -35,7 +35,7 @@ const (
 	// testPoll is the worker's poll interval in tests.
 	testPoll = 10 * time.Millisecond
 	// waitTimeout bounds every wait for the worker or the log in tests.
-	waitTimeout = 15 * time.Second
+	waitTimeout = 30 * time.Second
 	// testStream is the stream test events are appended to.
 	testStream = "test-1"
 )

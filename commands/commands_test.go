@@ -183,7 +183,7 @@ func (e *env) settle(tb testing.TB, r *commands.Reactor) {
 	tb.Helper()
 	for {
 		head := e.head(tb)
-		wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 		err := r.WaitFor(wctx, head)
 		cancel()
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/mail"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -81,9 +82,9 @@ func validIdentity(email, name, password, role string) (User, error) {
 	email, name = strings.TrimSpace(email), strings.TrimSpace(name)
 	addr, err := mail.ParseAddress(email)
 	switch {
-	case err != nil || addr.Address != email || len(email) > emailBytesMax:
+	case err != nil || addr.Address != email || len(email) > emailBytesMax || strings.ContainsFunc(email, unicode.IsControl):
 		return User{}, domain.Errorf(domain.CodeInvalid, "email: not a valid address")
-	case name == "" || len(name) > userNameBytesMax || !utf8.ValidString(name) || strings.ContainsFunc(name, isControl):
+	case name == "" || len(name) > userNameBytesMax || !utf8.ValidString(name) || strings.ContainsFunc(name, unicode.IsControl):
 		return User{}, domain.Errorf(domain.CodeInvalid, "name: 1 to %d bytes of printable text", userNameBytesMax)
 	case utf8.RuneCountInString(password) < PasswordBytesMin || len(password) > passwordBytesMax:
 		return User{}, domain.Errorf(domain.CodeInvalid, "password: %d to %d characters", PasswordBytesMin, passwordBytesMax)
@@ -93,8 +94,6 @@ func validIdentity(email, name, password, role string) (User, error) {
 	return User{Email: email, Name: name, Role: role}, nil
 }
 
-func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
-
 func emailKey(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
 
 // Authenticate returns the user with this email and password, or
@@ -103,7 +102,7 @@ func emailKey(email string) string { return strings.ToLower(strings.TrimSpace(em
 func (s *Service) Authenticate(ctx context.Context, email, password string) (User, error) {
 	u, hash, err := s.userBy(ctx, "email_key", emailKey(email))
 	if errors.Is(err, ErrUserNotFound) {
-		bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
+		bcrypt.CompareHashAndPassword(s.dummyHash(), []byte(password))
 		return User{}, ErrBadCredentials
 	}
 	if err != nil {
@@ -115,7 +114,14 @@ func (s *Service) Authenticate(ctx context.Context, email, password string) (Use
 	return u, nil
 }
 
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("not a password"), bcrypt.MinCost)
+// dummyHash is what an unknown email's password is compared with: a hash at
+// the cost of real ones, so the answer takes as long as for a real account.
+func (s *Service) dummyHash() []byte {
+	s.dummyOnce.Do(func() {
+		s.dummy, _ = bcrypt.GenerateFromPassword([]byte("not a password"), s.bcryptCost())
+	})
+	return s.dummy
+}
 
 // User returns the user with this id, or ErrUserNotFound.
 func (s *Service) User(ctx context.Context, id domain.UserID) (User, error) {

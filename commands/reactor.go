@@ -202,6 +202,9 @@ func (r *Reactor) Sweep(ctx context.Context) {
 	now := r.s.now()
 	for _, l := range r.s.registry.lost(now, r.s.nodeLostAfter) {
 		msg := fmt.Sprintf("node %s lost: no heartbeat for %s", l.node, r.s.nodeLostAfter)
+		if l.retired {
+			msg = fmt.Sprintf("node %s retired", l.node)
+		}
 		if _, err := r.s.FailJob(ctx, Actor{ID: "system:lost-nodes"}, l.node, l.job, msg); err != nil && !isDecisionError(err) {
 			r.s.log.Warn("fail job of lost node", "job", l.job, "node", l.node, "err", err)
 		}

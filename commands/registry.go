@@ -400,8 +400,9 @@ func (r *Registry) overdue(now time.Time) []domain.JobID {
 
 // lostJob is a job whose node fell silent.
 type lostJob struct {
-	job  domain.JobID
-	node domain.NodeID
+	job     domain.JobID
+	node    domain.NodeID
+	retired bool // the node was retired (else it fell silent)
 }
 
 // lost returns the jobs DISPATCHED to or RUNNING on nodes not heard from
@@ -416,13 +417,30 @@ func (r *Registry) lost(now time.Time, silence time.Duration) []lostJob {
 		if last.Before(r.started) {
 			last = r.started
 		}
-		if now.Sub(last) < silence {
+		if now.Sub(last) < silence && !n.retired {
 			continue
 		}
 		for job := range n.assigned {
 			if j, ok := r.jobs[job]; ok && !j.ended && j.node == id && j.status != domain.StatusQueued {
-				out = append(out, lostJob{job, id})
+				out = append(out, lostJob{job, id, n.retired})
 			}
+		}
+	}
+	return out
+}
+
+// jobsOf returns the jobs dispatched to node or running on it.
+func (r *Registry) jobsOf(node domain.NodeID) []domain.JobID {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n, ok := r.nodes[node]
+	if !ok {
+		return nil
+	}
+	var out []domain.JobID
+	for job := range n.assigned {
+		if j, ok := r.jobs[job]; ok && !j.ended && j.node == node && j.status != domain.StatusQueued {
+			out = append(out, job)
 		}
 	}
 	return out

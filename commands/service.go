@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/rendertrust/rendertrust/domain"
@@ -31,6 +32,8 @@ type Service struct {
 
 	dispatchMu    chan struct{} // a one-slot semaphore: one dispatch pass at a time
 	passwordCost  int
+	dummyOnce     sync.Once
+	dummy         []byte // see dummyHash
 	nodeLostAfter time.Duration
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/rendertrust/rendertrust/domain"
+	"github.com/rendertrust/rendertrust/internal/sqldb"
 )
 
 // Token lifetimes and prefixes.
@@ -158,6 +159,42 @@ func (s *Service) EnrollWithToken(ctx context.Context, token string, e domain.En
 		return "", "", fmt.Errorf("store node credential: %w", err)
 	}
 	return id, cred, nil
+}
+
+// RotateNodeCredential replaces the credentials of an active node with a new
+// one, which it returns: the old one is refused from now on. It returns
+// domain.ErrNodeNotFound and domain.ErrNodeRetired.
+func (s *Service) RotateNodeCredential(ctx context.Context, id domain.NodeID) (string, error) {
+	n, err := s.Node(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case !n.Enrolled():
+		return "", fmt.Errorf("%w: %s", domain.ErrNodeNotFound, id)
+	case n.Retired():
+		return "", fmt.Errorf("%w: %s", domain.ErrNodeRetired, id)
+	}
+	cred, credHash := newSecret(nodePrefix)
+	err = s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM node_credentials WHERE node_id = ?`, string(id)); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO node_credentials (token_hash, node_id, created_at) VALUES (?, ?, ?)`, credHash, string(id), s.now().UnixMicro())
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("rotate node credential: %w", err)
+	}
+	return cred, nil
+}
+
+// revokeNodeCredentials deletes every credential of node.
+func (s *Service) revokeNodeCredentials(ctx context.Context, node domain.NodeID) error {
+	if _, err := s.db.Exec(ctx, `DELETE FROM node_credentials WHERE node_id = ?`, string(node)); err != nil {
+		return fmt.Errorf("revoke node credentials: %w", err)
+	}
+	return nil
 }
 
 // AuthenticateNode returns the node a credential belongs to, or ErrInvalidToken.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -68,10 +69,26 @@ func checkID(what, id string) error {
 
 // cleanText makes s safe to store in an event: valid UTF-8 (JSON would
 // otherwise rewrite it and a decoded event would differ from the decided one),
-// trimmed, and at most maxBytes long, cut on a rune boundary.
+// without control characters, trimmed, and at most maxBytes long, cut on a
+// rune boundary.
 func cleanText(s string, maxBytes int) string {
-	s = strings.TrimSpace(strings.ToValidUTF8(s, "\uFFFD"))
-	return strings.TrimSpace(truncate(s, maxBytes))
+	s = StripControl(strings.ToValidUTF8(s, "\uFFFD"))
+	return strings.TrimSpace(truncate(strings.TrimSpace(s), maxBytes))
+}
+
+// StripControl returns s with each control character (C0, DEL, C1: NUL,
+// which PostgreSQL refuses in text, and the escapes a terminal obeys)
+// replaced by a space.
+func StripControl(s string) string {
+	if !strings.ContainsFunc(s, unicode.IsControl) {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
 }
 
 // truncate cuts s to at most maxBytes without splitting a rune.

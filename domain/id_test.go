@@ -3,6 +3,7 @@ package domain
 import (
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -52,5 +53,29 @@ func TestCleanText(t *testing.T) {
 	}
 	if got, want := cleanText("  a  ", 10), "a"; got != want {
 		t.Errorf("cleanText = %q, want %q", got, want)
+	}
+}
+
+// TestCleanTextControlCharacters: text that reaches an event holds no
+// control character (PostgreSQL refuses NUL in text; a terminal obeys
+// escape sequences): each becomes a space.
+func TestCleanTextControlCharacters(t *testing.T) {
+	for in, want := range map[string]string{
+		"a\x00b":              "a b",
+		"red \x1b[31mtext":    "red  [31mtext",
+		"line\r\nnext\tcol":   "line  next col",
+		"c1 \u0085\u009b end": "c1    end",
+		"\x00\x07":            "",
+	} {
+		if got := cleanText(in, 100); got != want {
+			t.Errorf("cleanText(%q) = %q, want %q", in, got, want)
+		}
+	}
+	ev, err := NewNode("n1").Enroll(Enrollment{Name: "gpu\x00box", Capabilities: Capabilities{JobTypes: []JobType{JobEcho}, Slots: 1}}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ev[0].(NodeEnrolled).Name; got != "gpu box" {
+		t.Errorf("enrolled name %q, want %q", got, "gpu box")
 	}
 }

@@ -39,8 +39,8 @@ func PayloadURI(s string) (Payload, error) {
 		return Payload{}, fmt.Errorf("%w: uri is %d bytes, max %d",
 			ErrPayloadTooLarge, len(s), PayloadURIBytesMax)
 	}
-	if s == "" || !utf8.ValidString(s) || strings.IndexFunc(s, unicode.IsSpace) >= 0 {
-		return Payload{}, fmt.Errorf("%w: uri is empty, not utf-8 or has white space",
+	if s == "" || !utf8.ValidString(s) || strings.ContainsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
+		return Payload{}, fmt.Errorf("%w: uri is empty, not utf-8 or has white space or control characters",
 			ErrInvalidPayload)
 	}
 	u, err := url.Parse(s)

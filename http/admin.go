@@ -40,6 +40,11 @@ func (s *Server) grant(c echo.Context) error {
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
+	// A grant to a user who does not exist would credit an account nobody
+	// can ever use.
+	if _, err := s.Commands.User(c.Request().Context(), domain.UserID(req.UserID)); err != nil {
+		return err
+	}
 	a := actor(c)
 	id := newRequestID()
 	if a.IdempotencyKey != "" { // a retried request grants once
@@ -99,4 +104,41 @@ func (s *Server) listUsers(c echo.Context) error {
 		users = []commands.User{}
 	}
 	return c.JSON(http.StatusOK, map[string]any{"users": users})
+}
+
+type retireRequest struct {
+	Reason string `json:"reason"`
+}
+
+// retireNode retires a node: its credential is refused at once and its
+// jobs are retried elsewhere.
+func (s *Server) retireNode(c echo.Context) error {
+	var req retireRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	pos, err := s.Commands.RetireNode(ctx, actor(c), domain.NodeID(c.Param("id")), req.Reason)
+	if err != nil {
+		return err
+	}
+	s.waitRead(ctx, pos)
+	return c.JSON(http.StatusOK, LedgerWrite{pos})
+}
+
+// NodeCredential is a node's new credential after a rotation.
+type NodeCredential struct {
+	NodeID     string `json:"node_id"`
+	Credential string `json:"credential"`
+}
+
+// rotateNodeCredential gives a node a new credential; the old one is
+// refused from now on.
+func (s *Server) rotateNodeCredential(c echo.Context) error {
+	id := domain.NodeID(c.Param("id"))
+	cred, err := s.Commands.RotateNodeCredential(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, NodeCredential{NodeID: string(id), Credential: cred})
 }

@@ -42,19 +42,22 @@ func (s *Server) login(c echo.Context) error {
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
-	account, addr := "account:"+strings.ToLower(strings.TrimSpace(req.Email)), "addr:"+c.RealIP()
-	if err := s.logins.check(account, addr); err != nil {
+	finish, err := s.logins.begin(strings.ToLower(strings.TrimSpace(req.Email)), c.RealIP())
+	if err != nil {
 		c.Response().Header().Set("Retry-After", retryAfterHeader(err))
 		return err
 	}
 	u, err := s.Commands.Authenticate(c.Request().Context(), req.Email, req.Password)
-	if err != nil {
-		if domain.ErrorCode(err) == domain.CodeUnauthorized {
-			s.logins.fail(account, addr)
-		}
+	switch {
+	case err == nil:
+		finish(loginSucceeded)
+	case domain.ErrorCode(err) == domain.CodeUnauthorized:
+		finish(loginFailed)
+		return err
+	default:
+		finish(loginErred)
 		return err
 	}
-	s.logins.succeed(account)
 	return s.issue(c, http.StatusOK, u)
 }
 

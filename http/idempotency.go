@@ -91,8 +91,15 @@ func (r *recorder) Write(b []byte) (int, error) {
 	return r.ResponseWriter.Write(b)
 }
 
+// carriesCredentials reports whether a route's answer holds a secret
+// (tokens, an enrollment token, a node credential), which must never be
+// kept in the idempotency table.
 func carriesCredentials(path string) bool {
-	return strings.HasPrefix(path, "/api/v1/auth/") || path == "/api/v1/nodes/enroll"
+	switch path {
+	case "/api/v1/nodes/enroll", "/api/v1/admin/enrollment-tokens", "/api/v1/admin/nodes/:id/credential":
+		return true
+	}
+	return strings.HasPrefix(path, "/api/v1/auth/")
 }
 
 func callerScope(c echo.Context) string {

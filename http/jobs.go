@@ -179,7 +179,12 @@ func (s *Server) downloadResult(c echo.Context) error {
 		return &domain.Error{Code: domain.CodeNotFound, Message: "result not found"}
 	}
 	defer f.Close()
-	c.Response().Header().Set(echo.HeaderContentDisposition, `attachment; filename="`+id+`.result"`)
+	// Never the sniffed type: a result is the node's bytes, which a browser
+	// must not run as a page of this origin.
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentDisposition, `attachment; filename="`+id+`.result"`)
+	h.Set(echo.HeaderContentType, "application/octet-stream")
+	h.Set("X-Content-Type-Options", "nosniff")
 	http.ServeContent(c.Response(), c.Request(), id, s.Now(), f)
 	return nil
 }

@@ -15,12 +15,60 @@ import (
 
 func newRequestID() string { return uuid.Must(uuid.NewV7()).String() }
 
+// dropInvalidRequestID removes a client's X-Request-Id unless it is a valid
+// id (1 to 128 bytes of [A-Za-z0-9._-]), so that the server makes one: the
+// request id goes into the immutable log as the events' correlation id.
+func dropInvalidRequestID(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Request().Header
+		if id := h.Get(echo.HeaderXRequestID); id != "" && !domain.ValidID(id) {
+			h.Del(echo.HeaderXRequestID)
+		}
+		return next(c)
+	}
+}
+
 func requestID(c echo.Context) string { return c.Response().Header().Get(echo.HeaderXRequestID) }
 
 // metrics are the API's Prometheus metrics.
 type metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	routes   map[string]bool // registered route templates: the only route labels
+}
+
+// routeUnmatched labels the requests that matched no route; methodOther
+// those with a method outside metricMethods. Labels come from a fixed set:
+// a client must not be able to grow the metrics (and /metrics) at will.
+const (
+	routeUnmatched = "unmatched"
+	methodOther    = "other"
+)
+
+// metricMethods are the methods that label metrics as themselves.
+var metricMethods = map[string]bool{
+	http.MethodGet: true, http.MethodHead: true, http.MethodPost: true, http.MethodPut: true,
+	http.MethodPatch: true, http.MethodDelete: true, http.MethodOptions: true,
+}
+
+// knowRoutes records the route templates that may label metrics.
+func (m *metrics) knowRoutes(routes []*echo.Route) {
+	m.routes = map[string]bool{}
+	for _, r := range routes {
+		m.routes[r.Path] = true
+	}
+}
+
+// labels returns the route and method labels of a request.
+func (m *metrics) labels(c echo.Context) (route, method string) {
+	route, method = c.Path(), c.Request().Method
+	if !m.routes[route] {
+		route = routeUnmatched
+	}
+	if !metricMethods[method] {
+		method = methodOther
+	}
+	return route, method
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -45,15 +93,16 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			c.Error(err)
 		}
-		status, route := c.Response().Status, c.Path()
+		status := c.Response().Status
+		route, method := s.metrics.labels(c)
 		elapsed := time.Since(start)
-		s.metrics.requests.WithLabelValues(route, c.Request().Method, strconv.Itoa(status)).Inc()
-		s.metrics.latency.WithLabelValues(route, c.Request().Method).Observe(elapsed.Seconds())
+		s.metrics.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+		s.metrics.latency.WithLabelValues(route, method).Observe(elapsed.Seconds())
 		level := s.log.Debug
 		if status >= 500 {
 			level = s.log.Warn
 		}
-		level("http", "request_id", requestID(c), "method", c.Request().Method, "route", route,
+		level("http", "request_id", requestID(c), "method", method, "route", route,
 			"status", status, "bytes", c.Response().Size, "duration_ms", float64(elapsed.Microseconds())/1000,
 			"remote", c.RealIP())
 		return nil

@@ -71,12 +71,13 @@ func (s *Server) assignments(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(c.Request().Context(), time.Duration(wait)*time.Second)
-	defer cancel()
 	node, reg := nodeOf(c), s.Commands.Registry()
-	if err := s.Commands.Heartbeat(ctx, node); err != nil {
+	// The heartbeat is not bounded by the wait: with wait=0 it would fail.
+	if err := s.Commands.Heartbeat(c.Request().Context(), node); err != nil {
 		return err
 	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), time.Duration(wait)*time.Second)
+	defer cancel()
 	for {
 		changed := reg.Changed()
 		if ids := reg.Assigned(node); len(ids) > 0 || wait == 0 {

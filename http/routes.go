@@ -5,7 +5,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // route is one entry of the API's route table; the OpenAPI document is
@@ -64,6 +63,8 @@ func (s *Server) routeTable() []route {
 		{http.MethodPost, "/api/v1/admin/grants", s.grant, admin},
 		{http.MethodPost, "/api/v1/admin/jobs/:id/refund", s.refund, admin},
 		{http.MethodGet, "/api/v1/admin/nodes", s.listNodes, admin},
+		{http.MethodPost, "/api/v1/admin/nodes/:id/retire", s.retireNode, admin},
+		{http.MethodPost, "/api/v1/admin/nodes/:id/credential", s.rotateNodeCredential, admin},
 		{http.MethodGet, "/api/v1/admin/users", s.listUsers, admin},
 
 		{http.MethodGet, "/api/v1/openapi.json", s.openAPI, public},
@@ -74,6 +75,7 @@ func (s *Server) routeTable() []route {
 
 func (s *Server) routes() {
 	e := s.echo
+	e.Use(dropInvalidRequestID)
 	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{Generator: newRequestID}))
 	e.Use(s.accessLog)
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true}))
@@ -82,10 +84,13 @@ func (s *Server) routes() {
 		AllowHeaders:  []string{"Authorization", "Content-Type", "Idempotency-Key", "X-Request-Id"},
 		ExposeHeaders: []string{"X-Request-Id", "Retry-After"},
 	}))
-	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.Gatherer, promhttp.HandlerOpts{})))
+	if !s.MetricsElsewhere {
+		e.GET("/metrics", echo.WrapHandler(s.MetricsHandler()))
+	}
 	for _, r := range s.routeTable() {
 		e.Add(r.method, r.path, r.handler, s.guard(r)...)
 	}
+	s.metrics.knowRoutes(e.Routes())
 }
 
 // guard returns the middleware a route runs behind: body limits, a JSON
@@ -96,7 +101,7 @@ func (s *Server) guard(r route) []echo.MiddlewareFunc {
 	case r.path == "/api/v1/webhooks/stripe":
 		// The webhook reads its raw body itself, with its own limit.
 	case r.method == http.MethodPut:
-		mw = append(mw, middleware.BodyLimit("1G"))
+		mw = append(mw, uploadDeadline, middleware.BodyLimit("1G"))
 	case r.method == http.MethodPost:
 		mw = append(mw, middleware.BodyLimit("256K"), requireJSON)
 	}

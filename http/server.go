@@ -16,6 +16,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/rendertrust/rendertrust/commands"
 	"github.com/rendertrust/rendertrust/payments"
@@ -90,7 +91,17 @@ type Config struct {
 	Head func(context.Context) (uint64, error)
 	// Ready reports whether the server can serve (for /readyz).
 	Ready func(context.Context) error
-	Now   func() time.Time
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client; with none, the connection's peer is the client (a
+	// client's own X-Forwarded-For is ignored).
+	TrustedProxies []*net.IPNet
+	// MetricsElsewhere leaves /metrics off the API: the caller serves
+	// MetricsHandler on another address.
+	MetricsElsewhere bool
+	// ReadTimeout bounds the reading of a whole request but a result
+	// upload (held to a minimum rate instead); 0 means 30 s.
+	ReadTimeout time.Duration
+	Now         func() time.Time
 }
 
 // Server is the API over HTTP.
@@ -122,8 +133,28 @@ func New(c Config) *Server {
 	s.metrics = newMetrics(c.Registerer)
 	s.echo.HideBanner, s.echo.HidePort = true, true
 	s.echo.HTTPErrorHandler = s.errorHandler
+	s.echo.IPExtractor = ipExtractor(c.TrustedProxies)
 	s.routes()
 	return s
+}
+
+// ipExtractor returns how the client's address is found: the peer's, or,
+// behind trusted proxies, the first address in X-Forwarded-For that is not
+// one of them.
+func ipExtractor(proxies []*net.IPNet) echo.IPExtractor {
+	if len(proxies) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, p := range proxies {
+		opts = append(opts, echo.TrustIPRange(p))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
+}
+
+// MetricsHandler serves the Prometheus metrics of Gatherer.
+func (s *Server) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.Gatherer, promhttp.HandlerOpts{})
 }
 
 // Handler returns the API's http.Handler.
@@ -131,7 +162,7 @@ func (s *Server) Handler() http.Handler { return s.echo }
 
 // Serve answers requests on l until Shutdown.
 func (s *Server) Serve(l net.Listener) error {
-	s.server = &http.Server{Handler: s.echo, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	s.server = s.newHTTPServer()
 	err := s.server.Serve(l)
 	if err == http.ErrServerClosed {
 		return nil

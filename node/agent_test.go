@@ -161,7 +161,7 @@ func (f *fakeServer) report(kind string) http.HandlerFunc {
 // waitReports waits until n reports arrived and returns them.
 func (f *fakeServer) waitReports(t *testing.T, n int) []string {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		f.mu.Lock()
 		got := append([]string(nil), f.reports...)
@@ -244,7 +244,7 @@ func (r *agentRun) wait(t *testing.T) error {
 	case err := <-r.done:
 		r.done <- err // for the cleanup
 		return err
-	case <-time.After(15 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("the agent did not stop")
 		return nil
 	}
@@ -371,7 +371,7 @@ func TestAgentCredentialRejected(t *testing.T) {
 		if !errors.Is(err, ErrCredentialRejected) {
 			t.Fatalf("err %v, want ErrCredentialRejected", err)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("the agent kept running")
 	}
 }

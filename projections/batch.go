@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"time"
@@ -13,11 +14,14 @@ import (
 type batchOutcome struct {
 	checkpoints map[string]checkpoint // after the batch
 	applied     map[string][]Event    // per projection, the events it applied
+	failed      []*projectionError    // projections whose writes were rolled back
 }
 
 // applyBatch applies events (consecutive positions) to every projection
 // whose checkpoint they pass, and moves those checkpoints, in one
-// transaction. It returns errResync when a checkpoint is behind events[0].
+// transaction. A projection that fails keeps its checkpoint and is paused
+// (see failed); the others commit. It returns errResync when a checkpoint
+// is behind events[0].
 func (r *Runner) applyBatch(ctx context.Context, events []Event) error {
 	start := time.Now()
 	var out batchOutcome
@@ -34,6 +38,11 @@ func (r *Runner) applyBatch(ctx context.Context, events []Event) error {
 	}
 	committed := time.Now()
 	r.metrics.batch.Observe(committed.Sub(start).Seconds())
+	r.reportSanitized(events)
+	for _, pe := range out.failed {
+		r.failed(ctx, pe)
+	}
+	r.recovered(ctx, out.applied)
 	r.advance(out.checkpoints, out.applied)
 	r.committed(ctx, events, committed)
 	if r.onCommit != nil {
@@ -55,7 +64,7 @@ func (r *Runner) applyInTx(ctx context.Context, tx *sqldb.Tx, events []Event) (b
 	moves := map[string]checkpoint{}
 	for _, p := range r.ps {
 		cp := cps[p.Name()]
-		if r.isStale(p.Name()) {
+		if r.isPaused(p.Name(), now) {
 			continue
 		}
 		evs := after(events, cp.position)
@@ -66,8 +75,13 @@ func (r *Runner) applyInTx(ctx context.Context, tx *sqldb.Tx, events []Event) (b
 			return batchOutcome{checkpoints: cps}, fmt.Errorf("%s is at %d, the batch starts at %d: %w",
 				p.Name(), cp.position, evs[0].Position, errResync)
 		}
-		if err := p.Apply(ctx, tx, Tables{generation: cp.generation}, evs); err != nil {
-			return batchOutcome{}, fmt.Errorf("apply %d events to %s: %w", len(evs), p.Name(), err)
+		if err := applyIsolated(ctx, tx, p, Tables{generation: cp.generation}, evs); err != nil {
+			var pe *projectionError
+			if !errors.As(err, &pe) {
+				return batchOutcome{}, fmt.Errorf("apply %d events to %s: %w", len(evs), p.Name(), err)
+			}
+			out.failed = append(out.failed, pe)
+			continue
 		}
 		last := evs[len(evs)-1].Position
 		moves[p.Name()] = checkpoint{generation: cp.generation, position: last, updatedAt: now}
@@ -78,6 +92,19 @@ func (r *Runner) applyInTx(ctx context.Context, tx *sqldb.Tx, events []Event) (b
 	}
 	maps.Copy(out.checkpoints, moves)
 	return out, nil
+}
+
+// reportSanitized counts and logs the events projections saw with their
+// control characters replaced.
+func (r *Runner) reportSanitized(events []Event) {
+	for _, e := range events {
+		if !e.Sanitized {
+			continue
+		}
+		r.metrics.sanitized.WithLabelValues(e.Type).Inc()
+		r.logger.Warn("an event holds control characters; the read models show them as spaces (the log keeps them)",
+			"type", e.Type, "position", e.Position, "id", e.ID)
+	}
 }
 
 // after returns the events of events with a position above pos.
@@ -124,21 +151,10 @@ func (r *Runner) checkGenerations(ctx context.Context, q querier, cps map[string
 	return nil
 }
 
-func (r *Runner) isStale(name string) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.stale[name]
-}
-
-// advance records committed checkpoints, wakes WaitFor, and counts and
-// reports the unknown events each projection skipped.
+// advance counts and reports the unknown events each projection skipped,
+// records committed checkpoints and then wakes WaitFor: a caller woken at a
+// position sees every count up to it.
 func (r *Runner) advance(cps map[string]checkpoint, applied map[string][]Event) {
-	positions := make(map[string]uint64, len(cps))
-	for name, cp := range cps {
-		positions[name] = cp.position
-		r.metrics.position.WithLabelValues(name).Set(float64(cp.position))
-	}
-	r.applied.advance(positions)
 	for name, evs := range applied {
 		for _, e := range evs {
 			if e.Decoded != nil {
@@ -149,6 +165,12 @@ func (r *Runner) advance(cps map[string]checkpoint, applied map[string][]Event) 
 			r.warnSkip(label, e)
 		}
 	}
+	positions := make(map[string]uint64, len(cps))
+	for name, cp := range cps {
+		positions[name] = cp.position
+		r.metrics.position.WithLabelValues(name).Set(float64(cp.position))
+	}
+	r.applied.advance(positions)
 }
 
 // warnSkip logs the first unknown event of each type the runner meets.

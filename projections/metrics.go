@@ -15,6 +15,12 @@ type metrics struct {
 	skipped    *prometheus.CounterVec
 	failures   prometheus.Counter
 	batch      prometheus.Histogram
+	// sanitized counts events applied with control characters replaced.
+	sanitized *prometheus.CounterVec
+	// failing is 1 while a projection's last batch failed.
+	failing *prometheus.GaugeVec
+	// projectionFailures counts the batches each projection failed.
+	projectionFailures *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -44,6 +50,18 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "rendertrust_projection_batch_failures_total",
 			Help: "Batches rolled back by an error; they are retried with backoff.",
 		}),
+		sanitized: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rendertrust_projection_sanitized_events_total",
+			Help: "Events applied with their control characters replaced by spaces (the log keeps them as written).",
+		}, []string{"type"}),
+		failing: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "rendertrust_projection_failing",
+			Help: "1 while the projection's last batch failed; the others go on, it is retried with backoff.",
+		}, perProjection),
+		projectionFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rendertrust_projection_failures_total",
+			Help: "Batches one projection failed to apply (rolled back for it alone).",
+		}, perProjection),
 		batch: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "rendertrust_projection_batch_seconds",
 			Help:    "Time to apply and commit one batch of events.",
@@ -53,7 +71,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.position, m.generation, m.lagEvents, m.lagSeconds, m.skipped, m.failures, m.batch} {
+	for _, c := range []prometheus.Collector{m.position, m.generation, m.lagEvents, m.lagSeconds, m.skipped, m.failures, m.batch, m.sanitized, m.failing, m.projectionFailures} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register projection metrics (one runner per registry): %w", err)
 		}

@@ -28,7 +28,8 @@ type Projection interface {
 	Tables() []Table
 	// Apply folds events, in position order, into the tables t names,
 	// inside tx. Events it has no use for, and events whose Decoded is nil
-	// (unknown types), are ignored. An error rolls back the whole batch.
+	// (unknown types), are ignored. An error rolls back what it wrote of
+	// the batch; the other projections go on, and it is retried later.
 	Apply(ctx context.Context, tx *sqldb.Tx, t Tables, events []Event) error
 }
 
@@ -37,6 +38,9 @@ type Projection interface {
 type Event struct {
 	eventstore.RecordedEvent
 	Decoded domain.Event
+	// Sanitized is true when Decoded had control characters in its text,
+	// which projections see replaced by spaces (the log keeps them).
+	Sanitized bool
 }
 
 // Table declares one read-model table. Name is the view that queries use;
@@ -186,7 +190,7 @@ func decodeEvents(recs []eventstore.RecordedEvent) ([]Event, error) {
 		if err != nil {
 			return nil, fmt.Errorf("event at position %d: %w", rec.Position, err)
 		}
-		out[i].Decoded = e
+		out[i].Decoded, out[i].Sanitized = sanitize(e)
 	}
 	return out, nil
 }

@@ -58,6 +58,7 @@ type Runner struct {
 	mu      sync.Mutex // guards the fields below
 	gens    map[string]uint64
 	stale   map[string]bool
+	failing map[string]*failure
 	warned  map[string]bool
 	cancel  context.CancelFunc
 	done    chan struct{}
@@ -85,6 +86,9 @@ func NewRunner(cfg Config) (*Runner, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, n := range names(ps) {
+		m.failing.WithLabelValues(n).Set(0)
+	}
 	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.Default()
@@ -92,7 +96,7 @@ func NewRunner(cfg Config) (*Runner, error) {
 	return &Runner{
 		db: cfg.DB, log: cfg.Log, ps: ps, names: names(ps), logger: logger, metrics: m,
 		applied: newProgress(names(ps)),
-		gens:    map[string]uint64{}, stale: map[string]bool{}, warned: map[string]bool{},
+		gens:    map[string]uint64{}, stale: map[string]bool{}, failing: map[string]*failure{}, warned: map[string]bool{},
 	}, nil
 }
 
@@ -288,8 +292,9 @@ func (r *Runner) feedStart(cps map[string]checkpoint) uint64 {
 	defer r.mu.Unlock()
 	lowest := func(withStale bool) (uint64, bool) {
 		low, found := uint64(0), false
+		now := time.Now()
 		for _, n := range r.names {
-			if r.stale[n] && !withStale {
+			if r.paused(n, now) && !withStale {
 				continue
 			}
 			if pos := cps[n].position; !found || pos < low {

@@ -27,6 +27,11 @@ var migrations = []string{
 		fingerprint TEXT NOT NULL,
 		created_at BIGINT NOT NULL,
 		PRIMARY KEY (name, generation))`,
+	`CREATE TABLE projection_failures (
+		name TEXT NOT NULL PRIMARY KEY,
+		position BIGINT NOT NULL,
+		error TEXT NOT NULL,
+		failed_at BIGINT NOT NULL)`,
 }
 
 // schemaLockID serializes, on PostgreSQL, the transactions that create

@@ -10,6 +10,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/rendertrust/rendertrust/domain"
 	"github.com/rendertrust/rendertrust/internal/sqldb"
 )
 
@@ -24,6 +25,9 @@ type ProjectionStatus struct {
 	LagEvents  uint64    `json:"lag_events"`
 	LagSeconds float64   `json:"lag_seconds"` // age of the oldest event not applied yet; 0 when caught up
 	UpdatedAt  time.Time `json:"updated_at"`  // when the checkpoint last moved
+	// Error is why the projection's last batch failed; "" when it did not.
+	// A failing projection is retried with backoff while the others go on.
+	Error string `json:"error,omitempty"`
 }
 
 // Status returns the status of each projection of ps (nil means All()), in
@@ -40,6 +44,10 @@ func Status(ctx context.Context, db *sqldb.DB, log Log, ps []Projection) ([]Proj
 	if err != nil {
 		return nil, err
 	}
+	failures, err := loadFailures(ctx, db)
+	if err != nil {
+		return nil, err
+	}
 	head, err := log.Head(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read head: %w", err)
@@ -47,7 +55,7 @@ func Status(ctx context.Context, db *sqldb.DB, log Log, ps []Projection) ([]Proj
 	now := time.Now()
 	out := make([]ProjectionStatus, 0, len(ps))
 	for _, p := range ps {
-		st := ProjectionStatus{Name: p.Name(), Head: head}
+		st := ProjectionStatus{Name: p.Name(), Head: head, Error: failures[p.Name()]}
 		if cp, ok := cps[p.Name()]; ok {
 			fp, err := generationFingerprint(ctx, db, p.Name(), cp.generation)
 			if err != nil {
@@ -83,6 +91,8 @@ func WriteStatus(w io.Writer, statuses []ProjectionStatus) error {
 			state = "not built"
 		case s.Stale:
 			state = "stale: rebuild needed"
+		case s.Error != "":
+			state = "failing: " + domain.StripControl(s.Error)
 		case s.LagEvents > 0:
 			state = "catching up"
 		}

@@ -51,12 +51,13 @@ type progress struct {
 	mu        sync.Mutex
 	positions map[string]uint64
 	blocked   map[string]bool // stale projections: they count as 0
+	excluded  map[string]bool // failing projections: WaitFor does not wait for them
 	low       uint64
 	changed   chan struct{}
 }
 
 func newProgress(names []string) *progress {
-	p := &progress{positions: map[string]uint64{}, blocked: map[string]bool{}, changed: make(chan struct{})}
+	p := &progress{positions: map[string]uint64{}, blocked: map[string]bool{}, excluded: map[string]bool{}, changed: make(chan struct{})}
 	for _, n := range names {
 		p.positions[n] = 0
 	}
@@ -84,16 +85,31 @@ func (p *progress) block(name string, blocked bool) {
 	p.update()
 }
 
+// exclude leaves a failing projection out of the lowest position, so that
+// queries of the others are not held up by it, until included again.
+func (p *progress) exclude(name string, excluded bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.excluded[name] = excluded
+	p.update()
+}
+
 // update recomputes the lowest position, waking the waiters if it rose.
 func (p *progress) update() {
 	low, first := uint64(0), true
 	for name, pos := range p.positions {
+		if p.excluded[name] {
+			continue
+		}
 		if p.blocked[name] {
 			pos = 0
 		}
 		if first || pos < low {
 			low, first = pos, false
 		}
+	}
+	if first {
+		return // every projection is failing
 	}
 	if low < p.low {
 		p.low = low // a projection became stale

@@ -10,7 +10,8 @@ import (
 
 func newAdminCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "admin", Short: "Operator tasks against the configured store"}
-	cmd.AddCommand(newCreateUserCommand(), newDeployAnchorCommand(), newAdminRefundCommand())
+	cmd.AddCommand(newCreateUserCommand(), newDeployAnchorCommand(), newAdminRefundCommand(),
+		newRetireNodeCommand(), newRotateNodeCredentialCommand())
 	return cmd
 }
 

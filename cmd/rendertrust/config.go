@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,6 +27,12 @@ type Config struct {
 	PublicURL     string // RENDERTRUST_PUBLIC_URL
 	CORSOrigins   string // RENDERTRUST_CORS_ORIGINS, comma-separated
 	LogLevel      string // RENDERTRUST_LOG_LEVEL
+	// TrustedProxies are the reverse proxies (IPs or CIDRs) whose
+	// X-Forwarded-For names the client; without them the connection's own
+	// address is the client's.
+	TrustedProxies string // RENDERTRUST_TRUSTED_PROXIES, comma-separated
+	// MetricsAddr serves /metrics on another address, not on the API's.
+	MetricsAddr string // RENDERTRUST_METRICS_ADDR
 
 	StripeSecretKey     string        // STRIPE_SECRET_KEY
 	StripeWebhookSecret string        // STRIPE_WEBHOOK_SECRET, comma-separated during rotation
@@ -67,6 +74,8 @@ var envNames = map[string]string{
 	"public-url":            "RENDERTRUST_PUBLIC_URL",
 	"cors-origins":          "RENDERTRUST_CORS_ORIGINS",
 	"log-level":             "RENDERTRUST_LOG_LEVEL",
+	"trusted-proxies":       "RENDERTRUST_TRUSTED_PROXIES",
+	"metrics-addr":          "RENDERTRUST_METRICS_ADDR",
 	"stripe-secret-key":     "STRIPE_SECRET_KEY",
 	"stripe-webhook-secret": "STRIPE_WEBHOOK_SECRET",
 	"stripe-api-url":        "STRIPE_API_URL",
@@ -108,6 +117,8 @@ func (c *Config) bindServeFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.JWTKeyFile, "jwt-key-file", "", "Ed25519 private key (PKCS #8 PEM) signing access tokens (default: <data-dir>/jwt.key, created if missing)")
 	fs.StringVar(&c.PublicURL, "public-url", "", "external base URL for download links (default: the request's host)")
 	fs.StringVar(&c.CORSOrigins, "cors-origins", "app://rendertrust,http://localhost:5173", "origins allowed by CORS (the desktop app's)")
+	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "reverse proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For is believed (default: none, the peer's address is the client's)")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "serve /metrics on this address instead of the API's (e.g. 127.0.0.1:9090)")
 	fs.StringVar(&c.StripeSecretKey, "stripe-secret-key", "", "Stripe secret key (sk_…)")
 	fs.StringVar(&c.StripeWebhookSecret, "stripe-webhook-secret", "", "Stripe webhook signing secrets (whsec_…), comma-separated")
 	fs.StringVar(&c.StripeAPIURL, "stripe-api-url", "", "another Stripe API endpoint, e.g. stripe-mock")
@@ -157,6 +168,27 @@ func (c *Config) jwtKeyPath() string {
 		return c.JWTKeyFile
 	}
 	return c.path("jwt.key")
+}
+
+// trustedProxies parses TrustedProxies: IPs or CIDRs. It fails on an entry
+// that is neither.
+func (c *Config) trustedProxies() ([]*net.IPNet, error) {
+	var out []*net.IPNet
+	for _, p := range splitList(c.TrustedProxies) {
+		if !strings.Contains(p, "/") {
+			if ip := net.ParseIP(p); ip != nil && ip.To4() != nil {
+				p += "/32"
+			} else {
+				p += "/128"
+			}
+		}
+		_, n, err := net.ParseCIDR(p)
+		if err != nil {
+			return nil, fmt.Errorf("--trusted-proxies: %q is not an IP or CIDR", p)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 func splitList(s string) []string {

@@ -137,7 +137,7 @@ type balance struct{ Balance, Held, Available int }
 // eventually retries check until it returns "" or the deadline passes.
 func eventually(tb testing.TB, what string, check func() string) {
 	tb.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		msg := check()
 		if msg == "" {

@@ -18,6 +18,7 @@ import (
 	"github.com/rendertrust/rendertrust/client"
 	"github.com/rendertrust/rendertrust/domain"
 	"github.com/rendertrust/rendertrust/eventstore"
+	"github.com/rendertrust/rendertrust/projections"
 )
 
 // nodeProcessEnv marks a run of the test binary as a node agent process.
@@ -37,6 +38,9 @@ const (
 // `rendertrust node` process with the arguments after "--", one that the
 // test can kill.
 func TestMain(m *testing.M) {
+	if os.Getenv(serveProcessEnv) == "1" {
+		runServeProcess()
+	}
 	if os.Getenv(nodeProcessEnv) != "1" {
 		os.Exit(m.Run())
 	}
@@ -307,7 +311,8 @@ func e2eCreatorWithCredits(t *testing.T, base string) *client.Client {
 }
 
 // startNode issues an enrollment token and starts a node process with it;
-// it returns the node once enrolled, with its id.
+// it returns the node once it is healthy, with its id: a submission before
+// the server has heard the node's first heartbeat is refused (503).
 func (s *e2eServer) startNode(t *testing.T, dir, name, renderCmd string) (*e2eNode, string) {
 	t.Helper()
 	token, _, err := s.m.Commands.IssueEnrollmentToken(context.Background(), "admin:e2e")
@@ -315,7 +320,32 @@ func (s *e2eServer) startNode(t *testing.T, dir, name, renderCmd string) (*e2eNo
 		t.Fatal(err)
 	}
 	n := startE2ENode(t, dir, name, s.base, token, renderCmd)
-	return n, n.nodeID(t)
+	id := n.nodeID(t)
+	s.waitHealthy(t, id)
+	return n, id
+}
+
+// waitHealthy waits until GET admin/nodes shows the node healthy and the
+// dispatcher accepts submissions of every type it runs.
+func (s *e2eServer) waitHealthy(t *testing.T, id string) {
+	t.Helper()
+	e2eEventually(t, "node "+id+" healthy", func() string {
+		now := time.Now()
+		nodes, err := s.m.Reader.Nodes(context.Background(), s.m.Commands.Registry(), now)
+		if err != nil {
+			return err.Error()
+		}
+		i := slices.IndexFunc(nodes, func(n projections.Node) bool { return n.ID == id })
+		if i < 0 || !nodes[i].Healthy {
+			return "not listed healthy by admin/nodes yet"
+		}
+		for _, typ := range nodes[i].JobTypes {
+			if !s.m.Commands.Registry().HealthyFor(typ, false, now) {
+				return "the dispatcher has no healthy node for " + string(typ) + " yet"
+			}
+		}
+		return ""
+	})
 }
 
 // e2eBuiltinJobsRun runs an echo and a cpu_benchmark job, which only node

@@ -5,10 +5,21 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/rendertrust/rendertrust/blobstore"
 	"github.com/rendertrust/rendertrust/node"
 )
+
+// localNodeDrainTimeout bounds how long the local node's running jobs may
+// finish at shutdown, while the API still serves their uploads.
+const localNodeDrainTimeout = 10 * time.Second
+
+// localNode is the running local node agent.
+type localNode struct {
+	stop func()        // stops it taking work; running jobs finish or are handed back
+	done chan struct{} // closed when it has stopped
+}
 
 // startLocalNode runs, under --dev, one node agent in this process against
 // this server: it enrolls once (its credential stays in <data-dir>/node.json),
@@ -34,10 +45,28 @@ func (m *Main) startLocalNode(ctx context.Context) error {
 	agent, err := node.New(node.Config{Inputs: &node.Fetcher{S3: s3},
 		Server: "http://" + m.Addr(), EnrollToken: token, StatePath: statePath, Name: "local dev node",
 		Executors: node.Demo(), WorkDir: m.Config.path("node-work"), Log: m.Log.With("component", "local-node"),
+		DrainTimeout: localNodeDrainTimeout,
 	})
 	if err != nil {
 		return fmt.Errorf("local node: %w", err)
 	}
-	m.goWorker(func() error { return agent.Run(ctx) })
+	ctx, cancel := context.WithCancel(ctx)
+	m.local = &localNode{stop: cancel, done: make(chan struct{})}
+	m.goWorker(func() error {
+		defer close(m.local.done)
+		return agent.Run(ctx)
+	})
 	return nil
+}
+
+// stopLocalNode stops the local node and waits until its running jobs have
+// finished (or, past localNodeDrainTimeout, failed) and been reported:
+// it must happen while the API still serves, or their results are lost.
+func (m *Main) stopLocalNode() {
+	if m.local == nil {
+		return
+	}
+	m.local.stop()
+	<-m.local.done
+	m.Log.Debug("shutdown: the local node stopped")
 }

@@ -9,8 +9,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -43,6 +45,9 @@ type Main struct {
 	Anchor   *anchoring // nil without a chain
 
 	listener net.Listener
+	metrics  *http.Server // on Config.MetricsAddr; nil when /metrics is on the API
+	metricsL net.Listener
+	local    *localNode // the --dev local node; nil without one
 	cancel   context.CancelFunc
 	workers  sync.WaitGroup
 }
@@ -61,6 +66,9 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	var err error
 	if m.Store, m.DB, err = m.openStores(ctx); err != nil {
+		return err
+	}
+	if err := ownerOnly(m.Config.DataDir); err != nil {
 		return err
 	}
 	m.Commands, err = commands.New(ctx, commands.Config{Store: m.Store, DB: m.DB, Log: m.Log, NodeLostAfter: m.Config.NodeLostAfter})
@@ -113,6 +121,31 @@ func (m *Main) openEventStoreDB(ctx context.Context) (eventstore.Store, *sqldb.D
 	return store, db, nil
 }
 
+// ownerOnly makes dir and the files directly in it readable by their owner
+// alone: they hold the ledger, password hashes and signing keys, and
+// MkdirAll and the database drivers leave an existing directory's mode and
+// the umask's file modes alone.
+func ownerOnly(dir string) error {
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("restrict data dir: %w", err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("restrict data dir: %w", err)
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		if info, err := e.Info(); err == nil && info.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(filepath.Join(dir, e.Name()), info.Mode().Perm()&0o700); err != nil {
+				return fmt.Errorf("restrict %s: %w", e.Name(), err)
+			}
+		}
+	}
+	return nil
+}
+
 // Run opens everything and starts serving; it returns once the server is
 // listening (Addr says where). Workers run until Close.
 func (m *Main) Run(ctx context.Context) error {
@@ -134,6 +167,9 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
 	}
 	m.goWorker(func() error { return m.HTTP.Serve(m.listener) })
+	if err := m.serveMetrics(); err != nil {
+		return err
+	}
 	if m.Config.Dev && !m.Config.NoLocalNode {
 		if err := m.startLocalNode(ctx); err != nil {
 			return err
@@ -141,6 +177,39 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.Log.Info("serving", "addr", m.Addr(), "dev", m.Config.Dev, "data_dir", m.Config.DataDir, "postgres", m.Config.DatabaseURL != "")
 	return nil
+}
+
+// metricsReadHeaderTimeout bounds the request head of a /metrics scrape.
+const metricsReadHeaderTimeout = 10 * time.Second
+
+// serveMetrics serves /metrics on Config.MetricsAddr when it is set.
+func (m *Main) serveMetrics() error {
+	if m.Config.MetricsAddr == "" {
+		return nil
+	}
+	l, err := net.Listen("tcp", m.Config.MetricsAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", m.Config.MetricsAddr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.HTTP.MetricsHandler())
+	m.metricsL, m.metrics = l, &http.Server{Handler: mux, ReadHeaderTimeout: metricsReadHeaderTimeout}
+	m.goWorker(func() error {
+		if err := m.metrics.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	return nil
+}
+
+// MetricsAddr is the address /metrics is served on when Config.MetricsAddr
+// is set, "" otherwise.
+func (m *Main) MetricsAddr() string {
+	if m.metricsL == nil {
+		return ""
+	}
+	return m.metricsL.Addr().String()
 }
 
 // startWorkers starts the projections runner and the reactor.
@@ -196,7 +265,12 @@ func (m *Main) newHTTP(reg *prometheus.Registry) (*rthttp.Server, error) {
 	if m.Anchor != nil {
 		led = ledger{m.Anchor.service}
 	}
+	proxies, err := m.Config.trustedProxies()
+	if err != nil {
+		return nil, err
+	}
 	return rthttp.New(rthttp.Config{
+		TrustedProxies: proxies, MetricsElsewhere: m.Config.MetricsAddr != "",
 		Ledger:   led,
 		Commands: m.Commands, Reader: m.Reader, Runner: m.Runner, Tokens: rthttp.NewTokens(key, nil),
 		Results: results, Checkout: provider, StripeWebhook: stripeWebhook, Registerer: reg, Gatherer: reg, Log: m.Log,
@@ -259,8 +333,13 @@ func (m *Main) Addr() string { return m.listener.Addr().String() }
 // Close stops serving (letting in-flight requests finish), stops the
 // workers and closes the stores.
 func (m *Main) Close() error {
+	m.stopLocalNode() // first: its running jobs upload through the API
 	if m.HTTP != nil {
 		m.HTTP.Shutdown(context.Background())
+		m.Log.Debug("shutdown: the API stopped")
+	}
+	if m.metrics != nil {
+		m.metrics.Close()
 	}
 	if m.cancel != nil {
 		m.cancel()
@@ -269,8 +348,10 @@ func (m *Main) Close() error {
 		m.Runner.Stop()
 	}
 	m.workers.Wait()
+	m.Log.Debug("shutdown: the workers stopped")
 	if m.Anchor != nil {
 		m.Anchor.close()
+		m.Log.Debug("shutdown: the chain client closed")
 	}
 	var errs []error
 	if m.DB != nil {

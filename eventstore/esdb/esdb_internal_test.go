@@ -109,7 +109,7 @@ func TestResubscribeAfterDrop(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for s.index.head() < 6 {
 		if time.Now().After(deadline) {
 			t.Fatalf("index head = %d after the drop, want 6; drops seen: %d", s.index.head(), s.drops.Load())
@@ -138,7 +138,7 @@ func TestSurvivesOutage(t *testing.T) {
 	if err := srv.Restart(3 * time.Second); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(40 * time.Second)
 	for {
 		_, err := s.Append(ctx, "job-1", eventstore.Exact(1), testEvent(1))
 		if err == nil {

@@ -237,7 +237,7 @@ func recvEvents(t *testing.T, sub *esdbclient.Subscription, n int) []*esdbclient
 func TestSubscribeToStream(t *testing.T) {
 	c, _ := connect(t, plain)
 	mustAppend(t, c, "sub-1", esdbclient.NoStream{}, events(3, "e")...)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	sub, err := c.SubscribeToStream(ctx, "sub-1", esdbclient.SubscribeToStreamOptions{From: esdbclient.Revision(0)})
 	if err != nil {
@@ -259,7 +259,7 @@ func TestSubscribeToAllFiltered(t *testing.T) {
 		mustAppend(t, c, "noise-1", esdbclient.Any{}, events(1, "noise")...)
 	}
 	mustAppend(t, c, "app:job-1", esdbclient.Any{}, events(2, "job.created")...)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	filters := map[string]*esdbclient.SubscriptionFilter{
 		"StreamPrefix":   {Type: esdbclient.StreamFilterType, Prefixes: []string{"app:"}},
@@ -305,7 +305,7 @@ func TestRestartKeepsData(t *testing.T) {
 	if err := srv.Restart(0); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		_, err := c.AppendToStream(context.Background(), "r-1", esdbclient.AppendToStreamOptions{ExpectedRevision: esdbclient.Revision(1)}, events(1, "e")...)
 		if err == nil {
