@@ -13,6 +13,7 @@ from rendertrust import verify
 from rendertrust._keccak import keccak256
 
 import rpcfixture
+from conftest import python_env
 
 REPO = pathlib.Path(__file__).resolve().parents[3]
 VECTORS = sorted((REPO / "anchor" / "proof" / "testdata" / "vectors").glob("*.json"))
@@ -42,7 +43,7 @@ def test_forged_contract_refused_by_the_command_line(tmp_path: pathlib.Path) -> 
         def run(contract: str) -> subprocess.CompletedProcess:
             return subprocess.run([sys.executable, "-m", "rendertrust.verify", str(proof_file), "--rpc", url,
                                    "--contract", contract, "--chain-id", str(v["trusted"]["chain_id"])],
-                                  capture_output=True, text=True, timeout=60)
+                                  env=python_env(), capture_output=True, text=True, timeout=60)
         trusted = run(v["trusted"]["contract"])
         named = run(v["proof"]["anchor"]["contract"])
     assert trusted.returncode == 1 and "FAILED contract" in trusted.stdout, trusted.stdout + trusted.stderr

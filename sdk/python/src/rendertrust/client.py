@@ -134,7 +134,7 @@ class RenderTrustClient:
         with self._lock:
             return self._refresh_token
 
-    def register(self, email: str, password: str, name: str = "") -> Dict[str, Any]:
+    def register(self, email: str, password: str, name: str) -> Dict[str, Any]:
         """Create a creator account (password of at least 8 characters) and log in as it.
 
         Returns the user (``id``, ``email``, ``name``, ``role``). Raises
@@ -336,6 +336,12 @@ class RenderTrustClient:
     def verify(self, entry_id: str) -> Dict[str, Any]:
         """The server's own verification: ``{"verified": True, "checks": {…}}``."""
         return self._request("GET", f"/api/v1/ledger/{_segment(entry_id)}/verify", auth=True)
+
+    def consistency(self, first: int, second: int) -> Dict[str, Any]:
+        """The consistency proof between two anchored tree sizes: the log at
+        ``second`` extends the log at ``first`` (check it with
+        :func:`rendertrust.verify.verify_proof`)."""
+        return self._request("GET", "/api/v1/ledger/consistency", query={"from": str(first), "to": str(second)}, auth=True)
 
     # --- transport ---
 
