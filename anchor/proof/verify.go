@@ -28,7 +28,7 @@ const (
 	CheckInclusion   = "inclusion"     // audit_path folds SHA-256(0x00 ‖ entry) into root
 	CheckChainID     = "chain_id"      // the chain's eth_chainId and anchor.chain_id are the trusted chain id
 	CheckContract    = "contract"      // anchor.contract is the trusted contract
-	CheckRootOnChain = "root_on_chain" // contract.rootAt(tree_size) is root
+	CheckRootOnChain = "root_on_chain" // the trusted contract's rootAt(tree_size) is root
 	CheckAnchorTx    = "anchor_tx"     // the transaction succeeded and emitted Anchored(tree_size, root)
 	CheckAnchorBlock = "anchor_block"  // it is in block block_number with hash block_hash, on the canonical chain
 
