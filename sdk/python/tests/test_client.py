@@ -295,3 +295,37 @@ def test_verifier_on_live_anchors(server: Server, client: RenderTrustClient, tmp
                           "--contract", server.contract, "--chain-id", str(server.chain_id), "--json"],
                          env=python_env(), capture_output=True, text=True, timeout=120)
     assert cli.returncode == 0 and json.loads(cli.stdout)["verified"] is True, cli.stdout + cli.stderr
+
+
+def test_retries_only_what_is_safe(client: RenderTrustClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dropped connection is retried for a GET and for a POST with an
+    idempotency key (the submission runs once), never for a POST without one."""
+    monkeypatch.setattr(client_module, "RETRY_BACKOFF_SECONDS", 0.01)
+    attempts: list = []
+    round_trip = client._round_trip
+
+    def flaky(method: str, target: str, *args: object) -> object:
+        if target.endswith("/auth/refresh"):  # the short-lived token may be refreshed meanwhile
+            return round_trip(method, target, *args)
+        attempts.append((method, target))
+        if len(attempts) % 2 == 1:
+            raise ConnectionResetError("dropped")
+        return round_trip(method, target, *args)
+    monkeypatch.setattr(client, "_round_trip", flaky)
+    assert client.balance()["balance"] == 100 and len(attempts) == 2
+    attempts.clear()
+    job = client.submit_job(job_type="cpu_benchmark", payload={"rounds": 10})
+    assert len(attempts) == 2
+    assert [j["id"] for j in client.list_jobs() if j["job_type"] == "cpu_benchmark"] == [job["job_id"]]
+    attempts.clear()
+    with pytest.raises(RenderTrustError) as e:
+        client.logout()  # POST auth/logout carries no key
+    assert e.value.status == 0 and len(attempts) == 1
+
+
+def test_checkout_is_idempotent(client: RenderTrustClient) -> None:
+    key = str(uuid.uuid4())
+    first = client.checkout("credits_100", idempotency_key=key)
+    again = client.checkout("credits_100", idempotency_key=key)
+    assert again["purchase_id"] == first["purchase_id"]
+    assert client.balance()["balance"] == 200

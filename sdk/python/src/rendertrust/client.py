@@ -35,7 +35,7 @@ JSON = Any
 TIMEOUT_SECONDS_DEFAULT = 30.0
 """Default timeout of one HTTP request, in seconds."""
 TOKEN_EXPIRY_SKEW_SECONDS = 30.0
-"""An access token is refreshed this long before it expires."""
+"""An access token is refreshed this long before it expires (at most a tenth of its lifetime)."""
 RESPONSE_BYTES_MAX = 8 << 20
 """Largest JSON answer read."""
 RETRIES_MAX = 3
@@ -80,7 +80,8 @@ class RenderTrustClient:
 
     Every error answer raises a :class:`~rendertrust.RenderTrustError`
     subclass. Only requests that are safe to repeat are retried (GET, and
-    POST with an idempotency key, which the client adds to job submissions).
+    POST with an idempotency key, which the client adds to job submissions,
+    checkouts and cancels).
     """
 
     def __init__(self, base_url: str, timeout: float = TIMEOUT_SECONDS_DEFAULT, *,
@@ -173,14 +174,16 @@ class RenderTrustClient:
         with self._lock:
             self._access_token = answer["access_token"]
             self._refresh_token = answer["refresh_token"]
-            self._expires_at = time.monotonic() + float(answer.get("expires_in") or 0)
+            lifetime = float(answer.get("expires_in") or 0)  # 0: not said; refreshed after a 401 only
+            self._expires_at = (time.monotonic() + lifetime - min(TOKEN_EXPIRY_SKEW_SECONDS, lifetime / 10)
+                                if lifetime > 0 else float("inf"))
 
     def _token(self) -> Optional[str]:
         """The access token to send, refreshed first when it is (nearly) expired."""
         with self._lock:
             token, refresh = self._access_token, self._refresh_token
-            expired = time.monotonic() + TOKEN_EXPIRY_SKEW_SECONDS >= self._expires_at
-        if token is not None and expired and refresh is not None:
+            expired = time.monotonic() >= self._expires_at
+        if refresh is not None and (token is None or expired):
             return self._refresh(token)
         return token
 
@@ -241,10 +244,11 @@ class RenderTrustClient:
         return self._all_pages("/api/v1/jobs", "jobs", query)
 
     def cancel_job(self, job_id: str) -> Dict[str, Any]:
-        """Cancel a QUEUED or DISPATCHED job; its hold is released. Raises
-        NotFoundError, RenderTrustError ``conflict`` when it can no longer be
-        cancelled."""
-        return self._request("POST", f"/api/v1/jobs/{_segment(job_id)}/cancel", auth=True) or {}
+        """Cancel a QUEUED or DISPATCHED job; its hold is released. Sent with
+        an idempotency key, so it is retried safely. Raises NotFoundError,
+        RenderTrustError ``conflict`` when it can no longer be cancelled."""
+        return self._request("POST", f"/api/v1/jobs/{_segment(job_id)}/cancel", auth=True,
+                             idempotency_key=str(uuid.uuid4())) or {}
 
     def result_link(self, job_id: str) -> Dict[str, Any]:
         """A COMPLETED job's ``{"download_url", "expires_in", "result_sha256", …}``;
@@ -319,11 +323,13 @@ class RenderTrustClient:
         """The credit packages for sale (``id``, ``credits``, ``price_cents`` …)."""
         return self._request("GET", "/api/v1/credits/packages")["packages"]
 
-    def checkout(self, package_id: str) -> Dict[str, Any]:
+    def checkout(self, package_id: str, idempotency_key: Optional[str] = None) -> Dict[str, Any]:
         """Start buying a package: ``{"checkout_url", "session_id", "purchase_id",
         "dev"}``; open ``checkout_url`` to pay (under the dev provider the
-        credits are already there)."""
-        return self._request("POST", "/api/v1/credits/checkout", body={"package_id": package_id}, auth=True)
+        credits are already there). Sent with an idempotency key (yours or a
+        new one), so a retry never starts a second purchase."""
+        return self._request("POST", "/api/v1/credits/checkout", body={"package_id": package_id}, auth=True,
+                             idempotency_key=idempotency_key or str(uuid.uuid4()))
 
     # --- ledger ---
 
@@ -439,14 +445,10 @@ def _error(status: int, raw: bytes, header: Any) -> RenderTrustError:
     header_retry = _retry_after(header("Retry-After"))
     if header_retry is not None:
         retry_after = header_retry
-    kwargs: Dict[str, Any] = {"status": status, "code": code, "request_id": header("X-Request-Id")}
-    if status == 429:
-        return RateLimitedError(message, retry_after=retry_after, **kwargs)
+    cls = _ERRORS_BY_STATUS.get(status, RenderTrustError)
     if status == 503 and code == "no_healthy_nodes":
-        return NoHealthyNodesError(message, **kwargs)
-    err = _ERRORS_BY_STATUS.get(status, RenderTrustError)(message, **kwargs)
-    err.retry_after = retry_after  # type: ignore[attr-defined]
-    return err
+        cls = NoHealthyNodesError
+    return cls(message, status=status, code=code, request_id=header("X-Request-Id"), retry_after=retry_after)
 
 
 def _retry_after(value: Optional[str]) -> Optional[float]:

@@ -25,14 +25,18 @@ class RenderTrustError(Exception):
         code: the API's stable error code, e.g. ``"insufficient_credits"``.
         message: what went wrong, in words.
         request_id: the server's id of the request (``X-Request-Id``), for support.
+        retry_after: seconds the server asks to wait before trying again
+            (``Retry-After``: 429, and 409 ``not_anchored`` for a proof), or None.
     """
 
-    def __init__(self, message: str, *, status: int = 0, code: str = "", request_id: Optional[str] = None) -> None:
+    def __init__(self, message: str, *, status: int = 0, code: str = "", request_id: Optional[str] = None,
+                 retry_after: Optional[float] = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.request_id = request_id
+        self.retry_after = retry_after
 
     def __str__(self) -> str:
         where = f" (request {self.request_id})" if self.request_id else ""
@@ -55,10 +59,6 @@ class NotFoundError(RenderTrustError):
 
 class RateLimitedError(RenderTrustError):
     """429: too many attempts. ``retry_after`` is the number of seconds to wait (or None)."""
-
-    def __init__(self, message: str, *, retry_after: Optional[float] = None, **kwargs: object) -> None:
-        super().__init__(message, **kwargs)  # type: ignore[arg-type]
-        self.retry_after = retry_after
 
 
 class NoHealthyNodesError(RenderTrustError):
