@@ -85,11 +85,6 @@ type Trust struct {
 	Contract common.Address
 }
 
-// String describes t for error messages.
-func (t Trust) String() string {
-	return fmt.Sprintf("contract %s on chain %d", t.Contract, t.ChainID)
-}
-
 // Result is a verification's outcome, the answer of
 // GET /api/v1/ledger/{entry_id}/verify:
 //
