@@ -33,6 +33,11 @@ from conftest import EVENT_SECONDS_MAX, PASSWORD, Server, eventually, new_email,
 SLOT_HOLDING_ROUNDS = 1 << 25
 
 
+def charged(c: RenderTrustClient, job_id: str, credits: int) -> None:
+    """Wait for the settlement reactor to deduct a completed job's hold."""
+    eventually(f"job {job_id} charged", lambda: c.get_job(job_id)["charged"] == credits or None)
+
+
 def test_session(server: Server) -> None:
     email = new_email()
     with RenderTrustClient(base_url=server.base_url) as c:
@@ -81,7 +86,8 @@ def test_jobs(ready_client: RenderTrustClient, tmp_path: pathlib.Path) -> None:
 
     bench = c.submit_job(job_type="cpu_benchmark", payload={"rounds": 1000})
     assert bench["cost"] == 1
-    assert c.wait_for_job(bench["job_id"], timeout=EVENT_SECONDS_MAX)["charged"] == 1
+    assert c.wait_for_job(bench["job_id"], timeout=EVENT_SECONDS_MAX)["status"] == "COMPLETED"
+    charged(c, bench["job_id"], 1)
     uri = c.submit_job(job_type="echo", payload="s3://your-bucket/scene.blend")
     assert c.get_job(uri["job_id"])["payload_ref"] == "s3://your-bucket/scene.blend"
     c.wait_for_job(uri["job_id"], timeout=EVENT_SECONDS_MAX)
@@ -106,6 +112,7 @@ def test_submission_is_idempotent(ready_client: RenderTrustClient) -> None:
     again = ready_client.submit_job(job_type="cpu_benchmark", payload={"rounds": 10}, idempotency_key=key)
     assert again["job_id"] == first["job_id"]
     ready_client.wait_for_job(first["job_id"], timeout=EVENT_SECONDS_MAX)
+    charged(ready_client, first["job_id"], 1)
     assert ready_client.balance()["balance"] == 99  # charged once
     with pytest.raises(RenderTrustError) as e:
         ready_client.submit_job(job_type="cpu_benchmark", payload={"rounds": 11}, idempotency_key=key)
@@ -123,6 +130,7 @@ def test_cancel(ready_client: RenderTrustClient) -> None:
         ready_client.cancel_job(queued["job_id"])
     assert (e.value.status, e.value.code) == (409, "conflict")
     ready_client.wait_for_job(busy["job_id"], timeout=EVENT_SECONDS_MAX)
+    charged(ready_client, busy["job_id"], 1)
     assert ready_client.balance() == {"balance": 99, "held": 0, "available": 99}
 
 
