@@ -6,7 +6,7 @@ BIN       := bin/rendertrust
 PKGS      := ./...
 BENCHTIME ?= 3s
 
-.PHONY: build run test fmt-check vet test-race bench clean test-esdb
+.PHONY: build run test fmt-check vet test-race bench clean test-esdb test-python
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/rendertrust
@@ -14,7 +14,7 @@ build:
 run: build
 	./$(BIN) serve --dev
 
-test: fmt-check vet build test-race
+test: fmt-check vet build test-race test-python
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -26,6 +26,11 @@ vet:
 # The race detector needs cgo; the shipped binary does not.
 test-race:
 	CGO_ENABLED=1 .ci/with-postgres .ci/with-stripe-mock .ci/with-geth $(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+# The Python SDK (sdk/python) against the real binary: Debian's pytest,
+# installed by .ci/pytest when missing.
+test-python: build
+	.ci/pytest -q -p no:cacheprovider sdk/python/tests
 
 # Benchmarks: every package's Go benchmarks and the API load tests
 # (rendertrust loadtest on SQLite and PostgreSQL), with the machine they ran

@@ -63,7 +63,7 @@ func TestDevChainPipeline(t *testing.T) {
 	}
 	defer rpcClient.Close()
 	mustVerified(t, "offline verify over JSON-RPC after restart", func() (*proof.Result, error) {
-		return proof.VerifyInclusion(ctx, rpcClient, p)
+		return proof.VerifyInclusion(ctx, rpcClient, dc.Trust(), p)
 	})
 	e = newEnv(t, envConfig{dir: dir, chain: dc.Writer(), client: dc.Client(), worker: cfg})
 	mustVerified(t, "Service.Verify after restart", func() (*proof.Result, error) { return e.service.Verify(ctx, ids[1]) })
@@ -119,18 +119,19 @@ func TestGethDev(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer other.Close()
+	trust := proof.Trust{ChainID: client.ChainID(), Contract: writer.Contract()}
 	for _, id := range []string{ids[0], ids[7]} {
 		p, err := e.service.Proof(ctx, id)
 		if err != nil {
 			t.Fatal(err)
 		}
-		mustVerified(t, "offline verify against geth", func() (*proof.Result, error) { return proof.VerifyInclusion(ctx, other, p) })
+		mustVerified(t, "offline verify against geth", func() (*proof.Result, error) { return proof.VerifyInclusion(ctx, other, trust, p) })
 	}
 	cp, err := e.service.Consistency(ctx, 4, second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustVerified(t, "consistency against geth", func() (*proof.Result, error) { return proof.VerifyConsistency(ctx, other, cp) })
+	mustVerified(t, "consistency against geth", func() (*proof.Result, error) { return proof.VerifyConsistency(ctx, other, trust, cp) })
 	t.Logf("anchored on geth --dev (chain %d) in contract %s; last lag %s, gas %d",
 		client.ChainID(), writer.Contract(), e.worker.Stats().LastLag, e.worker.Stats().LastGasUsed)
 }

@@ -26,6 +26,7 @@ import (
 
 	"github.com/rendertrust/rendertrust/anchor"
 	"github.com/rendertrust/rendertrust/anchor/ethchain"
+	"github.com/rendertrust/rendertrust/anchor/proof"
 	"github.com/rendertrust/rendertrust/eventstore"
 	"github.com/rendertrust/rendertrust/eventstore/sqlite"
 	"github.com/rendertrust/rendertrust/internal/sqldb"
@@ -88,6 +89,11 @@ func mustSimChain(tb testing.TB, options ...func(*node.Config, *ethconfig.Config
 	}
 	c.writer = client.Writer(addr, key)
 	return c
+}
+
+// trust is what a verifier of c's anchors trusts.
+func (c *simChain) trust() proof.Trust {
+	return proof.Trust{ChainID: c.client.ChainID(), Contract: c.writer.Contract()}
 }
 
 func (c *simChain) commit() {
@@ -177,6 +183,7 @@ func newEnv(tb testing.TB, cfg envConfig) *env {
 	scfg := anchor.ServiceConfig{ExpectedWait: e.worker.ExpectedWait}
 	if cfg.client != nil {
 		scfg.Chain = cfg.client
+		scfg.Trust = proof.Trust{ChainID: cfg.client.ChainID(), Contract: cfg.chain.Contract()}
 	}
 	e.service = anchor.NewService(e.db, e.store, scfg)
 

@@ -108,7 +108,7 @@ func TestPipelineOnPostgres(t *testing.T) {
 			t.Fatalf("OpenLog (round %d): %v", round, err)
 		}
 		worker := anchor.NewWorker(log, c.writer, store, anchor.WorkerConfig{Interval: time.Hour, EveryEvents: 5, PollInterval: testPoll, Logger: testLogger(t)})
-		service := anchor.NewService(db, store, anchor.ServiceConfig{Chain: c.client})
+		service := anchor.NewService(db, store, anchor.ServiceConfig{Chain: c.client, Trust: c.trust()})
 		runCtx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 2)
 		go func() { done <- log.Run(runCtx) }()

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
+
 	"github.com/rendertrust/rendertrust/anchor/merkle"
 	"github.com/rendertrust/rendertrust/anchor/proof"
 	"github.com/rendertrust/rendertrust/domain"
@@ -45,7 +47,8 @@ var (
 	ErrInvalidSizes = domain.Errorf(domain.CodeInvalid, "consistency proof needs 0 < from ≤ to")
 	// ErrNotAnchored is matched by every *NotAnchoredError.
 	ErrNotAnchored = errors.New("entry not anchored yet")
-	// ErrNoChain: Verify was called on a Service configured without a chain.
+	// ErrNoChain: Verify was called on a Service configured without a chain
+	// or without the contract to trust on it.
 	ErrNoChain = domain.Errorf(CodeUnavailable, "no chain is configured to verify against")
 )
 
@@ -90,6 +93,11 @@ type ServiceConfig struct {
 	// makes them fail with ErrNoChain. For a chain other than the worker's,
 	// use ethchain.Dial.
 	Chain proof.Chain
+	// Trust is the chain id and contract Verify and VerifyConsistency
+	// accept anchors from: the server's own configured contract, never
+	// the one a proof names. A zero contract makes them fail with
+	// ErrNoChain.
+	Trust proof.Trust
 	// ExpectedWait estimates how long until an anchor covers position
 	// (Worker.ExpectedWait); nil estimates Interval.
 	ExpectedWait func(position uint64) time.Duration
@@ -206,7 +214,7 @@ func (s *Service) Proof(ctx context.Context, entryID string) (*proof.Inclusion, 
 // ErrNoChain, an error wrapping ErrEntryNotFound, a *NotAnchoredError, or
 // the database's or chain's error.
 func (s *Service) Verify(ctx context.Context, entryID string) (*proof.Result, error) {
-	if s.cfg.Chain == nil {
+	if s.cfg.Chain == nil || s.cfg.Trust.Contract == (common.Address{}) {
 		return nil, ErrNoChain
 	}
 	lf, rec, err := s.locate(ctx, entryID)
@@ -222,7 +230,7 @@ func (s *Service) Verify(ctx context.Context, entryID string) (*proof.Result, er
 	if err != nil {
 		return nil, err
 	}
-	res, err := proof.VerifyInclusion(ctx, s.cfg.Chain, doc)
+	res, err := proof.VerifyInclusion(ctx, s.cfg.Chain, s.cfg.Trust, doc)
 	if err != nil {
 		return nil, fmt.Errorf("verify entry %s: %w", entryID, err)
 	}
@@ -263,14 +271,14 @@ func (s *Service) Consistency(ctx context.Context, from, to uint64) (*proof.Cons
 // checks it and both anchors against the chain (proof.VerifyConsistency).
 // Errors as for Consistency, plus ErrNoChain and the chain's error.
 func (s *Service) VerifyConsistency(ctx context.Context, from, to uint64) (*proof.Result, error) {
-	if s.cfg.Chain == nil {
+	if s.cfg.Chain == nil || s.cfg.Trust.Contract == (common.Address{}) {
 		return nil, ErrNoChain
 	}
 	doc, err := s.Consistency(ctx, from, to)
 	if err != nil {
 		return nil, err
 	}
-	res, err := proof.VerifyConsistency(ctx, s.cfg.Chain, doc)
+	res, err := proof.VerifyConsistency(ctx, s.cfg.Chain, s.cfg.Trust, doc)
 	if err != nil {
 		return nil, fmt.Errorf("verify consistency from %d to %d: %w", from, to, err)
 	}

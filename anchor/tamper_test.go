@@ -86,7 +86,7 @@ func mustService(t *testing.T, dir, dbFile string, c *simChain) *anchor.Service 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	return anchor.NewService(db, store, anchor.ServiceConfig{Chain: c.client})
+	return anchor.NewService(db, store, anchor.ServiceConfig{Chain: c.client, Trust: c.trust()})
 }
 
 // mustExec runs statements on the event store file in one transaction.

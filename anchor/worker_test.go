@@ -55,7 +55,7 @@ func TestAnchorScenario(t *testing.T) {
 	if p.Position != 4 || p.LeafIndex != 3 || p.TreeSize != 10 {
 		t.Errorf("proof position %d, leaf index %d, tree size %d; want 4, 3, 10", p.Position, p.LeafIndex, p.TreeSize)
 	}
-	mustVerified(t, "offline verify", func() (*proof.Result, error) { return proof.VerifyInclusion(ctx, c.client, p) })
+	mustVerified(t, "offline verify", func() (*proof.Result, error) { return proof.VerifyInclusion(ctx, c.client, c.trust(), p) })
 	mustVerified(t, "Service.Verify", func() (*proof.Result, error) { return e.service.Verify(ctx, ids[3]) })
 
 	// 3.

@@ -23,11 +23,15 @@ import (
 // Access tokens: EdDSA-signed JWTs, algorithm pinned, issuer, audience and
 // expiry checked.
 const (
-	// AccessTokenTTL is how long an access token lasts.
+	// AccessTokenTTL is how long an access token lasts unless the
+	// operator sets another lifetime (Tokens.SetTTL).
 	AccessTokenTTL = 15 * time.Minute
-	tokenIssuer    = "rendertrust"
-	tokenAudience  = "rendertrust-api"
-	tokenAlg       = "EdDSA"
+	// AccessTokenTTLMin and AccessTokenTTLMax bound a configured lifetime.
+	AccessTokenTTLMin = time.Second
+	AccessTokenTTLMax = 24 * time.Hour
+	tokenIssuer       = "rendertrust"
+	tokenAudience     = "rendertrust-api"
+	tokenAlg          = "EdDSA"
 )
 
 var errUnauthorized = &domain.Error{Code: domain.CodeUnauthorized, Message: "missing or invalid access token"}
@@ -39,6 +43,7 @@ var errForbidden = &domain.Error{Code: domain.CodeForbidden, Message: "admin rol
 type Tokens struct {
 	key      ed25519.PrivateKey
 	now      func() time.Time
+	ttl      time.Duration
 	mu       sync.Mutex
 	verified map[string]claims
 }
@@ -57,8 +62,22 @@ func NewTokens(key ed25519.PrivateKey, now func() time.Time) *Tokens {
 	if now == nil {
 		now = time.Now
 	}
-	return &Tokens{key: key, now: now, verified: map[string]claims{}}
+	return &Tokens{key: key, now: now, ttl: AccessTokenTTL, verified: map[string]claims{}}
 }
+
+// SetTTL sets how long the access tokens issued from now on last. It
+// returns an error for a lifetime outside [AccessTokenTTLMin,
+// AccessTokenTTLMax]. Call it before serving.
+func (t *Tokens) SetTTL(d time.Duration) error {
+	if d < AccessTokenTTLMin || d > AccessTokenTTLMax {
+		return fmt.Errorf("access token lifetime %s: want %s to %s", d, AccessTokenTTLMin, AccessTokenTTLMax)
+	}
+	t.ttl = d
+	return nil
+}
+
+// TTL returns how long an issued access token lasts.
+func (t *Tokens) TTL() time.Duration { return t.ttl }
 
 // LoadOrCreateKey reads an Ed25519 private key (PKCS #8 PEM) from path,
 // creating one with owner-only permissions when create is true and the file
@@ -95,7 +114,7 @@ func (t *Tokens) Issue(u commands.User) (string, error) {
 	c := claims{Role: u.Role, RegisteredClaims: jwt.RegisteredClaims{
 		Issuer: tokenIssuer, Subject: string(u.ID), Audience: jwt.ClaimStrings{tokenAudience},
 		IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now),
-		ExpiresAt: jwt.NewNumericDate(now.Add(AccessTokenTTL)), ID: uuid.Must(uuid.NewV7()).String(),
+		ExpiresAt: jwt.NewNumericDate(now.Add(t.ttl)), ID: uuid.Must(uuid.NewV7()).String(),
 	}}
 	return jwt.NewWithClaims(jwt.SigningMethodEdDSA, c).SignedString(t.key)
 }

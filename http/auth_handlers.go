@@ -90,7 +90,7 @@ func (s *Server) refresh(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, TokenResponse{AccessToken: access, RefreshToken: next, TokenType: "Bearer", ExpiresIn: int(AccessTokenTTL.Seconds())})
+	return c.JSON(http.StatusOK, TokenResponse{AccessToken: access, RefreshToken: next, TokenType: "Bearer", ExpiresIn: int(s.Tokens.TTL().Seconds())})
 }
 
 func (s *Server) logout(c echo.Context) error {
@@ -114,7 +114,7 @@ func (s *Server) issue(c echo.Context, status int, u commands.User) error {
 		return err
 	}
 	return c.JSON(status, TokenResponse{AccessToken: access, RefreshToken: refresh, TokenType: "Bearer",
-		ExpiresIn: int(AccessTokenTTL.Seconds()), User: &u})
+		ExpiresIn: int(s.Tokens.TTL().Seconds()), User: &u})
 }
 
 func (s *Server) me(c echo.Context) error {

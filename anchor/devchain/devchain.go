@@ -45,6 +45,7 @@ import (
 	"github.com/ethereum/go-ethereum/rpc"
 
 	"github.com/rendertrust/rendertrust/anchor/ethchain"
+	"github.com/rendertrust/rendertrust/anchor/proof"
 )
 
 // File names inside the chain's directory.
@@ -196,6 +197,12 @@ func (c *Chain) Key() *ecdsa.PrivateKey { return c.key }
 
 // Contract returns the Anchor contract's address.
 func (c *Chain) Contract() common.Address { return c.contract }
+
+// Trust returns the chain id and contract a verifier of this chain's
+// anchors trusts.
+func (c *Chain) Trust() proof.Trust {
+	return proof.Trust{ChainID: c.client.ChainID(), Contract: c.contract}
+}
 
 // Writer returns a Writer that anchors to the contract with Key.
 func (c *Chain) Writer() *ethchain.Writer { return c.client.Writer(c.contract, c.key) }

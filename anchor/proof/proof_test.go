@@ -17,7 +17,10 @@ import (
 	"github.com/rendertrust/rendertrust/anchor/proof"
 )
 
-var contract = common.HexToAddress("0x00000000000000000000000000000000000a0c40")
+var (
+	contract = common.HexToAddress("0x00000000000000000000000000000000000a0c40")
+	trust    = proof.Trust{ChainID: 7, Contract: contract}
+)
 
 // fakeChain is a chain holding one contract's anchored roots, each mined
 // in a transaction of its own, in a block numbered by its size.
@@ -103,7 +106,7 @@ func mustProofs(t *testing.T, n int, sizes ...uint64) (*fakeChain, func(index, s
 func TestVerifyInclusionRejectsForgeries(t *testing.T) {
 	chain, prove := mustProofs(t, 6, 5, 6)
 	valid := prove(3, 5)
-	if res, err := proof.VerifyInclusion(context.Background(), chain, valid); err != nil || !res.Verified {
+	if res, err := proof.VerifyInclusion(context.Background(), chain, trust, valid); err != nil || !res.Verified {
 		t.Fatalf("valid proof: %+v, %v", res, err)
 	}
 	cases := map[string]struct {
@@ -120,7 +123,7 @@ func TestVerifyInclusionRejectsForgeries(t *testing.T) {
 		"SizeFivePresentedAsSix": {func(p *proof.Inclusion) { p.TreeSize = 6 }, []string{proof.CheckRootOnChain, proof.CheckAnchorTx}},
 		"RootNotAnchored":        {func(p *proof.Inclusion) { p.Root[0] ^= 1 }, []string{proof.CheckInclusion, proof.CheckRootOnChain, proof.CheckAnchorTx}},
 		"OtherChain":             {func(p *proof.Inclusion) { p.Anchor.ChainID = 1 }, []string{proof.CheckChainID}},
-		"OtherContract":          {func(p *proof.Inclusion) { p.Anchor.Contract = "0x000000000000000000000000000000000000dead" }, []string{proof.CheckRootOnChain}},
+		"OtherContract":          {func(p *proof.Inclusion) { p.Anchor.Contract = "0x000000000000000000000000000000000000dead" }, []string{proof.CheckContract}},
 		"UnknownTransaction":     {func(p *proof.Inclusion) { p.Anchor.TxHash = txOf(99).Hex() }, []string{proof.CheckAnchorTx, proof.CheckAnchorBlock}},
 		"OtherBlock":             {func(p *proof.Inclusion) { p.Anchor.BlockHash = blockOf(6).Hex() }, []string{proof.CheckAnchorBlock}},
 	}
@@ -128,7 +131,7 @@ func TestVerifyInclusionRejectsForgeries(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			p := prove(3, 5)
 			tc.forge(p)
-			res, err := proof.VerifyInclusion(context.Background(), chain, p)
+			res, err := proof.VerifyInclusion(context.Background(), chain, trust, p)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -176,14 +179,14 @@ func TestHashText(t *testing.T) {
 // TestResultJSON pins the verify answer's shape.
 func TestResultJSON(t *testing.T) {
 	chain, prove := mustProofs(t, 2, 2)
-	res, err := proof.VerifyInclusion(context.Background(), chain, prove(1, 2))
+	res, err := proof.VerifyInclusion(context.Background(), chain, trust, prove(1, 2))
 	if err != nil {
 		t.Fatal(err)
 	}
 	b, _ := json.Marshal(res)
 	var m map[string]any
 	json.Unmarshal(b, &m)
-	if m["verified"] != true || len(m["checks"].(map[string]any)) != 9 || m["details"] != nil {
-		t.Errorf("Result JSON = %s; want verified, 9 checks, no details", b)
+	if m["verified"] != true || len(m["checks"].(map[string]any)) != 10 || m["details"] != nil {
+		t.Errorf("Result JSON = %s; want verified, 10 checks, no details", b)
 	}
 }

@@ -26,8 +26,9 @@ const (
 	CheckEntryID     = "entry_id"      // the entry's "id" is entry_id
 	CheckLeafIndex   = "leaf_index"    // leaf_index = position − 1, below tree_size
 	CheckInclusion   = "inclusion"     // audit_path folds SHA-256(0x00 ‖ entry) into root
-	CheckChainID     = "chain_id"      // the chain's eth_chainId is anchor.chain_id
-	CheckRootOnChain = "root_on_chain" // contract.rootAt(tree_size) is root
+	CheckChainID     = "chain_id"      // the chain's eth_chainId and anchor.chain_id are the trusted chain id
+	CheckContract    = "contract"      // anchor.contract is the trusted contract
+	CheckRootOnChain = "root_on_chain" // the trusted contract's rootAt(tree_size) is root
 	CheckAnchorTx    = "anchor_tx"     // the transaction succeeded and emitted Anchored(tree_size, root)
 	CheckAnchorBlock = "anchor_block"  // it is in block block_number with hash block_hash, on the canonical chain
 
@@ -48,17 +49,18 @@ var descriptions = map[string]string{
 	CheckEntryID:     "the entry's id is entry_id",
 	CheckLeafIndex:   "leaf_index = position − 1 < tree_size",
 	CheckInclusion:   "audit_path folds the entry's leaf hash into root (RFC 9162 §2.1.3.2)",
-	CheckChainID:     "the RPC endpoint serves chain_id",
-	CheckRootOnChain: "the contract's rootAt(tree_size) is root",
+	CheckChainID:     "the RPC endpoint and the anchor are on the trusted chain",
+	CheckContract:    "the anchor names the trusted contract",
+	CheckRootOnChain: "the trusted contract's rootAt(tree_size) is root",
 	CheckAnchorTx:    "the anchor transaction succeeded and emitted Anchored(tree_size, root)",
 	CheckAnchorBlock: "the transaction is in block_number / block_hash, on the canonical chain",
 	CheckSizes:       "0 < tree_size_1 ≤ tree_size_2",
 	CheckConsistency: "consistency_path joins root_1 and root_2 (RFC 9162 §2.1.4.2)",
 
-	CheckRoot1OnChain: "the contract's rootAt(tree_size_1) is root_1",
+	CheckRoot1OnChain: "the trusted contract's rootAt(tree_size_1) is root_1",
 	CheckAnchor1Tx:    "anchor_1's transaction succeeded and emitted Anchored(tree_size_1, root_1)",
 	CheckAnchor1Block: "anchor_1's transaction is in its block, on the canonical chain",
-	CheckRoot2OnChain: "the contract's rootAt(tree_size_2) is root_2",
+	CheckRoot2OnChain: "the trusted contract's rootAt(tree_size_2) is root_2",
 	CheckAnchor2Tx:    "anchor_2's transaction succeeded and emitted Anchored(tree_size_2, root_2)",
 	CheckAnchor2Block: "anchor_2's transaction is in its block, on the canonical chain",
 }
@@ -70,6 +72,17 @@ type Chain interface {
 	RootAt(ctx context.Context, contract common.Address, size uint64) ([32]byte, error)
 	Receipt(ctx context.Context, tx common.Hash) (*types.Receipt, error)
 	BlockHash(ctx context.Context, number uint64) (common.Hash, error)
+}
+
+// Trust is what a verifier trusts about the chain: the chain id and the
+// address of the Anchor contract the operator publishes out of band (its
+// README, website, a signed release). It is never read from the proof:
+// anyone can deploy a copy of the contract, anchor a forged log in it and
+// name that copy in a proof. Every anchor a proof names must be on this
+// chain and in this contract, and the roots are read from this contract.
+type Trust struct {
+	ChainID  uint64
+	Contract common.Address
 }
 
 // Result is a verification's outcome, the answer of
@@ -157,10 +170,11 @@ func (r *Result) Write(w io.Writer) error {
 
 // VerifyInclusion checks p completely: the entry's bytes against its leaf
 // hash and id, the audit path against the root, and the root against the
-// anchor on chain. Every failed check is in the Result; the error is only
-// for a chain that could not be asked (an RPC failure, not a missing
-// transaction or root, which are failed checks).
-func VerifyInclusion(ctx context.Context, chain Chain, p *Inclusion) (*Result, error) {
+// anchor in the trusted contract on the trusted chain (an anchor naming
+// another chain or contract fails). Every failed check is in the Result;
+// the error is only for a chain that could not be asked (an RPC failure,
+// not a missing transaction or root, which are failed checks).
+func VerifyInclusion(ctx context.Context, chain Chain, trust Trust, p *Inclusion) (*Result, error) {
 	r := newResult()
 	r.Add(CheckAlg, p.Alg == Alg, fmt.Sprintf("alg is %q", p.Alg))
 
@@ -173,25 +187,26 @@ func VerifyInclusion(ctx context.Context, chain Chain, p *Inclusion) (*Result, e
 	err = merkle.VerifyInclusion(leaf, p.LeafIndex, p.TreeSize, arrays(p.AuditPath), p.Root)
 	r.Add(CheckInclusion, err == nil, errText(err))
 
-	if err := checkAnchor(ctx, chain, r, inclusionAnchor, p.Anchor, p.TreeSize, p.Root); err != nil {
+	if err := checkAnchor(ctx, chain, trust, r, inclusionAnchor, p.Anchor, p.TreeSize, p.Root); err != nil {
 		return nil, err
 	}
 	return r, nil
 }
 
 // VerifyConsistency checks c completely: the path between the two roots
-// and each root against its anchor on chain. Errors as for VerifyInclusion.
-func VerifyConsistency(ctx context.Context, chain Chain, c *Consistency) (*Result, error) {
+// and each root against its anchor in the trusted contract on the trusted
+// chain. Errors as for VerifyInclusion.
+func VerifyConsistency(ctx context.Context, chain Chain, trust Trust, c *Consistency) (*Result, error) {
 	r := newResult()
 	r.Add(CheckAlg, c.Alg == Alg, fmt.Sprintf("alg is %q", c.Alg))
 	r.Add(CheckSizes, c.TreeSize1 > 0 && c.TreeSize1 <= c.TreeSize2,
 		fmt.Sprintf("tree_size_1 %d, tree_size_2 %d", c.TreeSize1, c.TreeSize2))
 	err := merkle.VerifyConsistency(c.TreeSize1, c.TreeSize2, arrays(c.ConsistencyPath), c.Root1, c.Root2)
 	r.Add(CheckConsistency, err == nil, errText(err))
-	if err := checkAnchor(ctx, chain, r, anchor1, c.Anchor1, c.TreeSize1, c.Root1); err != nil {
+	if err := checkAnchor(ctx, chain, trust, r, anchor1, c.Anchor1, c.TreeSize1, c.Root1); err != nil {
 		return nil, err
 	}
-	if err := checkAnchor(ctx, chain, r, anchor2, c.Anchor2, c.TreeSize2, c.Root2); err != nil {
+	if err := checkAnchor(ctx, chain, trust, r, anchor2, c.Anchor2, c.TreeSize2, c.Root2); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -206,16 +221,15 @@ var (
 	anchor2         = anchorChecks{CheckRoot2OnChain, CheckAnchor2Tx, CheckAnchor2Block}
 )
 
-// checkAnchor adds the chain checks of one anchor to r.
-func checkAnchor(ctx context.Context, chain Chain, r *Result, names anchorChecks, a Anchor, size uint64, root Hash) error {
-	r.Add(CheckChainID, chain.ChainID() == a.ChainID, fmt.Sprintf("endpoint serves chain %d, anchor names chain %d", chain.ChainID(), a.ChainID))
-	if !common.IsHexAddress(a.Contract) {
-		r.Add(names.root, false, fmt.Sprintf("contract %q is not an address", a.Contract))
-		r.Add(names.tx, false, "no contract")
-		r.Add(names.block, false, "no contract")
-		return nil
-	}
-	contract := common.HexToAddress(a.Contract)
+// checkAnchor adds the chain checks of one anchor to r. The roots and
+// the logs are read from the trusted contract, whatever a names: a names
+// the chain and contract only to be compared with trust.
+func checkAnchor(ctx context.Context, chain Chain, trust Trust, r *Result, names anchorChecks, a Anchor, size uint64, root Hash) error {
+	r.Add(CheckChainID, chain.ChainID() == trust.ChainID && a.ChainID == trust.ChainID,
+		fmt.Sprintf("trusted chain %d, endpoint serves chain %d, anchor names chain %d", trust.ChainID, chain.ChainID(), a.ChainID))
+	named := common.IsHexAddress(a.Contract) && common.HexToAddress(a.Contract) == trust.Contract
+	r.Add(CheckContract, named, fmt.Sprintf("anchor names contract %q, the trusted contract is %s", truncate(a.Contract), trust.Contract))
+	contract := trust.Contract
 	onChain, err := chain.RootAt(ctx, contract, size)
 	if errors.Is(err, ethchain.ErrNoContract) {
 		r.Add(names.root, false, fmt.Sprintf("no contract at %s on chain %d", contract, chain.ChainID()))

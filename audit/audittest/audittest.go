@@ -153,7 +153,7 @@ func (in *Installation) startAnchoringEvery(tb testing.TB, ctx context.Context, 
 	w := anchor.NewWorker(in.AuditLog, in.Chain.Writer(), in.Store, anchor.WorkerConfig{
 		Interval: interval, EveryEvents: every, Confirmations: 1, PollInterval: anchorPoll, Logger: quiet,
 	})
-	in.Proofs = anchor.NewService(in.DB, in.Store, anchor.ServiceConfig{Chain: in.Chain.Client()})
+	in.Proofs = anchor.NewService(in.DB, in.Store, anchor.ServiceConfig{Chain: in.Chain.Client(), Trust: in.Chain.Trust()})
 	in.workers.Go(func() { in.AuditLog.Run(ctx) })
 	in.workers.Go(func() { w.Run(ctx) })
 }

@@ -47,7 +47,7 @@ func Bench(b *testing.B, events int) *Installation {
 		in.openSQLite(b)
 		b.Cleanup(func() { in.DB.Close(); in.Store.Close() })
 		in.openChain(b)
-		in.Proofs = anchor.NewService(in.DB, in.Store, anchor.ServiceConfig{Chain: in.Chain.Client()})
+		in.Proofs = anchor.NewService(in.DB, in.Store, anchor.ServiceConfig{Chain: in.Chain.Client(), Trust: in.Chain.Trust()})
 		return in
 	}
 	if err := os.RemoveAll(dir); err != nil {

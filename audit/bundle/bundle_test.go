@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rendertrust/rendertrust/anchor/proof"
 	"github.com/rendertrust/rendertrust/audit/audittest"
 	"github.com/rendertrust/rendertrust/audit/bundle"
 	"github.com/rendertrust/rendertrust/audit/replay"
@@ -60,7 +61,7 @@ func (f *fixture) export(t *testing.T, sel bundle.Selection) []byte {
 // verify verifies file against f's chain.
 func verify(t *testing.T, file []byte, f *fixture) *bundle.Report {
 	t.Helper()
-	r, err := bundle.Verify(ctx, file, f.in.Chain.Client())
+	r, err := bundle.Verify(ctx, file, f.in.Chain.Client(), f.in.Chain.Trust())
 	if err != nil {
 		t.Fatalf("verify: %v", err)
 	}
@@ -69,7 +70,7 @@ func verify(t *testing.T, file []byte, f *fixture) *bundle.Report {
 
 func verifyOffline(t *testing.T, file []byte) *bundle.Report {
 	t.Helper()
-	r, err := bundle.Verify(ctx, file, nil)
+	r, err := bundle.Verify(ctx, file, nil, proof.Trust{})
 	if err != nil {
 		t.Fatalf("verify: %v", err)
 	}

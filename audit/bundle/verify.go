@@ -57,10 +57,11 @@ func (r *Report) add(name string, ok bool, what, detail string) {
 // Verify checks the bundle file: its framing and seal, every entry's bytes
 // and inclusion proof, that the entries are the subject's and leave no gap
 // in a stream, the consistency of every anchored root with the latest, and
-// with chain (nil to skip) every anchor on the chain. Every failure is a
-// failed Check naming what broke; the error is only for a chain that could
-// not be asked.
-func Verify(ctx context.Context, file []byte, chain proof.Chain) (*Report, error) {
+// with chain (nil to skip) every anchor on the chain, in the trusted
+// contract (an anchor naming another chain or contract fails). Every
+// failure is a failed Check naming what broke; the error is only for a
+// chain that could not be asked.
+func Verify(ctx context.Context, file []byte, chain proof.Chain, trust proof.Trust) (*Report, error) {
 	r := &Report{Verified: true, ChainChecked: chain != nil}
 	if chain != nil {
 		chain = newCachedChain(chain)
@@ -79,7 +80,7 @@ func Verify(ctx context.Context, file []byte, chain proof.Chain) (*Report, error
 		return r, nil
 	}
 	r.Subject, r.Entries = b.Subject, len(entries)
-	v := &verifier{r: r, chain: chain, body: b}
+	v := &verifier{r: r, chain: chain, trust: trust, body: b}
 	if err := v.entries(ctx, entries); err != nil {
 		return nil, err
 	}
@@ -135,6 +136,7 @@ func strictDecode(b []byte, v any) error {
 type verifier struct {
 	r      *Report
 	chain  proof.Chain // nil: offline
+	trust  proof.Trust // the contract anchors must be in, with chain
 	body   *Body
 	events []event // the entries decoded, in bundle order
 	roots  map[uint64]proof.Hash
@@ -210,7 +212,7 @@ func (v *verifier) onChain() string {
 // Merkle part only.
 func (v *verifier) inclusion(ctx context.Context, p *proof.Inclusion, env event) (*proof.Result, error) {
 	if v.chain != nil {
-		return proof.VerifyInclusion(ctx, v.chain, p)
+		return proof.VerifyInclusion(ctx, v.chain, v.trust, p)
 	}
 	r := &proof.Result{Verified: true, Checks: map[string]bool{}}
 	r.Add(proof.CheckAlg, p.Alg == proof.Alg, fmt.Sprintf("alg is %q", p.Alg))
@@ -390,7 +392,7 @@ func (v *verifier) connect(ctx context.Context, size uint64, c *proof.Consistenc
 
 func (v *verifier) consistencyResult(ctx context.Context, c *proof.Consistency) (*proof.Result, error) {
 	if v.chain != nil {
-		return proof.VerifyConsistency(ctx, v.chain, c)
+		return proof.VerifyConsistency(ctx, v.chain, v.trust, c)
 	}
 	r := &proof.Result{Verified: true, Checks: map[string]bool{}}
 	r.Add(proof.CheckAlg, c.Alg == proof.Alg, fmt.Sprintf("alg is %q", c.Alg))
@@ -411,7 +413,7 @@ func (v *verifier) latestOnChain(ctx context.Context) error {
 	}
 	trivial := &proof.Consistency{Alg: proof.Alg, TreeSize1: latest.TreeSize, TreeSize2: latest.TreeSize, Root1: latest.Root,
 		Root2: latest.Root, ConsistencyPath: []proof.Hash{}, Anchor1: latest.Anchor, Anchor2: latest.Anchor}
-	res, err := proof.VerifyConsistency(ctx, v.chain, trivial)
+	res, err := proof.VerifyConsistency(ctx, v.chain, v.trust, trivial)
 	if err != nil {
 		return fmt.Errorf("latest anchor: %w", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/rendertrust/rendertrust/anchor"
 	"github.com/rendertrust/rendertrust/anchor/devchain"
 	"github.com/rendertrust/rendertrust/anchor/ethchain"
+	"github.com/rendertrust/rendertrust/anchor/proof"
 )
 
 // anchoring is the audit log, the anchor worker and the proof service.
@@ -57,7 +58,7 @@ func (m *Main) startAnchoring(ctx context.Context) (*anchoring, error) {
 	if writer != nil && !m.Config.NoAnchor {
 		a.worker = anchor.NewWorker(a.log, writer, m.Store, cfg)
 	}
-	sc := anchor.ServiceConfig{Chain: a.client, Interval: cfg.Interval}
+	sc := anchor.ServiceConfig{Chain: a.client, Trust: m.trust(a), Interval: cfg.Interval}
 	if a.worker != nil {
 		sc.ExpectedWait = a.worker.ExpectedWait
 	}
@@ -69,6 +70,20 @@ func (m *Main) startAnchoring(ctx context.Context) (*anchoring, error) {
 		m.goWorker(func() error { return a.worker.Run(ctx) })
 	}
 	return a, nil
+}
+
+// trust is the contract the API's verify accepts anchors from: the one this
+// server anchors to (the dev chain's, or ANCHOR_CONTRACT), never the one a
+// proof names. Without ANCHOR_CONTRACT verify answers 503.
+func (m *Main) trust(a *anchoring) proof.Trust {
+	if a.dev != nil {
+		return a.dev.Trust()
+	}
+	t := proof.Trust{ChainID: a.client.ChainID()}
+	if common.IsHexAddress(m.Config.AnchorContract) {
+		t.Contract = common.HexToAddress(m.Config.AnchorContract)
+	}
+	return t
 }
 
 // chainWriter returns the anchor writer for a real chain, or nil (proofs

@@ -145,32 +145,43 @@ func writeBundleFile(path string, b []byte) error {
 
 func newAuditVerifyCommand() *cobra.Command {
 	var rpcURL string
+	var t trustFlags
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "verify FILE [--rpc URL]",
+		Use:   "verify FILE [--rpc URL --contract ADDR --chain-id N]",
 		Short: "Verify an audit bundle offline, optionally against the chain",
 		Long: `Verify an audit bundle without any RenderTrust database: the file's seal,
 every entry's bytes, id and inclusion proof, that the entries are the subject's
 and leave no gap in its stream, and the consistency of every anchored root with
 the latest; with --rpc (any JSON-RPC endpoint of the anchors' chain) also every
-anchor on the chain. Prints each check; exits non-zero if any fails. Without
+anchor on the chain, in the contract --contract on the chain --chain-id (the
+operator's published address, never the one in the bundle). Prints each check; exits non-zero if any fails. Without
 --rpc the anchors are not checked, and the output says so. FILE "-" reads
 standard input.`,
 		Args:         cobra.ExactArgs(1),
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runAuditVerify(cmd.Context(), cmd.InOrStdin(), cmd.OutOrStdout(), args[0], rpcURL, asJSON)
+			var trust proof.Trust
+			if rpcURL != "" {
+				var err error
+				if trust, err = t.trust(); err != nil {
+					return err
+				}
+			}
+			return runAuditVerify(cmd.Context(), cmd.InOrStdin(), cmd.OutOrStdout(), args[0], rpcURL, trust, asJSON)
 		},
 	}
 	cmd.Flags().StringVar(&rpcURL, "rpc", "", "JSON-RPC endpoint of the chain the anchors are on")
+	t.register(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
 	return cmd
 }
 
 // runAuditVerify verifies the bundle at path ("-": stdin), against the
-// chain at rpcURL unless it is "", and prints the report to out. It
-// returns errBundleNotVerified if a check failed.
-func runAuditVerify(ctx context.Context, stdin io.Reader, out io.Writer, path, rpcURL string, asJSON bool) error {
+// chain at rpcURL unless it is "" (anchors in the trusted contract), and
+// prints the report to out. It returns errBundleNotVerified if a check
+// failed.
+func runAuditVerify(ctx context.Context, stdin io.Reader, out io.Writer, path, rpcURL string, trust proof.Trust, asJSON bool) error {
 	file, err := readBundle(stdin, path)
 	if err != nil {
 		return err
@@ -184,7 +195,7 @@ func runAuditVerify(ctx context.Context, stdin io.Reader, out io.Writer, path, r
 		defer c.Close()
 		chain = c
 	}
-	r, err := bundle.Verify(ctx, file, chain)
+	r, err := bundle.Verify(ctx, file, chain, trust)
 	if err != nil {
 		return fmt.Errorf("verify %s: %w", path, err)
 	}

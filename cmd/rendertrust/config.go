@@ -24,9 +24,11 @@ type Config struct {
 	// (DATABASE_URL, required with it).
 	EventStoreURL string // EVENTSTORE_URL
 	JWTKeyFile    string // RENDERTRUST_JWT_KEY_FILE
-	PublicURL     string // RENDERTRUST_PUBLIC_URL
-	CORSOrigins   string // RENDERTRUST_CORS_ORIGINS, comma-separated
-	LogLevel      string // RENDERTRUST_LOG_LEVEL
+	// AccessTokenTTL is how long an access token lasts (0: 15 minutes).
+	AccessTokenTTL time.Duration // RENDERTRUST_ACCESS_TOKEN_TTL
+	PublicURL      string        // RENDERTRUST_PUBLIC_URL
+	CORSOrigins    string        // RENDERTRUST_CORS_ORIGINS, comma-separated
+	LogLevel       string        // RENDERTRUST_LOG_LEVEL
 	// TrustedProxies are the reverse proxies (IPs or CIDRs) whose
 	// X-Forwarded-For names the client; without them the connection's own
 	// address is the client's.
@@ -91,6 +93,7 @@ var envNames = map[string]string{
 	"anchor-contract":       "ANCHOR_CONTRACT",
 	"chain-key-file":        "CHAIN_KEY_FILE",
 	"dev-chain-port":        "RENDERTRUST_DEV_CHAIN_PORT",
+	"access-token-ttl":      "RENDERTRUST_ACCESS_TOKEN_TTL",
 	"anchor-interval":       "RENDERTRUST_ANCHOR_INTERVAL",
 	"anchor-every":          "RENDERTRUST_ANCHOR_EVERY",
 	"anchor-confirmations":  "RENDERTRUST_ANCHOR_CONFIRMATIONS",
@@ -115,6 +118,7 @@ func (c *Config) bindServeFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "address to serve the API on")
 	fs.BoolVar(&c.Dev, "dev", false, "development mode: dev payments (no charge), a local node")
 	fs.StringVar(&c.JWTKeyFile, "jwt-key-file", "", "Ed25519 private key (PKCS #8 PEM) signing access tokens (default: <data-dir>/jwt.key, created if missing)")
+	fs.DurationVar(&c.AccessTokenTTL, "access-token-ttl", 0, "how long an access token lasts, 1s to 24h (default 15m)")
 	fs.StringVar(&c.PublicURL, "public-url", "", "external base URL for download links (default: the request's host)")
 	fs.StringVar(&c.CORSOrigins, "cors-origins", "app://rendertrust,http://localhost:5173", "origins allowed by CORS (the desktop app's)")
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "reverse proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For is believed (default: none, the peer's address is the client's)")

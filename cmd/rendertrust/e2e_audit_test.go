@@ -261,7 +261,7 @@ func auditBundle(t *testing.T, s *server, job string) {
 	})
 	rpc := s.m.Anchor.dev.URL()
 	var out bytes.Buffer
-	if err := runAuditVerify(context.Background(), nil, &out, path, rpc, false); err != nil {
+	if err := runAuditVerify(context.Background(), nil, &out, path, rpc, s.m.Anchor.dev.Trust(), false); err != nil {
 		t.Fatalf("step 5: verify: %v\n%s", err, out.String())
 	}
 	if !strings.Contains(out.String(), "credits.refunded") || !strings.Contains(out.String(), "verified: the") {
@@ -273,7 +273,7 @@ func auditBundle(t *testing.T, s *server, job string) {
 	file[i] ^= 1
 	os.WriteFile(path, file, 0o600)
 	out.Reset()
-	if err := runAuditVerify(context.Background(), nil, &out, path, rpc, false); !errors.Is(err, errBundleNotVerified) || !strings.Contains(out.String(), "FAILED") {
+	if err := runAuditVerify(context.Background(), nil, &out, path, rpc, s.m.Anchor.dev.Trust(), false); !errors.Is(err, errBundleNotVerified) || !strings.Contains(out.String(), "FAILED") {
 		t.Fatalf("step 5: a changed bundle: %v\n%s", err, out.String())
 	}
 }

@@ -5,18 +5,21 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	rtproof "github.com/rendertrust/rendertrust/anchor/proof"
 )
 
 // TestLedgerProofs: on the embedded dev chain, 1. a purchase shows in the
 // transactions with its entry id; 2. once anchored, its proof has the
 // public format and verifies through the API; 3. the
 // offline verifier checks the saved proof against the chain's JSON-RPC
-// alone; 4. a proof with one byte of the entry changed fails; 5. another
+// alone, and refuses it when trusting another contract or chain; 4. a proof with one byte of the entry changed fails; 5. another
 // user cannot see the entry (404).
 func TestLedgerProofs(t *testing.T) {
 	s := startServer(t, func(c *Config) { c.AnchorInterval = 200 * time.Millisecond })
@@ -72,13 +75,23 @@ func TestLedgerProofs(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "proof.json")
 	os.WriteFile(path, raw, 0o600)
 	var out bytes.Buffer
-	if err := runVerify(context.Background(), nil, &out, path, rpc, false); err != nil {
+	trust := s.m.Anchor.dev.Trust()
+	if err := runVerify(context.Background(), nil, &out, path, rpc, trust, false); err != nil {
 		t.Fatalf("step 3: offline verify: %v\n%s", err, out.String())
+	}
+	otherContract, otherChain := trust, trust
+	otherContract.Contract[19] ^= 1
+	otherChain.ChainID++
+	for name, other := range map[string]rtproof.Trust{"another contract": otherContract, "another chain": otherChain} {
+		out.Reset()
+		if err := runVerify(context.Background(), nil, &out, path, rpc, other, false); !errors.Is(err, errNotVerified) {
+			t.Fatalf("step 3: verify trusting %s: %v, want errNotVerified\n%s", name, err, out.String())
+		}
 	}
 	tampered := strings.Replace(string(raw), proof.Entry, base64.StdEncoding.EncodeToString(bytes.Replace(entryBytes, []byte("500"), []byte("900"), 1)), 1)
 	os.WriteFile(path, []byte(tampered), 0o600)
 	out.Reset()
-	if err := runVerify(context.Background(), nil, &out, path, rpc, false); err == nil {
+	if err := runVerify(context.Background(), nil, &out, path, rpc, trust, false); err == nil {
 		t.Fatalf("step 4: a tampered entry verified:\n%s", out.String())
 	}
 	other := s.register(t, "nosy@example.com").AccessToken

@@ -261,6 +261,12 @@ func (m *Main) newHTTP(reg *prometheus.Registry) (*rthttp.Server, error) {
 	if webhook != nil {
 		stripeWebhook = webhook
 	}
+	tokens := rthttp.NewTokens(key, nil)
+	if m.Config.AccessTokenTTL != 0 {
+		if err := tokens.SetTTL(m.Config.AccessTokenTTL); err != nil {
+			return nil, fmt.Errorf("--access-token-ttl: %w", err)
+		}
+	}
 	var led rthttp.Ledger
 	if m.Anchor != nil {
 		led = ledger{m.Anchor.service}
@@ -272,7 +278,7 @@ func (m *Main) newHTTP(reg *prometheus.Registry) (*rthttp.Server, error) {
 	return rthttp.New(rthttp.Config{
 		TrustedProxies: proxies, MetricsElsewhere: m.Config.MetricsAddr != "",
 		Ledger:   led,
-		Commands: m.Commands, Reader: m.Reader, Runner: m.Runner, Tokens: rthttp.NewTokens(key, nil),
+		Commands: m.Commands, Reader: m.Reader, Runner: m.Runner, Tokens: tokens,
 		Results: results, Checkout: provider, StripeWebhook: stripeWebhook, Registerer: reg, Gatherer: reg, Log: m.Log,
 		CORSOrigins: splitList(m.Config.CORSOrigins), PublicURL: m.Config.PublicURL, Head: m.Store.Head,
 		Ready: func(ctx context.Context) error { _, err := m.Store.Head(ctx); return err },

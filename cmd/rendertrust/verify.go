@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/spf13/cobra"
 
 	"github.com/rendertrust/rendertrust/anchor/ethchain"
@@ -21,39 +22,77 @@ const proofFileBytesMax = 1 << 20
 // errNotVerified makes `verify` exit non-zero when a check failed.
 var errNotVerified = errors.New("proof NOT verified")
 
-// newVerifyCommand returns `rendertrust verify --proof FILE --rpc URL`, the
-// offline verifier: it needs no database, only the proof document (from
-// GET /api/v1/ledger/{entry_id}/proof or /api/v1/ledger/consistency) and
-// any JSON-RPC endpoint of the chain named in the proof's anchor.
+// newVerifyCommand returns `rendertrust verify --proof FILE --rpc URL
+// --contract ADDR --chain-id N`, the offline verifier: it needs no
+// database, only the proof document (from GET
+// /api/v1/ledger/{entry_id}/proof or /api/v1/ledger/consistency), any
+// JSON-RPC endpoint of the chain, and the contract and chain id the
+// auditor trusts (published by the operator, never taken from the proof).
 func newVerifyCommand() *cobra.Command {
 	var proofPath, rpcURL string
+	var t trustFlags
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "verify --proof FILE --rpc URL",
+		Use:   "verify --proof FILE --rpc URL --contract ADDR --chain-id N",
 		Short: "Verify an audit proof offline, against the chain",
 		Long: `Verify an inclusion proof (GET /api/v1/ledger/{entry_id}/proof) or a
 consistency proof (GET /api/v1/ledger/consistency?from=&to=) without any
 RenderTrust database: recompute the leaf hash from the entry's bytes, fold the
 audit path into the root, read rootAt(tree_size) from the anchor contract over
-JSON-RPC, and check the anchor transaction's receipt and block. Prints each
-check; exits non-zero if any fails. FILE "-" reads standard input.`,
+JSON-RPC, and check the anchor transaction's receipt and block. Every anchor
+must be in the contract --contract on the chain --chain-id: take them from the
+operator's published address, never from the proof (anyone can deploy a copy of
+the contract and anchor a forged log in it). Prints each check; exits non-zero
+if any fails. FILE "-" reads standard input.`,
 		Args:         cobra.NoArgs,
 		SilenceUsage: true, // a failed check or deployment is not a usage error
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runVerify(cmd.Context(), cmd.InOrStdin(), cmd.OutOrStdout(), proofPath, rpcURL, asJSON)
+			trust, err := t.trust()
+			if err != nil {
+				return err
+			}
+			return runVerify(cmd.Context(), cmd.InOrStdin(), cmd.OutOrStdout(), proofPath, rpcURL, trust, asJSON)
 		},
 	}
 	cmd.Flags().StringVar(&proofPath, "proof", "", "the proof document (JSON), or - for standard input")
 	cmd.Flags().StringVar(&rpcURL, "rpc", "", "JSON-RPC endpoint of the chain the proof's anchor is on")
 	cmd.Flags().BoolVar(&asJSON, "json", false, `print the result as JSON ({"verified": …, "checks": {…}})`)
+	t.register(cmd)
 	cmd.MarkFlagRequired("proof")
 	cmd.MarkFlagRequired("rpc")
+	cmd.MarkFlagRequired("contract")
+	cmd.MarkFlagRequired("chain-id")
 	return cmd
 }
 
+// trustFlags are the --contract and --chain-id flags: what a verifier
+// trusts, learned out of band.
+type trustFlags struct {
+	contract string
+	chainID  uint64
+}
+
+func (t *trustFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&t.contract, "contract", "", "the Anchor contract's address, as the operator publishes it (never the one in the proof)")
+	cmd.Flags().Uint64Var(&t.chainID, "chain-id", 0, "the id of the chain the operator anchors on")
+}
+
+// trust returns the flags as a proof.Trust, or an error naming the flag
+// that is not valid.
+func (t *trustFlags) trust() (proof.Trust, error) {
+	if !common.IsHexAddress(t.contract) {
+		return proof.Trust{}, fmt.Errorf("--contract %q is not an address (0x and 40 hex digits)", t.contract)
+	}
+	if t.chainID == 0 {
+		return proof.Trust{}, errors.New("--chain-id must be the chain's id, not 0")
+	}
+	return proof.Trust{ChainID: t.chainID, Contract: common.HexToAddress(t.contract)}, nil
+}
+
 // runVerify verifies the proof at path against the chain at rpcURL and
-// prints the result to out. It returns errNotVerified if a check failed.
-func runVerify(ctx context.Context, stdin io.Reader, out io.Writer, path, rpcURL string, asJSON bool) error {
+// the trusted contract, and prints the result to out. It returns
+// errNotVerified if a check failed.
+func runVerify(ctx context.Context, stdin io.Reader, out io.Writer, path, rpcURL string, trust proof.Trust, asJSON bool) error {
 	doc, err := readProof(stdin, path)
 	if err != nil {
 		return err
@@ -66,9 +105,9 @@ func runVerify(ctx context.Context, stdin io.Reader, out io.Writer, path, rpcURL
 	var res *proof.Result
 	switch p := doc.(type) {
 	case *proof.Inclusion:
-		res, err = proof.VerifyInclusion(ctx, chain, p)
+		res, err = proof.VerifyInclusion(ctx, chain, trust, p)
 	case *proof.Consistency:
-		res, err = proof.VerifyConsistency(ctx, chain, p)
+		res, err = proof.VerifyConsistency(ctx, chain, trust, p)
 	}
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
