@@ -17,6 +17,9 @@ Chart.register(BarController, BarElement, CategoryScale, LinearScale, Tooltip);
 export const PURCHASE_WAIT_MS = 30_000;
 /** How often the balance is re-read while waiting for a purchase. */
 export const PURCHASE_POLL_MS = 1000;
+/** Movements that take credits from what the creator can spend. */
+const spends = (type: string) => type === 'deduction' || type === 'hold';
+
 /** Transactions per page. */
 const TX_PAGE = 20;
 
@@ -166,7 +169,10 @@ export function Credits({ client, signals, onVerify }: Props) {
                     <span className={`badge tx-${t.type}`}>{t.type}</span>
                     {t.dev && <span className="muted"> dev</span>}
                   </td>
-                  <td className={t.amount < 0 ? 'neg' : 'pos'}>{t.amount > 0 ? `+${t.amount}` : t.amount}</td>
+                  <td className={spends(t.type) ? 'neg' : 'pos'}>
+                    {spends(t.type) ? '−' : '+'}
+                    {Math.abs(t.amount)}
+                  </td>
                   <td>{when(t.time)}</td>
                   <td className="mono entry-id">{t.entry_id}</td>
                   <td className="mono">{t.job_id ? t.job_id.slice(0, 8) + '…' : ''}</td>
@@ -236,9 +242,10 @@ function UsageChart({ usage }: { usage: Usage | null }) {
         <canvas ref={canvas} role="img" aria-label="Credits used per day, last 7 days" />
       </div>
       <figcaption className="muted">
-        Last 7 days in {usage?.time_zone ?? timeZone()}: <span data-testid="usage-total">{usage?.total ?? 0}</span> credits
+        Last 7 days in {usage?.time_zone ?? timeZone()}: <span data-testid="usage-total">{usage?.total ?? 0}</span> credit{usage?.total === 1 ? '' : 's'}
       </figcaption>
-      <table className="sr-only" data-testid="usage-table">
+      <div className="sr-only">
+      <table data-testid="usage-table">
         <thead>
           <tr>
             <th>Date</th>
@@ -254,6 +261,7 @@ function UsageChart({ usage }: { usage: Usage | null }) {
           ))}
         </tbody>
       </table>
+      </div>
     </figure>
   );
 }

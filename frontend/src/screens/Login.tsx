@@ -73,7 +73,6 @@ export function Login({ client, server, onServer, onLoggedIn }: Props) {
             type="password"
             autoComplete={registering ? 'new-password' : 'current-password'}
             required
-            minLength={registering ? PASSWORD_MIN : undefined}
             value={password}
             onChange={(e) => setPassword(e.target.value)}
           />
