@@ -6,7 +6,7 @@ BIN       := bin/rendertrust
 PKGS      := ./...
 BENCHTIME ?= 3s
 
-.PHONY: build run test fmt-check vet test-race bench clean test-esdb
+.PHONY: build run test fmt-check vet test-race bench clean test-esdb test-app frontend
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/rendertrust
@@ -14,7 +14,7 @@ build:
 run: build
 	./$(BIN) serve --dev
 
-test: fmt-check vet build test-race
+test: fmt-check vet build test-race test-app
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -26,6 +26,21 @@ vet:
 # The race detector needs cgo; the shipped binary does not.
 test-race:
 	CGO_ENABLED=1 .ci/with-postgres .ci/with-stripe-mock .ci/with-geth $(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+# The Creator app (frontend/): lint, types (app, Electron main and preload),
+# unit tests, the committed bundle equals a fresh build from the lockfile, and
+# the browser journeys in Debian's Chromium against the real server.
+test-app: build
+	cd frontend && ELECTRON_SKIP_BINARY_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
+	cd frontend && npm run check && npm test && npm run build
+	@git diff --quiet -- frontend/dist && test -z "$$(git status --porcelain -- frontend/dist)" || { \
+	  echo "frontend/dist differs from a fresh 'npm ci && npm run build': run 'make frontend' and commit frontend/dist"; \
+	  git status --short -- frontend/dist; exit 1; }
+	.ci/with-chromium sh -c 'cd frontend && node e2e/journeys.mjs'
+
+# Rebuilds the app's committed bundle (frontend/dist) from the lockfile.
+frontend:
+	cd frontend && ELECTRON_SKIP_BINARY_DOWNLOAD=1 npm ci --no-audit --no-fund && npm run build
 
 # Benchmarks, printed as one table. Figures depend on the machine: the README
 # says which one its table comes from. Throughput benchmarks run for
