@@ -87,6 +87,6 @@ func (s *Service) accountCommand(ctx context.Context, a Actor, user domain.UserI
 	if !domain.ValidID(string(user)) {
 		return 0, fmt.Errorf("%w: user id", domain.ErrInvalidID)
 	}
-	_, res, err := s.accounts.update(ctx, domain.AccountStream(user), string(user), a.cause(key), decide)
+	res, err := s.accounts.update(ctx, domain.AccountStream(user), string(user), a.cause(key), decide)
 	return res.LastPosition, err
 }

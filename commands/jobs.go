@@ -60,7 +60,7 @@ func (s *Service) SubmitJob(ctx context.Context, a Actor, cmd SubmitJob) (Submit
 	// A submission that crashed between its two appends is resumed: a hold
 	// or job already written for this job id (a retried idempotency key
 	// derives the same id) is left as it is.
-	if _, _, err := s.accounts.update(ctx, domain.AccountStream(cmd.Owner), string(cmd.Owner), a.cause("hold/"+string(cmd.JobID)),
+	if _, err := s.accounts.update(ctx, domain.AccountStream(cmd.Owner), string(cmd.Owner), a.cause("hold/"+string(cmd.JobID)),
 		func(acc *domain.Account) ([]domain.Event, error) {
 			if h, ok := acc.JobHold(cmd.JobID); ok && h.Amount == cost {
 				return nil, nil
@@ -94,7 +94,7 @@ func (s *Service) SubmitJob(ctx context.Context, a Actor, cmd SubmitJob) (Submit
 func (s *Service) submitAndDispatch(ctx context.Context, a Actor, id domain.JobID, sub domain.Submission, now time.Time) (eventstore.AppendResult, bool, error) {
 	node, reserved := s.registry.reserveNew(id, sub, now)
 	dispatched := false
-	_, res, err := s.jobs.update(ctx, domain.JobStream(id), string(id), a.cause("submit"),
+	res, err := s.jobs.update(ctx, domain.JobStream(id), string(id), a.cause("submit"),
 		func(j *domain.Job) ([]domain.Event, error) {
 			dispatched = false
 			if j.Exists() && j.Owner() == sub.Owner {
@@ -139,12 +139,12 @@ func (s *Service) DispatchWaiting(ctx context.Context) (uint64, error) {
 		node domain.NodeID
 	}
 	var rs []reservation
-	for _, id := range s.registry.waiting() {
-		if node, ok := s.registry.reserve(id, s.now()); ok {
-			rs = append(rs, reservation{id, node})
-		} else if s.registry.full(s.now()) {
-			break // no slot anywhere: the rest of the queue waits too
+	for now := s.now(); ; {
+		id, node, ok := s.registry.reserveNext(now)
+		if !ok {
+			break // no waiting job fits a free slot
 		}
+		rs = append(rs, reservation{id, node})
 	}
 	positions := make([]uint64, len(rs))
 	errs := make([]error, len(rs))
@@ -171,7 +171,7 @@ func (s *Service) DispatchWaiting(ctx context.Context) (uint64, error) {
 
 func (s *Service) dispatch(ctx context.Context, id domain.JobID, node domain.NodeID) (uint64, error) {
 	now := s.now()
-	_, res, err := s.jobs.update(ctx, domain.JobStream(id), string(id), Actor{ID: "system:dispatcher"}.cause(""),
+	res, err := s.jobs.update(ctx, domain.JobStream(id), string(id), Actor{ID: "system:dispatcher"}.cause(""),
 		func(j *domain.Job) ([]domain.Event, error) { return j.Dispatch(node, now) })
 	return res.LastPosition, err
 }
@@ -224,7 +224,7 @@ func (s *Service) jobCommand(ctx context.Context, a Actor, id domain.JobID, deci
 	if !domain.ValidID(string(id)) {
 		return 0, fmt.Errorf("%w: job id", domain.ErrInvalidID)
 	}
-	_, res, err := s.jobs.update(ctx, domain.JobStream(id), string(id), a.cause(""), decide)
+	res, err := s.jobs.update(ctx, domain.JobStream(id), string(id), a.cause(""), decide)
 	if err != nil {
 		return 0, err
 	}

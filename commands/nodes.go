@@ -42,6 +42,6 @@ func (s *Service) nodeCommand(ctx context.Context, a Actor, id domain.NodeID, de
 	if !domain.ValidID(string(id)) {
 		return 0, fmt.Errorf("%w: node id", domain.ErrInvalidID)
 	}
-	_, res, err := s.nodes.update(ctx, domain.NodeStream(id), string(id), a.cause(""), decide)
+	res, err := s.nodes.update(ctx, domain.NodeStream(id), string(id), a.cause(""), decide)
 	return res.LastPosition, err
 }

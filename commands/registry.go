@@ -1,7 +1,7 @@
 package commands
 
 import (
-	"cmp"
+	"container/heap"
 	"slices"
 	"sync"
 	"time"
@@ -21,7 +21,8 @@ type Registry struct {
 	mu      sync.Mutex
 	nodes   map[domain.NodeID]*nodeState
 	jobs    map[domain.JobID]*jobState // jobs not yet ended
-	waits   map[domain.JobID]*jobState // the queued jobs without a node (kept by touch)
+	queue   waitQueue                  // the queued jobs without a node (kept by touch)
+	ended   endedHeap                  // ended jobs not yet pruned, by end position
 	changed chan struct{}              // closed and replaced when an assignment changes
 	started time.Time                  // heartbeats before it are unknown (a restart)
 	// silenceMax is how long a node may go unheard and still take jobs:
@@ -50,12 +51,14 @@ type jobState struct {
 	node        domain.NodeID // while DISPATCHED or RUNNING, or reserved
 	dispatched  time.Time
 	lastNode    domain.NodeID // the node of the last failed attempt
+	queued      bool          // in the wait queue, at queueIndex
+	queueIndex  int
 }
 
 // NewRegistry returns an empty registry; now is when it starts hearing
 // heartbeats.
 func NewRegistry(now time.Time) *Registry {
-	return &Registry{nodes: map[domain.NodeID]*nodeState{}, jobs: map[domain.JobID]*jobState{}, waits: map[domain.JobID]*jobState{}, changed: make(chan struct{}), started: now, silenceMax: domain.NodeHealthyWithin}
+	return &Registry{nodes: map[domain.NodeID]*nodeState{}, jobs: map[domain.JobID]*jobState{}, queue: newWaitQueue(), changed: make(chan struct{}), started: now, silenceMax: domain.NodeHealthyWithin}
 }
 
 // Changed returns a channel that is closed at the next change of any job's
@@ -158,11 +161,14 @@ func (r *Registry) observeJob(j *jobState, e domain.Event, position uint64) {
 
 // touch records whether j waits (QUEUED, no node, not ended) after a change.
 func (r *Registry) touch(j *jobState) {
-	if !j.ended && j.status == domain.StatusQueued && j.node == "" {
-		r.waits[j.id] = j
-	} else {
-		delete(r.waits, j.id)
+	waits := !j.ended && j.status == domain.StatusQueued && j.node == ""
+	switch {
+	case waits && !j.queued:
+		r.queue.add(j)
+	case !waits && j.queued:
+		r.queue.remove(j)
 	}
+	j.queued = waits
 }
 
 // Prune forgets ended jobs whose end is at or before position: the log has
@@ -170,9 +176,10 @@ func (r *Registry) touch(j *jobState) {
 func (r *Registry) Prune(position uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for id, j := range r.jobs {
-		if j.ended && j.endPosition <= position {
-			delete(r.jobs, id)
+	for r.ended.Len() > 0 && r.ended[0].endPosition <= position {
+		j := heap.Pop(&r.ended).(*jobState)
+		if r.jobs[j.id] == j {
+			delete(r.jobs, j.id)
 		}
 	}
 }
@@ -207,6 +214,7 @@ func (r *Registry) endAttempt(j *jobState, retry bool, position uint64) {
 	r.notify()
 	if !retry {
 		j.ended, j.endPosition, j.node = true, position, ""
+		heap.Push(&r.ended, j)
 	} else {
 		j.status, j.lastNode, j.node = domain.StatusQueued, j.node, ""
 	}
@@ -248,10 +256,8 @@ func (n *nodeState) usable(typ domain.JobType, gpu bool, now time.Time, silenceM
 		slices.Contains(n.caps.JobTypes, typ) && (!gpu || n.caps.GPU)
 }
 
-// reserve picks a node for a waiting job and holds a slot on it: a healthy
-// node that runs the job's type (with a GPU when asked) and has a free slot,
-// least loaded first, avoiding the node of the job's last failed attempt
-// when another fits. It returns false when no node fits.
+// reserve picks a node for a waiting job and holds a slot on it (see
+// reserveLocked). It returns false when no node fits.
 func (r *Registry) reserve(job domain.JobID, now time.Time) (domain.NodeID, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -259,6 +265,38 @@ func (r *Registry) reserve(job domain.JobID, now time.Time) (domain.NodeID, bool
 	if !ok || j.ended || j.status != domain.StatusQueued || j.node != "" {
 		return "", false
 	}
+	return r.reserveLocked(j, now)
+}
+
+// reserveNext reserves a slot for the first waiting job, in dispatch order,
+// that some node can take now. It returns false when none can.
+func (r *Registry) reserveNext(now time.Time) (domain.JobID, domain.NodeID, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	j, ok := r.queue.next(func(c jobClass) bool { return r.freeSlotFor(c, now) })
+	if !ok {
+		return "", "", false
+	}
+	node, ok := r.reserveLocked(j, now)
+	return j.id, node, ok
+}
+
+// freeSlotFor reports whether a node that can run class has a free slot.
+func (r *Registry) freeSlotFor(c jobClass, now time.Time) bool {
+	for _, n := range r.nodes {
+		if n.usable(c.typ, c.gpu, now, r.silenceMax) && len(n.assigned) < n.caps.Slots {
+			return true
+		}
+	}
+	return false
+}
+
+// reserveLocked picks a node for waiting job j and holds a slot on it: a
+// healthy node that runs the job's type (with a GPU when asked) and has a
+// free slot, least loaded first, avoiding the node of the job's last failed
+// attempt when another fits. It returns false when no node fits; r.mu must
+// be held.
+func (r *Registry) reserveLocked(j *jobState, now time.Time) (domain.NodeID, bool) {
 	var best domain.NodeID
 	var bestScore float64
 	for id, n := range r.nodes {
@@ -277,7 +315,7 @@ func (r *Registry) reserve(job domain.JobID, now time.Time) (domain.NodeID, bool
 		return "", false
 	}
 	j.node = best
-	r.nodes[best].assigned[job] = true
+	r.nodes[best].assigned[j.id] = true
 	r.touch(j)
 	return best, true
 }
@@ -315,25 +353,16 @@ func (r *Registry) dropReservation(id domain.JobID, node domain.NodeID) {
 	}
 	if j.version == 0 {
 		delete(r.jobs, id)
-		delete(r.waits, id)
+		if j.queued {
+			r.queue.remove(j)
+			j.queued = false
+		}
 		return
 	}
 	if j.status == domain.StatusQueued && j.node == node {
 		j.node = ""
 		r.touch(j)
 	}
-}
-
-// full reports whether no healthy node has a free slot.
-func (r *Registry) full(now time.Time) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, n := range r.nodes {
-		if !n.retired && len(n.assigned) < n.caps.Slots && domain.Healthy(n.lastSeen, now) {
-			return false
-		}
-	}
-	return true
 }
 
 // unreserve gives back a slot reserve took, when the dispatch did not happen.
@@ -347,31 +376,6 @@ func (r *Registry) unreserve(job domain.JobID, node domain.NodeID) {
 	}
 }
 
-// waiting returns the queued jobs without a node, highest priority first,
-// then oldest first.
-func (r *Registry) waiting() []domain.JobID {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	js := make([]*jobState, 0, len(r.waits))
-	for _, j := range r.waits {
-		js = append(js, j)
-	}
-	slices.SortFunc(js, func(a, b *jobState) int {
-		if c := cmp.Compare(b.priority.Rank(), a.priority.Rank()); c != 0 {
-			return c
-		}
-		if c := a.submittedAt.Compare(b.submittedAt); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.id, b.id)
-	})
-	ids := make([]domain.JobID, len(js))
-	for i, j := range js {
-		ids[i] = j.id
-	}
-	return ids
-}
-
 // waitingCount returns how many queued jobs have no node.
 func (r *Registry) waitingCount() int {
 	r.mu.Lock()
@@ -379,7 +383,7 @@ func (r *Registry) waitingCount() int {
 	return r.waitingLocked()
 }
 
-func (r *Registry) waitingLocked() int { return len(r.waits) }
+func (r *Registry) waitingLocked() int { return r.queue.len() }
 
 // overdue returns the jobs DISPATCHED for longer than domain.DispatchTimeout.
 func (r *Registry) overdue(now time.Time) []domain.JobID {

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/rendertrust/rendertrust/domain"
 	"github.com/rendertrust/rendertrust/eventstore"
@@ -40,10 +43,13 @@ type repo[A aggregate] struct {
 
 	mu    sync.Mutex
 	cache map[string]A // by stream; the values are never mutated
+	// lanes holds, for each stream with a batch running, the commands
+	// queued behind it.
+	lanes map[string][]*command[A]
 }
 
 func newRepo[A aggregate](store eventstore.Store, newAgg func(string) A, snapshot func(A) A) *repo[A] {
-	return &repo[A]{store: store, newAgg: newAgg, snapshot: snapshot, cache: map[string]A{}}
+	return &repo[A]{store: store, newAgg: newAgg, snapshot: snapshot, cache: map[string]A{}, lanes: map[string][]*command[A]{}}
 }
 
 // load returns the aggregate of stream as of the log's latest event: a
@@ -95,48 +101,220 @@ func (r *repo[A]) remember(stream string, a A) {
 // decision is one command's decision on an aggregate.
 type decision[A aggregate] func(A) ([]domain.Event, error)
 
-// update loads the aggregate, asks decide, and appends the events it returns
-// with the aggregate's version as the expected version, deciding again on a
-// conflict. Event ids derive from key when it is set (a retried command then
-// re-appends the same ids, a no-op), and are fresh UUIDv7s otherwise. It
-// returns the aggregate after the events, the append's result (zero when
-// decide returned no events), and decide's or the store's error.
-func (r *repo[A]) update(ctx context.Context, stream, id string, c cause, decide decision[A]) (A, eventstore.AppendResult, error) {
-	for range conflictRetriesMax {
+// update runs one command on a stream: it loads the aggregate, asks decide,
+// and appends the events it returns with the aggregate's version as the
+// expected version. Event ids derive from the cause's key when it is set (a
+// retried command then re-appends the same ids, a no-op), and are fresh
+// UUIDv7s otherwise. It returns the append's result (zero when decide
+// returned no events) and decide's or the store's error; domain.ErrBusy when
+// other processes kept the stream contended past the retry budget.
+//
+// Commands on one stream take turns in this process: one decides and
+// appends at a time, and the commands that queued meanwhile are decided
+// one after the other on the same aggregate and appended together. A hot
+// stream (a render farm submitting frames to one account) then costs one
+// append per batch instead of a storm of optimistic retries.
+func (r *repo[A]) update(ctx context.Context, stream, id string, c cause, decide decision[A]) (eventstore.AppendResult, error) {
+	q := &command[A]{cause: c, decide: decide, wake: make(chan struct{})}
+	if r.join(stream, q) {
+		select {
+		case <-q.wake:
+		case <-ctx.Done():
+			if q.state.CompareAndSwap(commandQueued, commandAbandoned) {
+				return eventstore.AppendResult{}, ctx.Err()
+			}
+			<-q.wake // already taken into a batch: its outcome is moments away
+		}
+		if q.batch == nil {
+			return q.res, q.err
+		}
+	} else {
+		q.batch = []*command[A]{q}
+	}
+	r.lead(ctx, stream, id, q.batch)
+	return q.res, q.err
+}
+
+const (
+	// batchCommandsMax bounds the commands decided and appended together.
+	batchCommandsMax = 256
+	// conflictBackoffMax bounds the pause before deciding again after losing
+	// a race to another process.
+	conflictBackoffMax = 50 * time.Millisecond
+)
+
+// A command's states while it waits in its stream's lane.
+const (
+	commandQueued int32 = iota
+	commandTaken
+	commandAbandoned
+)
+
+// command is one update waiting for, or part of, a batch.
+type command[A aggregate] struct {
+	cause  cause
+	decide decision[A]
+	state  atomic.Int32
+	// wake is closed when the outcome is set, or when the command is handed
+	// the lead of batch.
+	wake  chan struct{}
+	batch []*command[A]
+	res   eventstore.AppendResult
+	err   error
+}
+
+// join queues q behind the stream's running batch and reports true, or
+// reports false when no batch runs: the caller then leads.
+func (r *repo[A]) join(stream string, q *command[A]) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if pending, busy := r.lanes[stream]; busy {
+		r.lanes[stream] = append(pending, q)
+		return true
+	}
+	r.lanes[stream] = nil
+	q.state.Store(commandTaken)
+	return false
+}
+
+// lead runs batch, answers its other commands, and hands the lead to the
+// next batch of the stream's lane (or closes the lane).
+func (r *repo[A]) lead(ctx context.Context, stream, id string, batch []*command[A]) {
+	r.run(ctx, stream, id, batch)
+	for _, q := range batch[1:] {
+		close(q.wake)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	pending := r.lanes[stream]
+	var next []*command[A]
+	taken := 0
+	for _, q := range pending {
+		if len(next) == batchCommandsMax {
+			break
+		}
+		taken++
+		if q.state.CompareAndSwap(commandQueued, commandTaken) {
+			next = append(next, q)
+		}
+	}
+	if len(next) == 0 {
+		delete(r.lanes, stream)
+		return
+	}
+	r.lanes[stream] = pending[taken:]
+	next[0].batch = next
+	close(next[0].wake)
+}
+
+// run decides batch's commands in order on one aggregate and appends all
+// their events at once, deciding again from the stream as it is now after
+// losing a race to another process.
+func (r *repo[A]) run(ctx context.Context, stream, id string, batch []*command[A]) {
+	// The batch's events are appended for every command in it: one caller's
+	// cancellation must not undo the others'.
+	ctx = context.WithoutCancel(ctx)
+	for attempt := range conflictRetriesMax {
 		a, err := r.load(ctx, stream, id)
 		if err != nil {
-			return a, eventstore.AppendResult{}, err
+			answer(batch, eventstore.AppendResult{}, err)
+			return
 		}
 		version := a.Version()
-		events, err := decide(a)
-		if err != nil || len(events) == 0 {
-			return a, eventstore.AppendResult{}, err
-		}
-		data, err := c.encode(stream, version, events)
-		if err != nil {
-			return a, eventstore.AppendResult{}, err
+		data, parts := r.decideAll(stream, a, batch)
+		if len(data) == 0 {
+			return
 		}
 		res, err := r.store.Append(ctx, stream, eventstore.Exact(version), data...)
 		if errors.Is(err, eventstore.ErrConflict) || errors.Is(err, eventstore.ErrDuplicateEventID) {
-			// Lost a race; with derived ids, a duplicate means a concurrent
-			// run of the same command got there first. Decide again on
-			// the stream as it is now.
+			// Another process wrote first; with derived ids, a duplicate
+			// means a concurrent run of the same command did. Decide again
+			// on the stream as it is now.
+			pause(attempt)
 			continue
 		}
 		if err != nil {
-			return a, res, fmt.Errorf("append to %s: %w", stream, err)
-		}
-		for i, e := range events {
-			a.Apply(e)
-			if r.appended != nil && !res.Duplicate {
-				r.appended(e, version+uint64(i)+1, res.FirstPosition+uint64(i))
+			for _, p := range parts {
+				p.cmd.res, p.cmd.err = eventstore.AppendResult{}, fmt.Errorf("append to %s: %w", stream, err)
 			}
+			return
 		}
+		r.record(version, res, parts)
 		r.remember(stream, a)
-		return a, res, nil
+		return
 	}
-	var zero A
-	return zero, eventstore.AppendResult{}, fmt.Errorf("%s: still conflicting after %d attempts: %w", stream, conflictRetriesMax, eventstore.ErrConflict)
+	answer(batch, eventstore.AppendResult{}, fmt.Errorf("%w: %s still conflicting after %d attempts: %w", domain.ErrBusy, stream, conflictRetriesMax, eventstore.ErrConflict))
+}
+
+// part is one command's share of a batch's append.
+type part[A aggregate] struct {
+	cmd    *command[A]
+	offset int // of its first event in the append
+	events []domain.Event
+}
+
+// decideAll asks each command of batch in turn, applying each one's events
+// to a before the next decides, and returns the events to append. A
+// command whose decision fails or decides nothing is answered at once.
+func (r *repo[A]) decideAll(stream string, a A, batch []*command[A]) ([]eventstore.EventData, []part[A]) {
+	var data []eventstore.EventData
+	var parts []part[A]
+	for _, q := range batch {
+		q.res, q.err = eventstore.AppendResult{}, nil
+		events, err := q.decide(a)
+		if err == nil && len(events) > 0 && len(data)+len(events) > eventstore.AppendEventsMax {
+			err = fmt.Errorf("%w: %s: a batch would exceed %d events", domain.ErrBusy, stream, eventstore.AppendEventsMax)
+		}
+		if err != nil || len(events) == 0 {
+			q.err = err
+			continue
+		}
+		encoded, err := q.cause.encode(stream, events)
+		if err != nil {
+			q.err = err
+			continue
+		}
+		for _, e := range events {
+			a.Apply(e)
+		}
+		parts = append(parts, part[A]{cmd: q, offset: len(data), events: events})
+		data = append(data, encoded...)
+	}
+	return data, parts
+}
+
+// record answers each part with its share of the append and tells the
+// appended hook of every new event.
+func (r *repo[A]) record(version uint64, res eventstore.AppendResult, parts []part[A]) {
+	for _, p := range parts {
+		first := res.FirstPosition + uint64(p.offset)
+		p.cmd.res = eventstore.AppendResult{
+			FirstPosition: first,
+			LastPosition:  first + uint64(len(p.events)) - 1,
+			NextVersion:   version + uint64(p.offset+len(p.events)),
+			Duplicate:     res.Duplicate,
+		}
+		if r.appended == nil || res.Duplicate {
+			continue
+		}
+		for i, e := range p.events {
+			r.appended(e, version+uint64(p.offset+i)+1, first+uint64(i))
+		}
+	}
+}
+
+// answer gives every command of batch the same outcome.
+func answer[A aggregate](batch []*command[A], res eventstore.AppendResult, err error) {
+	for _, q := range batch {
+		q.res, q.err = res, err
+	}
+}
+
+// pause waits before the next attempt after a lost race: exponential with
+// full jitter, so racing processes spread out instead of colliding again.
+func pause(attempt int) {
+	limit := min(conflictBackoffMax, time.Millisecond<<min(attempt, 16))
+	time.Sleep(rand.N(limit) + 1)
 }
 
 // cause says who caused events and how their ids are made.
@@ -152,7 +330,7 @@ type cause struct {
 	key string
 }
 
-func (c cause) encode(stream string, version uint64, events []domain.Event) ([]eventstore.EventData, error) {
+func (c cause) encode(stream string, events []domain.Event) ([]eventstore.EventData, error) {
 	out := make([]eventstore.EventData, len(events))
 	for i, e := range events {
 		data, err := domain.EncodeEvent(e)

@@ -21,6 +21,7 @@ const (
 	CodeForbidden           Code = "forbidden"
 	CodeTooLarge            Code = "too_large"
 	CodeRateLimited         Code = "rate_limited"
+	CodeUnavailable         Code = "unavailable"
 	CodeInternal            Code = "internal"
 )
 
@@ -107,6 +108,9 @@ var (
 	// ErrNoHealthyNodes: no healthy node serves the job type. The domain does
 	// not decide health; command handlers return it.
 	ErrNoHealthyNodes = &Error{CodeNoHealthyNodes, "no healthy nodes"}
+	// ErrBusy: a stream stayed contended by other processes beyond the
+	// retry budget; the command did nothing and may be sent again.
+	ErrBusy = &Error{CodeUnavailable, "busy, try again"}
 
 	// ErrIdempotencyConflict: a purchase, grant or refund id (or a checkout
 	// session) was used before with different details.

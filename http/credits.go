@@ -69,7 +69,7 @@ type checkoutRequest struct {
 	PackageID string `json:"package_id"`
 }
 
-var errPaymentsOff = &domain.Error{Code: codeUnavailable, Message: "payments are not configured"}
+var errPaymentsOff = &domain.Error{Code: domain.CodeUnavailable, Message: "payments are not configured"}
 
 func (s *Server) checkout(c echo.Context) error {
 	if s.Checkout == nil {

@@ -16,7 +16,6 @@ const (
 	codeMethodNotAllowed     domain.Code = "method_not_allowed"
 	codeInvalidSignature     domain.Code = "invalid_signature"
 	codeNotAnchored          domain.Code = "not_anchored"
-	codeUnavailable          domain.Code = "unavailable"
 )
 
 // statusOf is the one table from error codes to HTTP statuses.
@@ -35,7 +34,7 @@ var statusOf = map[domain.Code]int{
 	codeMethodNotAllowed:           http.StatusMethodNotAllowed,
 	codeInvalidSignature:           http.StatusBadRequest,
 	codeNotAnchored:                http.StatusConflict,
-	codeUnavailable:                http.StatusServiceUnavailable,
+	domain.CodeUnavailable:         http.StatusServiceUnavailable,
 }
 
 // ErrorBody is the one JSON shape of every error response.
@@ -75,7 +74,7 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	if !ok {
 		status = http.StatusBadRequest
 	}
-	if status >= 500 && code != domain.CodeNoHealthyNodes && code != codeUnavailable {
+	if status >= 500 && code != domain.CodeNoHealthyNodes && code != domain.CodeUnavailable {
 		s.log.Error("request failed", "request_id", requestID(c), "method", c.Request().Method, "path", c.Path(), "err", err)
 	}
 	var ra retryAfter
@@ -108,7 +107,7 @@ func echoCode(status int) domain.Code {
 	case http.StatusTooManyRequests:
 		return domain.CodeRateLimited
 	case http.StatusServiceUnavailable:
-		return codeUnavailable
+		return domain.CodeUnavailable
 	}
 	if status >= 500 {
 		return domain.CodeInternal

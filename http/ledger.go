@@ -11,7 +11,7 @@ import (
 )
 
 var (
-	errLedgerOff   = &domain.Error{Code: codeUnavailable, Message: "the anchoring service is not running"}
+	errLedgerOff   = &domain.Error{Code: domain.CodeUnavailable, Message: "the anchoring service is not running"}
 	errNoSuchEntry = &domain.Error{Code: domain.CodeNotFound, Message: "ledger entry not found"}
 )
 

@@ -83,7 +83,7 @@ func (s *Server) healthz(c echo.Context) error { return plain(c, http.StatusOK, 
 func (s *Server) readyz(c echo.Context) error {
 	if s.Ready != nil {
 		if err := s.Ready(c.Request().Context()); err != nil {
-			return errorf(codeUnavailable, "not ready: %v", domain.ErrorMessage(err))
+			return errorf(domain.CodeUnavailable, "not ready: %v", domain.ErrorMessage(err))
 		}
 	}
 	return plain(c, http.StatusOK, "ok")

@@ -13,6 +13,6 @@ func newRootCommand() *cobra.Command {
 	}
 	root.AddCommand(newServeCommand(), newAdminCommand(), newProjectionsCommand(), newVerifyCommand(),
 		newNodeCommand(), newLoginCommand(), newLogoutCommand(), newJobsCommand(), newCreditsCommand(), newLedgerCommand(),
-		newReplayCommand(), newAuditCommand(), newCheckCommand())
+		newReplayCommand(), newAuditCommand(), newCheckCommand(), newLoadtestCommand())
 	return root
 }

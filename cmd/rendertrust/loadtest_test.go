@@ -1,0 +1,114 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// runLoadtestCLI runs `rendertrust loadtest args…` and returns its output.
+func runLoadtestCLI(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	root := &cobra.Command{Use: "rendertrust", SilenceUsage: true, SilenceErrors: true}
+	root.AddCommand(newLoadtestCommand())
+	var out bytes.Buffer
+	root.SetArgs(append([]string{"loadtest"}, args...))
+	root.SetOut(&out)
+	root.SetErr(io.Discard)
+	err := root.ExecuteContext(context.Background())
+	return out.String(), err
+}
+
+// TestLoadtest: 1. an operator account and one node exist; 2. each workload
+// runs for a second against the real server, creators funded by admin
+// grants or by the dev provider, spread or on one hot creator; 3. each
+// answered requests and none failed (a hot creator's contention is never an
+// error); 4. the cycle workload's own nodes completed jobs.
+func TestLoadtest(t *testing.T) {
+	s := startServer(t, nil)
+	admin := s.admin(t)
+	keepAlive(t, s, s.enrollNode(t, admin, 16))
+	adminFlags := []string{"--admin-email", "ops@example.com", "--admin-password", "operator password"}
+	cases := []struct {
+		name  string
+		flags []string
+	}{
+		{"SubmitSpread", append([]string{"--workload", "submit", "--users", "4"}, adminFlags...)},
+		{"SubmitHotCreator", []string{"--workload", "submit", "--users", "1", "--dev"}},
+		{"Read", []string{"--workload", "read", "--users", "2", "--dev"}},
+		{"Mixed", []string{"--workload", "mixed", "--users", "2", "--dev"}},
+		{"Cycle", append([]string{"--workload", "cycle", "--users", "2", "--nodes", "2"}, adminFlags...)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := runLoadtestCLI(t, append([]string{"--server", s.base, "--clients", "8", "--duration", "2s", "--packages", "2", "--json"}, tc.flags...)...)
+			if err != nil {
+				t.Fatalf("step 2: loadtest: %v\n%s", err, out)
+			}
+			var rep loadtestReport
+			if err := json.Unmarshal([]byte(out), &rep); err != nil {
+				t.Fatalf("step 2: --json output %q: %v", out, err)
+			}
+			t.Logf("%+v", rep)
+			if rep.Requests == 0 || rep.Failures != 0 || len(rep.Errors) != 0 || rep.P99Millis < rep.P50Millis || rep.MaxMillis < rep.P99Millis {
+				t.Fatalf("step 3: report %+v; want requests, no failures, ordered percentiles", rep)
+			}
+			if tc.name == "Cycle" && rep.Cycles == 0 {
+				t.Fatalf("step 4: report %+v; want completed cycles", rep)
+			}
+		})
+	}
+}
+
+// keepAlive heartbeats for the node with credential until the test ends,
+// so it stays healthy however slow the setup is.
+func keepAlive(t *testing.T, s *server, credential string) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			req, _ := http.NewRequestWithContext(ctx, "POST", s.base+"/api/v1/nodes/heartbeat", nil)
+			req.Header.Set("Authorization", "Bearer "+credential)
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				resp.Body.Close()
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+// TestLoadtestFlags: bad flags are refused before anything is sent.
+func TestLoadtestFlags(t *testing.T) {
+	for name, args := range map[string][]string{
+		"unknown workload":     {"--workload", "write", "--dev"},
+		"no funding":           {"--workload", "read"},
+		"two fundings":         {"--dev", "--admin-email", "ops@example.com"},
+		"cycle without admin":  {"--workload", "cycle", "--dev"},
+		"too long":             {"--dev", "--duration", "11m"},
+		"too many users":       {"--dev", "--users", "10001"},
+		"too many packages":    {"--dev", "--packages", "201"},
+		"remote not permitted": {"--dev", "--server", "http://192.0.2.1:8080", "--duration", "1s"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := runLoadtestCLI(t, args...)
+			if err == nil {
+				t.Fatalf("loadtest %s: no error", strings.Join(args, " "))
+			}
+		})
+	}
+}
