@@ -177,3 +177,19 @@ describe('payload field', () => {
     }
   });
 });
+
+describe('job types', () => {
+  it("uses the server's GET /jobs/types and falls back to the table without it", async () => {
+    const { loadJobTypes, FALLBACK_JOB_TYPES } = await import('./jobtypes');
+    const served = await loadJobTypes(async () => ({ job_types: [{ job_type: 'render', display_name: 'Render', cost: 12 }] }));
+    expect(served).toEqual([{ type: 'render', display_name: 'Render', cost: 12 }]);
+    expect(await loadJobTypes(async () => Promise.reject(new ApiError(404, 'not_found', 'Not Found')))).toBe(FALLBACK_JOB_TYPES);
+    expect(FALLBACK_JOB_TYPES.map((t) => [t.type, t.cost])).toEqual([
+      ['render', 10],
+      ['inference', 5],
+      ['generic', 1],
+      ['cpu_benchmark', 1],
+      ['echo', 0],
+    ]);
+  });
+});

@@ -35,9 +35,21 @@ export interface Job {
   result_sha256?: string;
   result_bytes?: number;
   cancellable: boolean;
+  /** Every dispatch, first first (servers that record them). */
+  attempt_history?: Attempt[];
   submitted_at: string;
   completed_at?: string;
   updated_at: string;
+}
+
+export interface Attempt {
+  attempt: number;
+  node_id: string;
+  outcome: string;
+  error?: string;
+  will_retry: boolean;
+  dispatched_at: string;
+  ended_at?: string;
 }
 
 export interface JobPage {

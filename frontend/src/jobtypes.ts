@@ -16,13 +16,19 @@ export const FALLBACK_JOB_TYPES: JobType[] = [
   { type: 'echo', display_name: 'Echo (test)', cost: 0 },
 ];
 
-/** Reads the server's job types, falling back to the table. */
+/** One entry of GET /api/v1/jobs/types. */
+interface ServerJobType {
+  job_type: string;
+  display_name?: string;
+  cost: number;
+}
+
+/** Reads the server's job types ({"job_types": [{job_type, display_name, cost}]}), falling back to the table. */
 export async function loadJobTypes(get: () => Promise<unknown>): Promise<JobType[]> {
   try {
-    const body = (await get()) as { job_types?: JobType[]; types?: JobType[] } | JobType[];
-    const list = Array.isArray(body) ? body : (body.job_types ?? body.types);
-    if (Array.isArray(list) && list.length > 0 && list.every((t) => typeof t.type === 'string' && typeof t.cost === 'number')) {
-      return list.map((t) => ({ type: t.type, display_name: t.display_name || t.type, cost: t.cost }));
+    const list = ((await get()) as { job_types?: ServerJobType[] }).job_types;
+    if (Array.isArray(list) && list.length > 0 && list.every((t) => typeof t.job_type === 'string' && typeof t.cost === 'number')) {
+      return list.map((t) => ({ type: t.job_type, display_name: t.display_name || t.job_type, cost: t.cost }));
     }
   } catch {
     // older server: no endpoint

@@ -459,6 +459,35 @@ function JobDetail({ client, id, tick, onClose, onChanged }: DetailProps) {
             <dt>Completed</dt>
             <dd>{when(job.completed_at)}</dd>
           </dl>
+          {!!job.attempt_history?.length && (
+            <div className="table-wrap">
+              <table aria-label="Attempts">
+                <thead>
+                  <tr>
+                    <th scope="col">Attempt</th>
+                    <th scope="col">Node</th>
+                    <th scope="col">Outcome</th>
+                    <th scope="col">Error</th>
+                    <th scope="col">Dispatched</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {job.attempt_history.map((a) => (
+                    <tr key={a.attempt}>
+                      <td>{a.attempt}</td>
+                      <td className="mono">{a.node_id.slice(0, 8)}…</td>
+                      <td>
+                        {a.outcome}
+                        {a.will_retry && ' (retried)'}
+                      </td>
+                      <td>{a.error || ''}</td>
+                      <td>{when(a.dispatched_at)}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          )}
           <div className="actions">
             {job.cancellable && (
               <button type="button" className="danger" onClick={cancel} disabled={busy}>
