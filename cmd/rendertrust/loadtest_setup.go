@@ -45,10 +45,10 @@ const (
 // loadtestEnv is a prepared load test: its creators' tokens and, for the
 // cycle workload, the admin's.
 type loadtestEnv struct {
-	base   string
-	hc     *http.Client
-	admin  string // the admin's access token, when given
-	packages int // dev packages' worth of credits each creator gets
+	base     string
+	hc       *http.Client
+	admin    string // the admin's access token, when given
+	packages int    // dev packages' worth of credits each creator gets
 	tokens   []string
 }
 
