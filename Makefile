@@ -42,17 +42,13 @@ test-app: build
 frontend:
 	cd frontend && ELECTRON_SKIP_BINARY_DOWNLOAD=1 npm ci --no-audit --no-fund && npm run build
 
-# Benchmarks, printed as one table. Figures depend on the machine: the README
-# says which one its table comes from. Throughput benchmarks run for
-# BENCHTIME; whole-run benchmarks (1,000,000-event rebuilds, the API load
-# test, gas) run once.
+# Benchmarks: every package's Go benchmarks and the API load tests
+# (rendertrust loadtest on SQLite and PostgreSQL), with the machine they ran
+# on, written to bench/results/<date>-<host>.txt, summarised as one table
+# and compared with the previous results by benchstat. Throughput benchmarks
+# run for BENCHTIME; whole-run ones once; load tests for LOADTEST_DURATION.
 bench:
-	@.ci/with-postgres .ci/with-geth sh -c '\
-	  $(GO) test -run="^$$" -bench=. -benchtime=$(BENCHTIME) -timeout 60m ./eventstore/... ./anchor/merkle/; \
-	  $(GO) test -run="^$$" -bench=. -benchtime=$(BENCHTIME) -timeout 60m ./projections/; \
-	  $(GO) test -run="^$$" -bench=. -benchtime=1x -timeout 60m ./anchor/ ./cmd/rendertrust/ ./audit/...; \
-	  $(GO) test -run="^$$" -bench=JobCycle -benchtime=2000x -timeout 60m ./commands/; \
-	  $(GO) test -run="^$$" -bench=AccountLoad -benchtime=3s -timeout 60m ./commands/' | .ci/benchtable
+	@BENCHTIME=$(BENCHTIME) .ci/with-postgres .ci/with-geth bench/run
 
 clean:
 	rm -rf bin

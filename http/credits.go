@@ -88,7 +88,7 @@ func (s *Server) checkout(c echo.Context) error {
 	}
 	if s.Runner != nil {
 		if head, err := s.headPosition(c.Request().Context()); err == nil {
-			s.waitRead(c.Request().Context(), head) // a dev checkout credits at once
+			s.wroteForUser(c, head) // a dev checkout credits at once
 		}
 	}
 	return c.JSON(http.StatusOK, res)

@@ -78,7 +78,7 @@ func (s *Server) dispatchJob(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s.waitRead(c.Request().Context(), res.Position)
+	s.wroteForUser(c, res.Position)
 	return c.JSON(http.StatusCreated, res)
 }
 
@@ -123,7 +123,7 @@ func (s *Server) cancelJob(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s.waitRead(c.Request().Context(), pos)
+	s.wroteForUser(c, pos)
 	res := CancelResponse{JobID: string(id), Status: domain.StatusCancelled}
 	return c.JSON(http.StatusOK, res)
 }

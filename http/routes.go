@@ -117,7 +117,7 @@ func (s *Server) guard(r route) []echo.MiddlewareFunc {
 	}
 	switch r.auth {
 	case user:
-		mw = append(mw, s.requireUser(false))
+		mw = append(mw, s.requireUser(false), s.readOwnWrites)
 	case admin:
 		mw = append(mw, s.requireUser(true))
 	case node:

@@ -108,6 +108,7 @@ type Server struct {
 	server  *http.Server
 	closing chan struct{} // closed when shutdown starts: long polls answer at once
 	once    sync.Once
+	writes  *writeMarks
 }
 
 // New returns a Server with every route registered.
@@ -122,7 +123,7 @@ func New(c Config) *Server {
 		reg := prometheus.NewRegistry()
 		c.Registerer, c.Gatherer = reg, reg
 	}
-	s := &Server{Config: c, echo: echo.New(), log: c.Log, logins: newLoginLimiter(c.Now), closing: make(chan struct{})}
+	s := &Server{Config: c, echo: echo.New(), log: c.Log, logins: newLoginLimiter(c.Now), closing: make(chan struct{}), writes: newWriteMarks()}
 	s.metrics = newMetrics(c.Registerer)
 	s.echo.HideBanner, s.echo.HidePort = true, true
 	s.echo.HTTPErrorHandler = s.errorHandler
