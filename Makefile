@@ -6,7 +6,7 @@ BIN       := bin/rendertrust
 PKGS      := ./...
 BENCHTIME ?= 3s
 
-.PHONY: build run test fmt-check vet test-race bench clean test-esdb test-python
+.PHONY: build run test fmt-check vet test-race bench clean test-esdb test-python test-app frontend
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/rendertrust
@@ -14,7 +14,7 @@ build:
 run: build
 	./$(BIN) serve --dev
 
-test: fmt-check vet build test-race test-python
+test: fmt-check vet build test-race test-python test-app
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -31,6 +31,21 @@ test-race:
 # installed by .ci/pytest when missing.
 test-python: build
 	.ci/pytest -q -p no:cacheprovider sdk/python/tests
+
+# The Creator app (frontend/): lint, types (app, Electron main and preload),
+# unit tests, the committed bundle equals a fresh build from the lockfile, and
+# the browser journeys in Debian's Chromium against the real server.
+test-app: build
+	cd frontend && ELECTRON_SKIP_BINARY_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
+	cd frontend && npm run check && npm test && npm run build
+	@git diff --quiet -- frontend/dist && test -z "$$(git status --porcelain -- frontend/dist)" || { \
+	  echo "frontend/dist differs from a fresh 'npm ci && npm run build': run 'make frontend' and commit frontend/dist"; \
+	  git status --short -- frontend/dist; exit 1; }
+	.ci/with-chromium sh -c 'cd frontend && node e2e/journeys.mjs'
+
+# Rebuilds the app's committed bundle (frontend/dist) from the lockfile.
+frontend:
+	cd frontend && ELECTRON_SKIP_BINARY_DOWNLOAD=1 npm ci --no-audit --no-fund && npm run build
 
 # Benchmarks: every package's Go benchmarks and the API load tests
 # (rendertrust loadtest on SQLite and PostgreSQL), with the machine they ran

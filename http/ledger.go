@@ -82,3 +82,19 @@ func (s *Server) consistency(c echo.Context) error {
 	}
 	return c.JSON(http.StatusOK, p)
 }
+
+// ChainInfo names the chain and contract the server anchors on, so a client
+// can read anchored roots from the chain itself. RPCURL is empty unless the
+// operator publishes one (an RPC URL can carry an API key).
+type ChainInfo struct {
+	ChainID  uint64 `json:"chain_id"`
+	Contract string `json:"contract"`
+	RPCURL   string `json:"rpc_url,omitempty"`
+}
+
+func (s *Server) chain(c echo.Context) error {
+	if s.Chain == nil {
+		return errLedgerOff
+	}
+	return c.JSON(http.StatusOK, s.Chain)
+}

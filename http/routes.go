@@ -2,6 +2,7 @@ package http
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -49,6 +50,7 @@ func (s *Server) routeTable() []route {
 		{http.MethodPost, "/api/v1/webhooks/stripe", s.stripeWebhook, public},
 
 		{http.MethodGet, "/api/v1/ledger/consistency", s.consistency, user},
+		{http.MethodGet, "/api/v1/ledger/chain", s.chain, public},
 		{http.MethodGet, "/api/v1/ledger/:entry_id/proof", s.proof, user},
 		{http.MethodGet, "/api/v1/ledger/:entry_id/verify", s.verify, user},
 
@@ -90,7 +92,21 @@ func (s *Server) routes() {
 	for _, r := range s.routeTable() {
 		e.Add(r.method, r.path, r.handler, s.guard(r)...)
 	}
+	if s.App != nil {
+		e.GET("/*", s.app)
+		e.HEAD("/*", s.app)
+	}
 	s.metrics.knowRoutes(e.Routes())
+}
+
+// app serves the Creator app for every path no route claims; an unknown
+// API path stays a JSON 404.
+func (s *Server) app(c echo.Context) error {
+	if strings.HasPrefix(c.Request().URL.Path, "/api/") {
+		return echo.ErrNotFound
+	}
+	s.App.ServeHTTP(c.Response(), c.Request())
+	return nil
 }
 
 // guard returns the middleware a route runs behind: body limits, a JSON

@@ -89,6 +89,11 @@ type Config struct {
 	// Head returns the event log's last position (read-your-writes after
 	// effects whose position a command does not report).
 	Head func(context.Context) (uint64, error)
+	// App serves the Creator app at / (frontend.Handler); nil serves none.
+	App http.Handler
+	// Chain describes the anchoring chain for clients that check proofs
+	// themselves (GET /api/v1/ledger/chain); nil answers 503.
+	Chain *ChainInfo
 	// Ready reports whether the server can serve (for /readyz).
 	Ready func(context.Context) error
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names

@@ -139,6 +139,10 @@ func startNode(dir string, cfg Config, genesis *core.Genesis, writer common.Addr
 	nodeConf.HTTPHost = "127.0.0.1"
 	nodeConf.HTTPPort = cfg.HTTPPort
 	nodeConf.HTTPVirtualHosts = []string{"localhost", "127.0.0.1"}
+	// The Creator app reads anchored roots from this endpoint in the browser,
+	// from the server's origin or the desktop app's; it serves only the
+	// read-only eth, net and web3 namespaces on loopback.
+	nodeConf.HTTPCors = []string{"*"}
 	nodeConf.HTTPModules = []string{"eth", "net", "web3"}
 	nodeConf.WSHost = ""
 	nodeConf.P2P = p2p.Config{NoDiscovery: true, MaxPeers: 0}

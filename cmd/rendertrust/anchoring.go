@@ -11,6 +11,7 @@ import (
 	"github.com/rendertrust/rendertrust/anchor/devchain"
 	"github.com/rendertrust/rendertrust/anchor/ethchain"
 	"github.com/rendertrust/rendertrust/anchor/proof"
+	rthttp "github.com/rendertrust/rendertrust/http"
 )
 
 // anchoring is the audit log, the anchor worker and the proof service.
@@ -128,6 +129,23 @@ func (a *anchoring) close() {
 	} else if a.client != nil {
 		a.client.Close()
 	}
+}
+
+// chainInfo is what GET /api/v1/ledger/chain publishes: the chain id, the
+// contract anchored on and, when public, a JSON-RPC URL to read roots from
+// (the dev chain's loopback URL, or --public-chain-rpc-url).
+func (m *Main) chainInfo() *rthttp.ChainInfo {
+	a := m.Anchor
+	switch {
+	case a == nil:
+		return nil
+	case a.dev != nil:
+		return &rthttp.ChainInfo{ChainID: a.client.ChainID(), Contract: a.dev.Contract().Hex(), RPCURL: a.dev.URL()}
+	case common.IsHexAddress(m.Config.AnchorContract):
+		return &rthttp.ChainInfo{ChainID: a.client.ChainID(), Contract: common.HexToAddress(m.Config.AnchorContract).Hex(),
+			RPCURL: m.Config.PublicChainRPCURL}
+	}
+	return nil
 }
 
 // ledger adapts the proof service to the API's Ledger.

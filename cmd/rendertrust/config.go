@@ -53,6 +53,7 @@ type Config struct {
 	ChainRPCURL         string        // CHAIN_RPC_URL: a real chain (default under --dev: the embedded dev chain)
 	AnchorContract      string        // ANCHOR_CONTRACT: the Anchor contract's address on that chain
 	ChainKeyFile        string        // CHAIN_KEY_FILE: the writer's private key (hex), for anchoring
+	PublicChainRPCURL   string        // RENDERTRUST_PUBLIC_CHAIN_RPC_URL: a chain JSON-RPC URL the app may read roots from
 	DevChainPort        int           // RENDERTRUST_DEV_CHAIN_PORT: the dev chain's JSON-RPC port (0: any free one)
 	AnchorInterval      time.Duration // RENDERTRUST_ANCHOR_INTERVAL
 	AnchorEvery         uint64        // RENDERTRUST_ANCHOR_EVERY: anchor after this many events, at the latest
@@ -94,6 +95,7 @@ var envNames = map[string]string{
 	"chain-key-file":        "CHAIN_KEY_FILE",
 	"dev-chain-port":        "RENDERTRUST_DEV_CHAIN_PORT",
 	"access-token-ttl":      "RENDERTRUST_ACCESS_TOKEN_TTL",
+	"public-chain-rpc-url":  "RENDERTRUST_PUBLIC_CHAIN_RPC_URL",
 	"anchor-interval":       "RENDERTRUST_ANCHOR_INTERVAL",
 	"anchor-every":          "RENDERTRUST_ANCHOR_EVERY",
 	"anchor-confirmations":  "RENDERTRUST_ANCHOR_CONFIRMATIONS",
@@ -137,6 +139,7 @@ func (c *Config) bindServeFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.ChainRPCURL, "chain-rpc-url", "", "JSON-RPC URL of the chain to anchor on (default under --dev: the embedded dev chain)")
 	fs.StringVar(&c.AnchorContract, "anchor-contract", "", "address of the Anchor contract (rendertrust admin deploy-anchor)")
 	fs.StringVar(&c.ChainKeyFile, "chain-key-file", "", "file holding the anchor writer's private key (hex, owner-only permissions)")
+	fs.StringVar(&c.PublicChainRPCURL, "public-chain-rpc-url", "", "a JSON-RPC URL of the chain that creators' apps may read anchored roots from")
 	fs.IntVar(&c.DevChainPort, "dev-chain-port", 0, "loopback port of the dev chain's JSON-RPC (0: any free port)")
 	fs.DurationVar(&c.AnchorInterval, "anchor-interval", 0, "anchor at least this often when new entries arrived (default 1m; 10s under --dev)")
 	fs.Uint64Var(&c.AnchorEvery, "anchor-every", 0, "anchor after this many new entries (default 1000; 100 under --dev)")

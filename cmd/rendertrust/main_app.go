@@ -23,6 +23,7 @@ import (
 	"github.com/rendertrust/rendertrust/eventstore/esdb"
 	"github.com/rendertrust/rendertrust/eventstore/postgres"
 	"github.com/rendertrust/rendertrust/eventstore/sqlite"
+	"github.com/rendertrust/rendertrust/frontend"
 	rthttp "github.com/rendertrust/rendertrust/http"
 	"github.com/rendertrust/rendertrust/internal/sqldb"
 	"github.com/rendertrust/rendertrust/payments"
@@ -282,6 +283,7 @@ func (m *Main) newHTTP(reg *prometheus.Registry) (*rthttp.Server, error) {
 		Results: results, Checkout: provider, StripeWebhook: stripeWebhook, Registerer: reg, Gatherer: reg, Log: m.Log,
 		CORSOrigins: splitList(m.Config.CORSOrigins), PublicURL: m.Config.PublicURL, Head: m.Store.Head,
 		Ready: func(ctx context.Context) error { _, err := m.Store.Head(ctx); return err },
+		App:   frontend.Handler(), Chain: m.chainInfo(),
 	}), nil
 }
 
