@@ -112,6 +112,11 @@ const barThrottle = 200 * time.Millisecond
 
 // bar is a rebuild's progress bar; a nil *bar shows nothing.
 type bar struct {
+	w           io.Writer
+	description string
+	// pb is made at the first setTotal, with a known length: a bar of
+	// unknown length starts a spinner goroutine that reads the bar's state
+	// without its lock (a data race inside progressbar v3).
 	pb *progressbar.ProgressBar
 }
 
@@ -119,34 +124,42 @@ func newBar(w io.Writer, projections []string) *bar {
 	if w == nil {
 		return nil
 	}
-	return &bar{pb: progressbar.NewOptions64(-1,
-		progressbar.OptionSetWriter(w),
-		progressbar.OptionSetDescription("rebuild "+strings.Join(projections, ", ")),
-		progressbar.OptionShowCount(),
-		progressbar.OptionShowIts(),
-		progressbar.OptionSetItsString("events"),
-		progressbar.OptionSetPredictTime(true),
-		progressbar.OptionSetElapsedTime(true),
-		progressbar.OptionThrottle(barThrottle),
-		progressbar.OptionFullWidth(),
-		progressbar.OptionOnCompletion(func() { fmt.Fprintln(w) }),
-	)}
+	return &bar{w: w, description: "rebuild " + strings.Join(projections, ", ")}
 }
 
 func (b *bar) setTotal(head uint64) {
-	if b != nil && head > 0 && int64(head) != b.pb.GetMax64() {
-		b.pb.ChangeMax64(int64(head))
+	if b == nil {
+		return
+	}
+	total := int64(max(head, 1))
+	if b.pb == nil {
+		b.pb = progressbar.NewOptions64(total,
+			progressbar.OptionSetWriter(b.w),
+			progressbar.OptionSetDescription(b.description),
+			progressbar.OptionShowCount(),
+			progressbar.OptionShowIts(),
+			progressbar.OptionSetItsString("events"),
+			progressbar.OptionSetPredictTime(true),
+			progressbar.OptionSetElapsedTime(true),
+			progressbar.OptionThrottle(barThrottle),
+			progressbar.OptionFullWidth(),
+			progressbar.OptionOnCompletion(func() { fmt.Fprintln(b.w) }),
+		)
+		return
+	}
+	if total != b.pb.GetMax64() {
+		b.pb.ChangeMax64(total)
 	}
 }
 
 func (b *bar) add(n int) {
-	if b != nil {
+	if b != nil && b.pb != nil {
 		b.pb.Add64(int64(n))
 	}
 }
 
 func (b *bar) finish() {
-	if b != nil {
+	if b != nil && b.pb != nil {
 		b.pb.Finish()
 	}
 }
