@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -232,7 +231,7 @@ func (f *Fetcher) openIPFS(ctx context.Context, u *url.URL) (io.ReadCloser, int6
 	ref := strings.TrimRight(f.IPFSGateway, "/") + "/ipfs/" + c.String() + "?format=raw"
 	body, size, err := get(ctx, f.client(), ref, http.Header{"Accept": {"application/vnd.ipld.raw"}})
 	verify := func(got string) error {
-		if !bytes.Equal([]byte(got), []byte(want)) {
+		if got != want {
 			return fmt.Errorf("%w: the gateway's content hashes to sha256 %s, the CID %s names %s", ErrInputCID, got, c, want)
 		}
 		return nil

@@ -2,12 +2,8 @@ package node
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 )
 
@@ -81,19 +77,4 @@ func prepareInput(ctx context.Context, f InputFetcher, ex Executor, job Job) (Jo
 		return job, nil
 	}
 	return job, fmt.Errorf("fetch input %s: %w", job.PayloadRef, err)
-}
-
-// hashFile returns the SHA-256 (hex) and size of the file at path.
-func hashFile(path string) (string, int64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", 0, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return "", 0, err
-	}
-	return hex.EncodeToString(h.Sum(nil)), n, nil
 }

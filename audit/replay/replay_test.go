@@ -274,6 +274,11 @@ func compareJob(t *testing.T, log replay.Log, st *replay.State, s readModels, id
 	case domain.StatusCancelled:
 		want.CancelledAt = optional(j.FinishedAt)
 	}
+	want.Retrying = j.LastError != "" && (j.Status == domain.StatusQueued || j.Status == domain.StatusDispatched || j.Status == domain.StatusRunning)
+	if len(got.AttemptHistory) != j.Attempts {
+		t.Errorf("at %d: job %s has %d attempts in its history, the replay %d", s.head, id, len(got.AttemptHistory), j.Attempts)
+	}
+	got.AttemptHistory = nil
 	got.UpdatedAt, got.Position = time.Time{}, 0 // bookkeeping of the read model
 	// %+v prints times (pointers too) through their String method: equal
 	// instants in any representation print alike.

@@ -7,13 +7,21 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/rendertrust/rendertrust/client"
 	"github.com/rendertrust/rendertrust/domain"
@@ -89,6 +97,35 @@ type e2eNode struct {
 	exited               chan error
 }
 
+// e2eNodeInputFlags are extra flags of the node processes: where their
+// s3:// inputs are (see e2eInputBucket).
+var e2eNodeInputFlags []string
+
+// e2eInputBucket serves s3://bucket/scene.blend from an in-process S3
+// protocol server (gofakes3) and points the node processes at it, with
+// their own credentials in the environment they inherit.
+func e2eInputBucket(t *testing.T) {
+	t.Helper()
+	fake := httptest.NewServer(gofakes3.New(s3mem.New()).Server())
+	t.Cleanup(fake.Close)
+	t.Setenv("AWS_ACCESS_KEY_ID", "node-key")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "node-secret")
+	ctx := context.Background()
+	awsCfg, err := config.LoadDefaultConfig(ctx, config.WithRegion("us-east-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := s3.NewFromConfig(awsCfg, func(o *s3.Options) { o.BaseEndpoint = aws.String(fake.URL); o.UsePathStyle = true })
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("bucket")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("bucket"), Key: aws.String("scene.blend"), Body: strings.NewReader("scene")}); err != nil {
+		t.Fatal(err)
+	}
+	e2eNodeInputFlags = []string{"--s3-endpoint", fake.URL, "--s3-path-style", "--s3-region", "us-east-1"}
+	t.Cleanup(func() { e2eNodeInputFlags = nil })
+}
+
 // startE2ENode starts `rendertrust node` as a process of its own.
 func startE2ENode(t *testing.T, dir, name, server, token, renderCmd string) *e2eNode {
 	t.Helper()
@@ -96,6 +133,7 @@ func startE2ENode(t *testing.T, dir, name, server, token, renderCmd string) *e2e
 	n.args = []string{"--server", server, "--enroll", token, "--state", n.state, "--name", name,
 		"--render-cmd", renderCmd, "--benchmark-rounds", "20000", "--heartbeat-interval", "200ms",
 		"--poll-wait", "1s", "--drain-timeout", "5s", "--work-dir", filepath.Join(dir, name+"-work"), "--log-level", "debug"}
+	n.args = append(n.args, e2eNodeInputFlags...)
 	n.start(t)
 	t.Cleanup(func() {
 		if n.cmd.ProcessState == nil {
@@ -259,6 +297,7 @@ func TestNodeAgentsEndToEnd(t *testing.T) {
 	s := startE2EServer(t, func(c *Config) { c.NodeLostAfter = e2eNodeLostAfter; c.AnchorInterval = 300 * time.Millisecond })
 	dir := t.TempDir()
 	c := e2eCreatorWithCredits(t, s.base)
+	e2eInputBucket(t)
 	nodeA, idA := s.startNode(t, dir, "node-a", "sleep 30")
 	e2eBuiltinJobsRun(t, c, s, dir, idA)
 
