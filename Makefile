@@ -6,7 +6,7 @@ BIN       := bin/rendertrust
 PKGS      := ./...
 BENCHTIME ?= 3s
 
-.PHONY: build run test fmt-check vet test-race bench clean test-esdb
+.PHONY: build run test fmt-check vet test-race bench clean test-esdb soak crash fuzz fuzz-short
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/rendertrust
@@ -47,3 +47,9 @@ test-esdb:
 	@test -n "$(EVENTSTORE_URL)" || { echo "set EVENTSTORE_URL to an esdb:// connection string"; exit 2; }
 	EVENTSTORE_URL='$(EVENTSTORE_URL)' CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 15m \
 		-run 'TestStore|TestForeignEventsGetNoPosition|TestPositionsAgree' ./eventstore/esdb/
+
+# Campaigns (README "Testing"). soak: the concurrent model test for
+# SOAK_OPS operations on each backend (make test runs a short round).
+SOAK_OPS ?= 1000000
+soak:
+	SOAK_OPS=$(SOAK_OPS) CGO_ENABLED=1 .ci/with-postgres $(GO) test -count=1 -timeout 0 -v -run '^TestConcurrentModel$$' ./commands/
