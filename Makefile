@@ -53,3 +53,9 @@ test-esdb:
 SOAK_OPS ?= 1000000
 soak:
 	SOAK_OPS=$(SOAK_OPS) CGO_ENABLED=1 .ci/with-postgres $(GO) test -count=1 -timeout 0 -v -run '^TestConcurrentModel$$' ./commands/
+
+# crash: SIGKILL the built server under load CRASH_ITERATIONS times on each
+# backend (make test runs 20).
+CRASH_ITERATIONS ?= 1000
+crash: build
+	CRASH_ITERATIONS=$(CRASH_ITERATIONS) CRASH_BIN=$(CURDIR)/$(BIN) .ci/with-postgres $(GO) test -count=1 -timeout 0 -v -run '^TestCrashCampaign$$' ./cmd/rendertrust/ | grep -v 'level=INFO'
