@@ -14,7 +14,7 @@ build:
 run: build
 	./$(BIN) serve --dev
 
-test: fmt-check vet build test-race
+test: fmt-check vet build test-race fuzz-short
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -59,3 +59,17 @@ soak:
 CRASH_ITERATIONS ?= 1000
 crash: build
 	CRASH_ITERATIONS=$(CRASH_ITERATIONS) CRASH_BIN=$(CURDIR)/$(BIN) .ci/with-postgres $(GO) test -count=1 -timeout 0 -v -run '^TestCrashCampaign$$' ./cmd/rendertrust/ | grep -v 'level=INFO'
+
+# Fuzz targets (package:FuzzName). fuzz-short runs each for FUZZ_SHORT
+# (make test), fuzz for FUZZTIME; seed corpora are in testdata/fuzz/.
+FUZZ_TARGETS := ./eventstore:FuzzDecodeStored ./anchor/proof:FuzzVerifyInclusion ./audit/bundle:FuzzVerify \
+	./payments:FuzzWebhookDeliver ./http:FuzzBindJSON ./domain:FuzzPayloadURI ./domain:FuzzPayloadInline \
+	./projections:FuzzDecodeCursor
+FUZZ_SHORT ?= 2s
+FUZZTIME   ?= 5m
+fuzz-short:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  $(GO) test -run='^$$' -fuzz="^$${t#*:}$$" -fuzztime=$(FUZZ_SHORT) $${t%%:*} >/dev/null || { echo "fuzz $$t failed"; $(GO) test -run="^$${t#*:}$$" $${t%%:*}; exit 1; }; \
+	  echo "fuzz $$t: ok ($(FUZZ_SHORT))"; done
+fuzz:
+	$(MAKE) fuzz-short FUZZ_SHORT=$(FUZZTIME)
