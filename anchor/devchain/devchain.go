@@ -32,6 +32,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core"
+	"github.com/ethereum/go-ethereum/core/rawdb"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/eth"
@@ -154,6 +155,12 @@ func startNode(dir string, cfg Config, genesis *core.Genesis, writer common.Addr
 	ethConf.Genesis = genesis
 	ethConf.NetworkId = ChainID
 	ethConf.SyncMode = ethconfig.FullSync
+	// Archive mode on the hash scheme writes every block's state as it is
+	// mined: a server killed (SIGKILL, power loss) restarts on its chain,
+	// where the default keeps recent state in memory and the next start
+	// fails with "historical state … is not available".
+	ethConf.StateScheme = rawdb.HashScheme
+	ethConf.NoPruning = true
 	ethConf.TransactionHistory = 0 // index every transaction: anchors stay findable forever
 	ethConf.DatabaseCache = databaseCacheMB
 	ethConf.DatabaseHandles = databaseHandlesMax

@@ -66,7 +66,7 @@ func (c *fakeChain) BlockHash(_ context.Context, n uint64) (common.Hash, error) 
 
 // mustProofs builds a tree of n leaves, anchors every size in sizes on a
 // fake chain, and returns the chain and a function making proofs.
-func mustProofs(t *testing.T, n int, sizes ...uint64) (*fakeChain, func(index, size uint64) *proof.Inclusion) {
+func mustProofs(t testing.TB, n int, sizes ...uint64) (*fakeChain, func(index, size uint64) *proof.Inclusion) {
 	t.Helper()
 	ctx := context.Background()
 	tree, err := merkle.Open(ctx, new(merkle.MemStore), 0)

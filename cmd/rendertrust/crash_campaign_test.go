@@ -1,0 +1,413 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rendertrust/rendertrust/client"
+	"github.com/rendertrust/rendertrust/domain"
+	"github.com/rendertrust/rendertrust/eventstore"
+	"github.com/rendertrust/rendertrust/eventstore/postgres"
+	"github.com/rendertrust/rendertrust/eventstore/sqlite"
+	"github.com/rendertrust/rendertrust/internal/pgtest"
+)
+
+// The crash campaign's sizes. make crash sets CRASH_ITERATIONS=1000; make
+// test runs crashDefaultIterations on each backend.
+const (
+	crashDefaultIterations = 20
+	crashLoaders           = 4                // goroutines submitting while the server is killed
+	crashAcksMax           = 12               // the kill comes after 1..crashAcksMax acknowledged submissions
+	crashReadyTimeout      = 60 * time.Second // for the server to answer /readyz after a start
+	crashBinEnv            = "CRASH_BIN"      // the binary to kill (default: bin/rendertrust, built when missing)
+	crashIterationsEnv     = "CRASH_ITERATIONS"
+	crashLogTail           = 8000 // bytes of the server's log a failure shows
+	crashBenchmarkRounds   = 1000 // a cpu_benchmark job the local node finishes at once
+)
+
+// crashRun is one backend's campaign: a data dir (and database) that the
+// real server binary is started on, loaded and SIGKILLed again and again.
+type crashRun struct {
+	t       *testing.T
+	bin     string
+	args    []string                         // serve's and check's store flags
+	openLog func() (eventstore.Store, error) // a fresh reader of the log (a store sees only what it knows was appended)
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	addr    string // the same at every start: the local node's enrollment names it
+	base    string
+	logPath string
+
+	acked    []string // job ids the API acknowledged (201), all iterations
+	served   int      // how many of acked a restarted server was seen serving
+	ackedSet map[string]bool
+	restarts []time.Duration
+
+	// the log as folded so far
+	read      uint64
+	inLog     map[string]bool // submitted jobs
+	completed map[domain.JobID]bool
+	charged   map[domain.JobID]int
+}
+
+// TestCrashCampaign kills the real server binary (serve --dev, with its
+// local node running the jobs) with SIGKILL while clients submit jobs, on
+// SQLite and on PostgreSQL, CRASH_ITERATIONS times each. After every kill,
+// with the server down: every submission the API acknowledged is in the
+// log, no job is charged twice or without completing, and `rendertrust
+// check --dev` finds nothing wrong with what the kill left (the anchored
+// roots compared with the dev chain too); after every restart the server
+// serves every acknowledged job. It prints the iterations, the acknowledged
+// submissions and the restart time percentiles.
+func TestCrashCampaign(t *testing.T) {
+	n := crashDefaultIterations
+	if v, err := strconv.Atoi(os.Getenv(crashIterationsEnv)); err == nil && v > 0 {
+		n = v
+	}
+	bin := crashBinary(t)
+	t.Run("SQLite", func(t *testing.T) {
+		dir := t.TempDir()
+		r := newCrashRun(t, bin, dir, []string{"--data-dir", dir})
+		path := filepath.Join(dir, "events.db")
+		r.openLog = func() (eventstore.Store, error) { return sqlite.Open(context.Background(), path) }
+		r.campaign(n)
+	})
+	t.Run("PostgreSQL", func(t *testing.T) {
+		dsn := pgtest.NewDatabase(t)
+		dir := t.TempDir()
+		r := newCrashRun(t, bin, dir, []string{"--data-dir", dir, "--database-url", dsn})
+		r.openLog = func() (eventstore.Store, error) { return postgres.Open(context.Background(), dsn) }
+		r.campaign(n)
+	})
+}
+
+// crashBinary returns the server binary: CRASH_BIN, bin/rendertrust as make
+// build leaves it, or a fresh build.
+func crashBinary(t *testing.T) string {
+	if b := os.Getenv(crashBinEnv); b != "" {
+		return b
+	}
+	if b, err := filepath.Abs("../../bin/rendertrust"); err == nil {
+		if _, err := os.Stat(b); err == nil {
+			return b
+		}
+	}
+	b := filepath.Join(t.TempDir(), "rendertrust")
+	out, err := exec.Command("go", "build", "-o", b, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("build the server: %v\n%s", err, out)
+	}
+	return b
+}
+
+func newCrashRun(t *testing.T, bin, dir string, args []string) *crashRun {
+	return &crashRun{t: t, bin: bin, args: args, logPath: filepath.Join(dir, "server.log"),
+		ackedSet: map[string]bool{}, inLog: map[string]bool{}, completed: map[domain.JobID]bool{}, charged: map[domain.JobID]int{}}
+}
+
+func (r *crashRun) campaign(iterations int) {
+	t := r.t
+	t.Cleanup(r.kill)
+	r.start()
+	c := r.client()
+	if _, err := c.Register(context.Background(), "crash@example.com", "Crash", "crash password"); err != nil {
+		t.Fatalf("register: %v", err)
+	}
+	for i := range iterations {
+		if i > 0 {
+			r.start()
+			c = r.client()
+			if _, err := c.Login(context.Background(), "crash@example.com", "crash password"); err != nil {
+				t.Fatalf("iteration %d: login: %v", i, err)
+			}
+			r.checkServed(i, c)
+		}
+		if _, err := c.Checkout(context.Background(), "credits_1000"); err != nil {
+			t.Fatalf("iteration %d: checkout: %v", i, err)
+		}
+		r.loadAndKill(c, 1+rand.IntN(crashAcksMax))
+		r.checkLog(i)
+		r.checkInstallation(i)
+		if t.Failed() {
+			return
+		}
+	}
+	r.start()
+	c = r.client()
+	if _, err := c.Login(context.Background(), "crash@example.com", "crash password"); err != nil {
+		t.Fatalf("login after the last restart: %v", err)
+	}
+	r.checkServed(iterations, c)
+	r.report(iterations)
+}
+
+// start starts the server on a free port and waits until it is ready.
+func (r *crashRun) start() {
+	t := r.t
+	if r.addr == "" {
+		r.addr = freeAddr(t)
+	}
+	addr := r.addr
+	logf, err := os.OpenFile(r.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	began := time.Now()
+	r.cmd = exec.Command(r.bin, append([]string{"serve", "--dev", "--addr", addr, "--log-level", "info"}, r.args...)...)
+	r.cmd.Env = crashServerEnv()
+	r.cmd.Stdout, r.cmd.Stderr = logf, logf
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r.exited = make(chan struct{})
+	go func(cmd *exec.Cmd, exited chan struct{}) { cmd.Wait(); close(exited) }(r.cmd, r.exited)
+	r.base = "http://" + addr
+	deadline := time.Now().Add(crashReadyTimeout)
+	for {
+		resp, err := http.Get(r.base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		select {
+		case <-r.exited:
+			r.dumpLog()
+			t.Fatalf("the server exited while starting: %v", r.cmd.ProcessState)
+		default:
+		}
+		if time.Now().After(deadline) {
+			r.dumpLog()
+			t.Fatalf("the server was not ready after %v", crashReadyTimeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	r.restarts = append(r.restarts, time.Since(began))
+}
+
+// kill SIGKILLs the server and waits until it is gone.
+func (r *crashRun) kill() {
+	if r.cmd == nil || r.cmd.Process == nil {
+		return
+	}
+	r.cmd.Process.Signal(syscall.SIGKILL)
+	<-r.exited
+}
+
+// dumpLog shows the server's log without its request lines, the last
+// crashLogTail bytes of it.
+func (r *crashRun) dumpLog() {
+	b, _ := os.ReadFile(r.logPath)
+	var keep []byte
+	for _, line := range bytes.SplitAfter(b, []byte("\n")) {
+		if !bytes.Contains(line, []byte("msg=http ")) {
+			keep = append(keep, line...)
+		}
+	}
+	if len(keep) > crashLogTail {
+		keep = keep[len(keep)-crashLogTail:]
+	}
+	r.t.Logf("server log (tail, without requests):\n%s", keep)
+}
+
+func (r *crashRun) client() *client.Client {
+	c, err := client.New(r.base)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return c
+}
+
+// loadAndKill submits jobs from crashLoaders goroutines and SIGKILLs the
+// server once acks submissions were acknowledged, while the others are in
+// flight. Only 201 answers count as acknowledged.
+func (r *crashRun) loadAndKill(c *client.Client, acks int) {
+	var mu sync.Mutex
+	got := 0
+	var lastErr error
+	enough := make(chan struct{})
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range crashLoaders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				req := client.SubmitRequest{JobType: "echo", Payload: map[string]any{"n": rand.IntN(1000)}}
+				if rand.IntN(2) == 0 { // charged (1 credit), run by the local node
+					req = client.SubmitRequest{JobType: "cpu_benchmark", Payload: map[string]any{"rounds": crashBenchmarkRounds}}
+				}
+				s, err := c.SubmitJob(context.Background(), req)
+				if err != nil {
+					var apiErr *client.APIError
+					if errors.As(err, &apiErr) && apiErr.Status == http.StatusInternalServerError {
+						r.t.Errorf("submission answered 500: %v", err)
+					}
+					mu.Lock()
+					lastErr = err
+					mu.Unlock()
+					continue // refused, rate limited or cut by the kill: not acknowledged
+				}
+				mu.Lock()
+				r.ack(s.JobID)
+				if got++; got == acks {
+					close(enough)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	select {
+	case <-enough:
+	case <-time.After(crashReadyTimeout):
+		mu.Lock()
+		r.t.Errorf("only %d of %d submissions acknowledged in %v; the last refusal: %v", got, acks, crashReadyTimeout, lastErr)
+		mu.Unlock()
+		r.dumpLog()
+	}
+	r.kill()
+	close(stop)
+	wg.Wait()
+}
+
+func (r *crashRun) ack(id string) {
+	if !r.ackedSet[id] {
+		r.ackedSet[id] = true
+		r.acked = append(r.acked, id)
+	}
+}
+
+// checkLog reads the log from where it stopped, while the server is down:
+// every acknowledged job is submitted in it, and no job is charged twice or
+// before it completed.
+func (r *crashRun) checkLog(iteration int) {
+	ctx := context.Background()
+	store, err := r.openLog()
+	if err != nil {
+		r.t.Fatalf("iteration %d: open the log: %v", iteration, err)
+	}
+	defer store.Close()
+	for {
+		recs, err := store.ReadAll(ctx, r.read+1, eventstore.ReadEventsMax)
+		if err != nil {
+			r.t.Fatalf("iteration %d: read the log: %v", iteration, err)
+		}
+		if len(recs) == 0 {
+			break
+		}
+		for _, rec := range recs {
+			r.fold(iteration, rec)
+		}
+		r.read = recs[len(recs)-1].Position
+	}
+	for _, id := range r.acked {
+		if !r.inLog[id] {
+			r.t.Errorf("iteration %d: acknowledged job %s is not in the log (%d events read)", iteration, id, r.read)
+		}
+	}
+}
+
+// checkServed waits until the restarted server serves every job
+// acknowledged before the last kill (its read models catch up after the
+// start).
+func (r *crashRun) checkServed(iteration int, c *client.Client) {
+	deadline := time.Now().Add(crashReadyTimeout)
+	for _, id := range r.acked[r.served:] {
+		for {
+			_, err := c.GetJob(context.Background(), id)
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				r.t.Fatalf("iteration %d: the restarted server does not serve acknowledged job %s: %v", iteration, id, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	r.served = len(r.acked)
+}
+
+func (r *crashRun) fold(iteration int, rec eventstore.RecordedEvent) {
+	ev, err := domain.DecodeEvent(rec.Type, rec.Data)
+	if err != nil {
+		r.t.Errorf("iteration %d: decode %s at %d: %v", iteration, rec.Type, rec.Position, err)
+		return
+	}
+	switch ev := ev.(type) {
+	case domain.JobSubmitted:
+		r.inLog[string(ev.JobID)] = true
+	case domain.JobCompleted:
+		r.completed[ev.JobID] = true
+	case domain.CreditsDeducted:
+		r.charged[ev.JobID]++
+		if r.charged[ev.JobID] > 1 || !r.completed[ev.JobID] {
+			r.t.Errorf("iteration %d: job %s charged %d times, completed %v (position %d)", iteration, ev.JobID, r.charged[ev.JobID], r.completed[ev.JobID], rec.Position)
+		}
+	}
+}
+
+// checkInstallation runs `rendertrust check` beside the running server.
+func (r *crashRun) checkInstallation(iteration int) {
+	out, err := exec.Command(r.bin, append([]string{"check", "--log-level", "info"}, r.args...)...).CombinedOutput()
+	if err != nil {
+		r.t.Errorf("iteration %d: rendertrust check: %v\n%s", iteration, err, out)
+	}
+}
+
+func (r *crashRun) report(iterations int) {
+	d := slices.Clone(r.restarts)
+	slices.Sort(d)
+	pct := func(p float64) time.Duration { return d[min(len(d)-1, int(p*float64(len(d))))] }
+	line := fmt.Sprintf("crash campaign (%s): %d SIGKILLs, %d acknowledged submissions all in the log, %d jobs charged once, %d events; restart to ready p50 %v p90 %v p99 %v max %v",
+		r.t.Name(), iterations, len(r.acked), len(r.charged), r.read,
+		pct(0.5).Round(time.Millisecond), pct(0.9).Round(time.Millisecond), pct(0.99).Round(time.Millisecond), d[len(d)-1].Round(time.Millisecond))
+	r.t.Log(line)
+	fmt.Println(line)
+}
+
+// crashServerEnv is the test's environment without the variables the server
+// reads (DATABASE_URL from make test's PostgreSQL would otherwise turn the
+// SQLite campaign into a second PostgreSQL one): only flags configure it.
+func crashServerEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if !slices.Contains(slices.Collect(maps.Values(envNames)), name) {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// freeAddr returns a loopback address nobody listens on right now.
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
