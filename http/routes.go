@@ -100,10 +100,11 @@ func (s *Server) routes() {
 }
 
 // app serves the Creator app for every path no route claims; an unknown
-// API path stays a JSON 404.
+// API path, and /metrics when it is served on another address, stay a
+// JSON 404.
 func (s *Server) app(c echo.Context) error {
-	if strings.HasPrefix(c.Request().URL.Path, "/api/") {
-		return echo.ErrNotFound
+	if p := c.Request().URL.Path; strings.HasPrefix(p, "/api/") || p == "/metrics" {
+		return echo.ErrNotFound // the API's own paths; /metrics when served elsewhere
 	}
 	s.App.ServeHTTP(c.Response(), c.Request())
 	return nil

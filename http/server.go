@@ -140,6 +140,9 @@ func New(c Config) *Server {
 	s.echo.HTTPErrorHandler = s.errorHandler
 	s.echo.IPExtractor = ipExtractor(c.TrustedProxies)
 	s.routes()
+	// Made here, not in Serve: a Shutdown that comes before Serve has
+	// started must still stop it (Serve then returns at once).
+	s.server = s.newHTTPServer()
 	return s
 }
 
@@ -167,7 +170,6 @@ func (s *Server) Handler() http.Handler { return s.echo }
 
 // Serve answers requests on l until Shutdown.
 func (s *Server) Serve(l net.Listener) error {
-	s.server = s.newHTTPServer()
 	err := s.server.Serve(l)
 	if err == http.ErrServerClosed {
 		return nil
@@ -178,9 +180,6 @@ func (s *Server) Serve(l net.Listener) error {
 // Shutdown stops accepting requests and waits (bounded) for in-flight ones.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.once.Do(func() { close(s.closing) })
-	if s.server == nil {
-		return nil
-	}
 	ctx, cancel := context.WithTimeout(ctx, shutdownTimeout)
 	defer cancel()
 	return s.server.Shutdown(ctx)

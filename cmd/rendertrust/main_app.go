@@ -69,11 +69,13 @@ func (m *Main) Open(ctx context.Context) error {
 	if m.Store, m.DB, err = m.openStores(ctx); err != nil {
 		return err
 	}
-	if err := ownerOnly(m.Config.DataDir); err != nil {
+	m.Commands, err = commands.New(ctx, commands.Config{Store: m.Store, DB: m.DB, Log: m.Log, NodeLostAfter: m.Config.NodeLostAfter})
+	if err != nil {
 		return err
 	}
-	m.Commands, err = commands.New(ctx, commands.Config{Store: m.Store, DB: m.DB, Log: m.Log, NodeLostAfter: m.Config.NodeLostAfter})
-	return err
+	// After the first writes: the SQLite driver creates its files (and
+	// their -wal and -shm) lazily, with the umask's modes.
+	return ownerOnly(m.Config.DataDir)
 }
 
 func (m *Main) openStores(ctx context.Context) (eventstore.Store, *sqldb.DB, error) {
