@@ -67,7 +67,7 @@ func TestShutdownWithBusyLocalNode(t *testing.T) {
 	dir := t.TempDir()
 	// 1.
 	cmd := exec.Command(os.Args[0], "--", "--dev", "--addr", "127.0.0.1:0", "--data-dir", dir, "--no-anchor", "--log-level", "debug")
-	cmd.Env = append(os.Environ(), serveProcessEnv+"=1")
+	cmd.Env = append(crashServerEnv(), serveProcessEnv+"=1") // only flags configure it: no DATABASE_URL from make test
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
