@@ -78,7 +78,7 @@ type Config struct {
 	Results       Results
 	Ledger        Ledger
 	Checkout      payments.Provider
-	StripeWebhook http.Handler
+	StripeWebhook StripeWebhook
 	Registerer    prometheus.Registerer
 	Gatherer      prometheus.Gatherer
 	Log           *slog.Logger

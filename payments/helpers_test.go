@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -23,6 +24,7 @@ import (
 	"github.com/rendertrust/rendertrust/eventstore"
 	"github.com/rendertrust/rendertrust/eventstore/postgres"
 	"github.com/rendertrust/rendertrust/eventstore/sqlite"
+	rthttp "github.com/rendertrust/rendertrust/http"
 	"github.com/rendertrust/rendertrust/internal/pgtest"
 	"github.com/rendertrust/rendertrust/internal/sqldb"
 	"github.com/rendertrust/rendertrust/payments"
@@ -237,10 +239,17 @@ type response struct {
 	} `json:"error"`
 }
 
-// deliver posts payload with signature header to h and returns the status
-// and decoded answer.
-func deliver(tb testing.TB, h http.Handler, payload []byte, header string) (int, response) {
+// apiHandler returns the API with w behind its webhook route: the path a
+// delivery takes in production (the API reads the body and answers).
+func apiHandler(w *payments.Webhook) http.Handler {
+	return rthttp.New(rthttp.Config{StripeWebhook: w, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}).Handler()
+}
+
+// deliver posts payload with signature header to the API's webhook route
+// in front of w and returns the status and decoded answer.
+func deliver(tb testing.TB, w *payments.Webhook, payload []byte, header string) (int, response) {
 	tb.Helper()
+	h := apiHandler(w)
 	req := httptest.NewRequest(http.MethodPost, "/api/v1/webhooks/stripe", bytes.NewReader(payload))
 	if header != "" {
 		req.Header.Set("Stripe-Signature", header)
@@ -261,7 +270,7 @@ func decodeResponse(tb testing.TB, body []byte) response {
 
 // deliverSigned signs payload with secretCurrent now and delivers it,
 // failing the test unless it is answered 200 with outcome want.
-func deliverSigned(tb testing.TB, h http.Handler, payload []byte, want payments.Outcome) {
+func deliverSigned(tb testing.TB, h *payments.Webhook, payload []byte, want payments.Outcome) {
 	tb.Helper()
 	status, res := deliver(tb, h, payload, sign(payload, secretCurrent, time.Now()))
 	if status != http.StatusOK || !res.Received || res.Outcome != want {

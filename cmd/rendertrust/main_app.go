@@ -260,7 +260,7 @@ func (m *Main) newHTTP(reg *prometheus.Registry) (*rthttp.Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	var stripeWebhook http.Handler // stays nil (503) without Stripe: a nil *Webhook is not a nil Handler
+	var stripeWebhook rthttp.StripeWebhook // stays nil (503) without Stripe: a nil *Webhook is not a nil interface
 	if webhook != nil {
 		stripeWebhook = webhook
 	}
