@@ -7,15 +7,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/rendertrust/rendertrust/domain"
 	"github.com/rendertrust/rendertrust/eventstore"
 )
 
 // SubmitJob asks to run a job for Owner.
 type SubmitJob struct {
-	JobID    domain.JobID // empty: a fresh id (derived from the idempotency key when there is one)
+	JobID    domain.JobID // empty: derived from the actor's idempotency key, or fresh without one
 	Owner    domain.UserID
 	Type     domain.JobType
 	Priority domain.Priority
@@ -25,11 +23,11 @@ type SubmitJob struct {
 
 // Submitted is what a submission did.
 type Submitted struct {
-	JobID    domain.JobID   `json:"job_id"`
-	NodeID   domain.NodeID  `json:"node_id"` // empty while the job waits for a free slot
-	Status   domain.Status  `json:"status"`
-	Cost     domain.Credits `json:"cost"`
-	Position uint64         `json:"-"` // the log position the command reached
+	JobID    domain.JobID
+	NodeID   domain.NodeID // empty while the job waits for a free slot
+	Status   domain.Status
+	Cost     domain.Credits
+	Position uint64 // the log position the command reached
 }
 
 // SubmitJob holds the job's cost on the owner's account, creates the job and
@@ -41,8 +39,8 @@ type Submitted struct {
 // job's type; neither refusal writes anything.
 func (s *Service) SubmitJob(ctx context.Context, a Actor, cmd SubmitJob) (Submitted, error) {
 	now := s.now()
-	if cmd.JobID == "" {
-		cmd.JobID = domain.JobID(uuid.Must(uuid.NewV7()).String())
+	if cmd.JobID == "" { // a retried request creates the same job, never a second one
+		cmd.JobID = domain.JobID(a.newID("job", string(cmd.Owner)))
 	}
 	cost, err := s.prices.Cost(cmd.Type)
 	if err != nil {

@@ -115,13 +115,17 @@ func (s *Service) Node(ctx context.Context, id domain.NodeID) (*domain.Node, err
 	return s.nodes.load(ctx, domain.NodeStream(id), string(id))
 }
 
-// Actor identifies who issues a command, for event metadata.
+// Actor identifies who issues a command, for event metadata, and carries the
+// request's idempotency key: commands that create something (SubmitJob,
+// Grant, Refund) derive its id from the key, so a retried request creates it
+// once.
 type Actor struct {
 	ID             string // "user:{id}", "node:{id}", "admin:{id}", "system:{reactor}"
 	CorrelationID  string // the request id
+	CausationID    string // the id of the event that caused a reactor's effect
 	IdempotencyKey string
 }
 
 func (a Actor) cause(key string) cause {
-	return cause{actor: a.ID, correlation: a.CorrelationID, idemKey: a.IdempotencyKey, key: key}
+	return cause{actor: a.ID, correlation: a.CorrelationID, causation: a.CausationID, idemKey: a.IdempotencyKey, key: key}
 }

@@ -45,12 +45,8 @@ func (s *Server) grant(c echo.Context) error {
 	if _, err := s.Commands.User(c.Request().Context(), domain.UserID(req.UserID)); err != nil {
 		return err
 	}
-	a := actor(c)
-	id := newRequestID()
-	if a.IdempotencyKey != "" { // a retried request grants once
-		id = commands.DeriveID("grant", "admin", a.IdempotencyKey)
-	}
-	pos, err := s.Commands.Grant(c.Request().Context(), a, domain.UserID(req.UserID), id, domain.Credits(req.Amount), req.Reason)
+	// The grant id is derived from the Idempotency-Key: a retried request grants once.
+	pos, err := s.Commands.Grant(c.Request().Context(), actor(c), domain.UserID(req.UserID), "", domain.Credits(req.Amount), req.Reason)
 	if err != nil {
 		return err
 	}
@@ -69,12 +65,8 @@ func (s *Server) refund(c echo.Context) error {
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
-	id, a := domain.JobID(c.Param("id")), actor(c)
-	refundID := newRequestID()
-	if a.IdempotencyKey != "" { // a retried request refunds once
-		refundID = commands.DeriveID("refund", string(id), a.IdempotencyKey)
-	}
-	pos, err := s.Commands.Refund(c.Request().Context(), a, id, domain.Credits(req.Amount), refundID, req.Reason)
+	// The refund id is derived from the Idempotency-Key: a retried request refunds once.
+	pos, err := s.Commands.Refund(c.Request().Context(), actor(c), domain.JobID(c.Param("id")), domain.Credits(req.Amount), "", req.Reason)
 	if err != nil {
 		return err
 	}

@@ -74,7 +74,10 @@ type Config struct {
 	Runner   interface {
 		WaitFor(context.Context, uint64) error
 	}
-	Tokens        *Tokens
+	Tokens *Tokens
+	// Answers keeps the first answer to each Idempotency-Key; nil replays
+	// nothing (commands still write once per key).
+	Answers       AnswerCache
 	Results       Results
 	Ledger        Ledger
 	Checkout      payments.Provider
