@@ -9,7 +9,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/rendertrust/rendertrust/domain"
@@ -31,22 +30,16 @@ type Service struct {
 	nodes    *repo[*domain.Node]
 
 	dispatchMu    chan struct{} // a one-slot semaphore: one dispatch pass at a time
-	passwordCost  int
-	dummyOnce     sync.Once
-	dummy         []byte // see dummyHash
 	nodeLostAfter time.Duration
 }
 
 // Config configures a Service. Store and DB are required.
 type Config struct {
 	Store  eventstore.Store
-	DB     *sqldb.DB         // identity, idempotency keys, reactor checkpoints
+	DB     *sqldb.DB         // idempotency keys, reactor checkpoints (and identity's tables)
 	Prices domain.PriceTable // zero value: the default prices
 	Now    func() time.Time  // nil: time.Now
 	Log    *slog.Logger      // nil: slog.Default()
-	// PasswordCost is the bcrypt cost; 0 means bcrypt.DefaultCost. Tests
-	// lower it.
-	PasswordCost int
 	// NodeLostAfter is how long a node may stay silent before the jobs it
 	// holds are failed (and retried elsewhere); 0 means NodeLostAfterDefault.
 	NodeLostAfter time.Duration
@@ -58,7 +51,7 @@ const NodeLostAfterDefault = 2 * domain.NodeHealthyWithin
 
 // New returns a Service, creating its tables if needed.
 func New(ctx context.Context, c Config) (*Service, error) {
-	if err := c.DB.Migrate(ctx, "commands", migrations(c.DB.Dialect)); err != nil {
+	if err := Migrate(ctx, c.DB); err != nil {
 		return nil, err
 	}
 	now := c.Now
@@ -69,7 +62,6 @@ func New(ctx context.Context, c Config) (*Service, error) {
 		store: c.Store, db: c.DB, prices: c.Prices, now: now, log: c.Log,
 		registry:      NewRegistry(now()),
 		dispatchMu:    make(chan struct{}, 1),
-		passwordCost:  c.PasswordCost,
 		nodeLostAfter: c.NodeLostAfter,
 	}
 	if s.nodeLostAfter <= 0 {

@@ -6,8 +6,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/rendertrust/rendertrust/commands"
 	"github.com/rendertrust/rendertrust/domain"
+	"github.com/rendertrust/rendertrust/identity"
 )
 
 // EnrollmentToken is a one-time token a node enrolls with.
@@ -17,7 +17,7 @@ type EnrollmentToken struct {
 }
 
 func (s *Server) issueEnrollmentToken(c echo.Context) error {
-	tok, exp, err := s.Commands.IssueEnrollmentToken(c.Request().Context(), actor(c).ID)
+	tok, exp, err := s.Identity.IssueEnrollmentToken(c.Request().Context(), actor(c).ID)
 	if err != nil {
 		return err
 	}
@@ -42,7 +42,7 @@ func (s *Server) grant(c echo.Context) error {
 	}
 	// A grant to a user who does not exist would credit an account nobody
 	// can ever use.
-	if _, err := s.Commands.User(c.Request().Context(), domain.UserID(req.UserID)); err != nil {
+	if _, err := s.Identity.User(c.Request().Context(), domain.UserID(req.UserID)); err != nil {
 		return err
 	}
 	// The grant id is derived from the Idempotency-Key: a retried request grants once.
@@ -88,12 +88,12 @@ func (s *Server) listUsers(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	users, err := s.Commands.Users(c.Request().Context(), domain.UserID(c.QueryParam("after")), limit)
+	users, err := s.Identity.Users(c.Request().Context(), domain.UserID(c.QueryParam("after")), limit)
 	if err != nil {
 		return err
 	}
 	if users == nil {
-		users = []commands.User{}
+		users = []identity.User{}
 	}
 	return c.JSON(http.StatusOK, map[string]any{"users": users})
 }
@@ -110,7 +110,7 @@ func (s *Server) retireNode(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	pos, err := s.Commands.RetireNode(ctx, actor(c), domain.NodeID(c.Param("id")), req.Reason)
+	pos, err := s.Identity.RetireNode(ctx, actor(c), domain.NodeID(c.Param("id")), req.Reason)
 	if err != nil {
 		return err
 	}
@@ -128,7 +128,7 @@ type NodeCredential struct {
 // refused from now on.
 func (s *Server) rotateNodeCredential(c echo.Context) error {
 	id := domain.NodeID(c.Param("id"))
-	cred, err := s.Commands.RotateNodeCredential(c.Request().Context(), id)
+	cred, err := s.Identity.RotateNodeCredential(c.Request().Context(), id)
 	if err != nil {
 		return err
 	}

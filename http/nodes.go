@@ -39,7 +39,7 @@ func (s *Server) enrollNode(c echo.Context) error {
 		types[i] = typ
 	}
 	e := domain.Enrollment{Name: req.Name, Capabilities: domain.Capabilities{JobTypes: types, GPU: req.GPU, Slots: req.Slots}}
-	id, cred, err := s.Commands.EnrollWithToken(c.Request().Context(), req.Token, e)
+	id, cred, err := s.Identity.EnrollWithToken(c.Request().Context(), req.Token, e)
 	if err != nil {
 		return err
 	}

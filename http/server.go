@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/rendertrust/rendertrust/commands"
+	"github.com/rendertrust/rendertrust/identity"
 	"github.com/rendertrust/rendertrust/payments"
 	"github.com/rendertrust/rendertrust/projections"
 )
@@ -66,10 +67,12 @@ type localResults interface {
 	Open(name string) (io.ReadSeekCloser, int64, error)
 }
 
-// Config is everything the API needs. Commands, Reader, Runner, Tokens and
-// Results are required; a nil Ledger, Checkout or StripeWebhook answers 503.
+// Config is everything the API needs. Commands, Identity, Reader, Runner,
+// Tokens and Results are required; a nil Ledger, Checkout or StripeWebhook
+// answers 503.
 type Config struct {
 	Commands *commands.Service
+	Identity *identity.Service
 	Reader   *projections.Reader
 	Runner   interface {
 		WaitFor(context.Context, uint64) error

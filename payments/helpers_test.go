@@ -17,7 +17,6 @@ import (
 
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/webhook"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/rendertrust/rendertrust/commands"
 	"github.com/rendertrust/rendertrust/domain"
@@ -93,7 +92,7 @@ type env struct {
 func newEnv(tb testing.TB, b backend) *env {
 	tb.Helper()
 	store, db := b.open(tb)
-	svc, err := commands.New(ctx, commands.Config{Store: store, DB: db, PasswordCost: bcrypt.MinCost})
+	svc, err := commands.New(ctx, commands.Config{Store: store, DB: db})
 	if err != nil {
 		tb.Fatal(err)
 	}

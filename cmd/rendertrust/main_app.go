@@ -25,6 +25,7 @@ import (
 	"github.com/rendertrust/rendertrust/eventstore/sqlite"
 	"github.com/rendertrust/rendertrust/frontend"
 	rthttp "github.com/rendertrust/rendertrust/http"
+	"github.com/rendertrust/rendertrust/identity"
 	"github.com/rendertrust/rendertrust/internal/sqldb"
 	"github.com/rendertrust/rendertrust/payments"
 	"github.com/rendertrust/rendertrust/projections"
@@ -39,6 +40,7 @@ type Main struct {
 	Store    eventstore.Store
 	DB       *sqldb.DB
 	Commands *commands.Service
+	Identity *identity.Service
 	Runner   *projections.Runner
 	Reader   *projections.Reader
 	Reactor  *commands.Reactor
@@ -58,7 +60,8 @@ func NewMain() *Main {
 	return &Main{Log: slog.New(slog.NewTextHandler(os.Stderr, nil))}
 }
 
-// Open opens the event store, the state database and the command service.
+// Open opens the event store, the state database, the command service and
+// identity.
 // Commands that only need the stores (admin, projections) stop here.
 func (m *Main) Open(ctx context.Context) error {
 	m.Log = newLogger(m.Config.LogLevel)
@@ -71,6 +74,9 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	m.Commands, err = commands.New(ctx, commands.Config{Store: m.Store, DB: m.DB, Log: m.Log, NodeLostAfter: m.Config.NodeLostAfter})
 	if err != nil {
+		return err
+	}
+	if m.Identity, err = identity.New(ctx, identity.Config{DB: m.DB, Nodes: m.Commands}); err != nil {
 		return err
 	}
 	// After the first writes: the SQLite driver creates its files (and
@@ -281,7 +287,7 @@ func (m *Main) newHTTP(reg *prometheus.Registry) (*rthttp.Server, error) {
 	return rthttp.New(rthttp.Config{
 		TrustedProxies: proxies, MetricsElsewhere: m.Config.MetricsAddr != "",
 		Ledger:   led,
-		Commands: m.Commands, Answers: m.Commands.NewAnswerCache(), Reader: m.Reader, Runner: m.Runner, Tokens: tokens,
+		Commands: m.Commands, Identity: m.Identity, Answers: m.Commands.NewAnswerCache(), Reader: m.Reader, Runner: m.Runner, Tokens: tokens,
 		Results: results, Checkout: provider, StripeWebhook: stripeWebhook, Registerer: reg, Gatherer: reg, Log: m.Log,
 		CORSOrigins: splitList(m.Config.CORSOrigins), PublicURL: m.Config.PublicURL, Head: m.Store.Head,
 		Ready: func(ctx context.Context) error { _, err := m.Store.Head(ctx); return err },
