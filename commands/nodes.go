@@ -30,7 +30,7 @@ func (s *Service) RetireNode(ctx context.Context, a Actor, id domain.NodeID, rea
 	if err != nil {
 		return 0, err
 	}
-	for _, job := range s.registry.jobsOf(id) {
+	for _, job := range s.registry.JobsOf(id) {
 		p, err := s.FailJob(ctx, a, id, job, "node "+string(id)+" retired")
 		if err != nil && !isDecisionError(err) {
 			return pos, fmt.Errorf("fail job %s of the retired node: %w", job, err)

@@ -112,7 +112,7 @@ func (r *Reactor) handle(ctx context.Context, batch []eventstore.RecordedEvent) 
 		if err != nil {
 			continue // not a domain event (an anchor record): nothing to react to
 		}
-		r.s.registry.Observe(e, rec.Version, rec.Position)
+		r.s.dispatcher.Observe(e, rec.Version, rec.Position)
 		r.track(e, rec.ID)
 		if st, ok := domain.SettlementOf(e); ok && rec.Position > done {
 			settlements = append(settlements, causedSettlement{st, rec.ID})
@@ -201,26 +201,12 @@ func (r *Reactor) retry(ctx context.Context, effect func() error) error {
 	}
 }
 
-// Sweep times out jobs left DISPATCHED too long, fails the jobs of nodes
-// that fell silent (so they retry elsewhere, uncharged), releases holds
-// whose job never appeared within the grace period, and dispatches waiting
-// jobs.
+// Sweep runs the dispatcher's sweep (jobs of lost nodes fail, dispatches
+// left too long time out), releases holds whose job never appeared within
+// the grace period, and dispatches waiting jobs.
 func (r *Reactor) Sweep(ctx context.Context) {
+	r.s.dispatcher.Sweep(ctx, r.s)
 	now := r.s.now()
-	for _, l := range r.s.registry.lost(now, r.s.nodeLostAfter) {
-		msg := fmt.Sprintf("node %s lost: no heartbeat for %s", l.node, r.s.nodeLostAfter)
-		if l.retired {
-			msg = fmt.Sprintf("node %s retired", l.node)
-		}
-		if _, err := r.s.FailJob(ctx, Actor{ID: "system:lost-nodes"}, l.node, l.job, msg); err != nil && !isDecisionError(err) {
-			r.s.log.Warn("fail job of lost node", "job", l.job, "node", l.node, "err", err)
-		}
-	}
-	for _, id := range r.s.registry.overdue(now) {
-		if _, err := r.s.TimeOutJob(ctx, id); err != nil && !isDecisionError(err) {
-			r.s.log.Warn("time out job", "job", id, "err", err)
-		}
-	}
 	for job, h := range r.expiredHolds(now) {
 		if err := r.releaseIfOrphaned(ctx, job, h); err != nil {
 			r.s.log.Warn("release orphaned hold", "job", job, "err", err)

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/rendertrust/rendertrust/dispatch"
 	"github.com/rendertrust/rendertrust/domain"
 	"github.com/rendertrust/rendertrust/eventstore"
 	"github.com/rendertrust/rendertrust/internal/sqldb"
@@ -18,19 +19,18 @@ import (
 
 // Service runs commands against the event log.
 type Service struct {
-	store    eventstore.Store
-	db       *sqldb.DB
-	prices   domain.PriceTable
-	now      func() time.Time
-	log      *slog.Logger
-	registry *Registry
+	store  eventstore.Store
+	db     *sqldb.DB
+	prices domain.PriceTable
+	now    func() time.Time
+	log    *slog.Logger
+	// dispatcher decides which node runs which job; registry is its view.
+	dispatcher *dispatch.Dispatcher
+	registry   *dispatch.Registry
 
 	accounts *repo[*domain.Account]
 	jobs     *repo[*domain.Job]
 	nodes    *repo[*domain.Node]
-
-	dispatchMu    chan struct{} // a one-slot semaphore: one dispatch pass at a time
-	nodeLostAfter time.Duration
 }
 
 // Config configures a Service. Store and DB are required.
@@ -58,29 +58,29 @@ func New(ctx context.Context, c Config) (*Service, error) {
 	if now == nil {
 		now = time.Now
 	}
+	log := c.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	lostAfter := c.NodeLostAfter
+	if lostAfter <= 0 {
+		lostAfter = NodeLostAfterDefault
+	}
+	d := dispatch.New(now, lostAfter, log)
 	s := &Service{
-		store: c.Store, db: c.DB, prices: c.Prices, now: now, log: c.Log,
-		registry:      NewRegistry(now()),
-		dispatchMu:    make(chan struct{}, 1),
-		nodeLostAfter: c.NodeLostAfter,
+		store: c.Store, db: c.DB, prices: c.Prices, now: now, log: log,
+		dispatcher: d, registry: d.Registry(),
 	}
-	if s.nodeLostAfter <= 0 {
-		s.nodeLostAfter = NodeLostAfterDefault
-	}
-	s.registry.silenceMax = min(domain.NodeHealthyWithin, s.nodeLostAfter) // never dispatch to a node about to be declared lost
-	if s.log == nil {
-		s.log = slog.Default()
-	}
-	s.accounts = newRepo(c.Store, func(id string) *domain.Account { return domain.NewAccount(domain.UserID(id)) }, (*domain.Account).Snapshot)
-	s.jobs = newRepo(c.Store, func(id string) *domain.Job { return domain.NewJob(domain.JobID(id)) }, (*domain.Job).Snapshot)
-	s.nodes = newRepo(c.Store, func(id string) *domain.Node { return domain.NewNode(domain.NodeID(id)) }, (*domain.Node).Snapshot)
-	s.jobs.appended = s.registry.Observe // the dispatcher sees a command's effect before the log follower does
-	s.nodes.appended = s.registry.Observe
+	s.accounts = newRepo(c.Store, func(id string) *domain.Account { return domain.NewAccount(domain.UserID(id)) }, (*domain.Account).Snapshot, nil)
+	// The dispatcher observes the job and node events a command appends at
+	// once, before the reactor reads them back from the log.
+	s.jobs = newRepo(c.Store, func(id string) *domain.Job { return domain.NewJob(domain.JobID(id)) }, (*domain.Job).Snapshot, d)
+	s.nodes = newRepo(c.Store, func(id string) *domain.Node { return domain.NewNode(domain.NodeID(id)) }, (*domain.Node).Snapshot, d)
 	return s, nil
 }
 
 // Registry returns the dispatcher's view of nodes and waiting jobs.
-func (s *Service) Registry() *Registry { return s.registry }
+func (s *Service) Registry() *dispatch.Registry { return s.registry }
 
 // Prices returns the price table jobs are charged by.
 func (s *Service) Prices() domain.PriceTable { return s.prices }
