@@ -2,7 +2,19 @@
 // handler loads an aggregate from its stream, lets the domain decide, and
 // appends the decided events with the aggregate's version as the expected
 // version, deciding again after a lost race. Reactors follow the log to do
-// every cross-stream effect (a completed job deducts its hold).
+// every cross-stream effect (a completed job deducts its hold), and record
+// the event that caused each effect as its causation id.
+//
+// Idempotency is part of the command: the Actor carries the request's
+// idempotency key, and a command that creates something (a job, a grant, a
+// refund) derives its id from it, so a retried request creates it once.
+// AnswerCache keeps the first answer given to each key, for the API to
+// replay.
+//
+// The dispatcher (package dispatch) decides which node runs a job; the
+// service observes for it the job and node events it appends and carries out
+// its dispatches. Users, tokens and node credentials are mutable tables, not
+// decisions: they live in package identity.
 package commands
 
 import (

@@ -17,7 +17,7 @@ type EnrollmentToken struct {
 }
 
 func (s *Server) issueEnrollmentToken(c echo.Context) error {
-	tok, exp, err := s.Identity.IssueEnrollmentToken(c.Request().Context(), actor(c).ID)
+	tok, exp, err := s.Nodes.IssueEnrollmentToken(c.Request().Context(), actor(c).ID)
 	if err != nil {
 		return err
 	}
@@ -42,11 +42,11 @@ func (s *Server) grant(c echo.Context) error {
 	}
 	// A grant to a user who does not exist would credit an account nobody
 	// can ever use.
-	if _, err := s.Identity.User(c.Request().Context(), domain.UserID(req.UserID)); err != nil {
+	if _, err := s.Users.User(c.Request().Context(), domain.UserID(req.UserID)); err != nil {
 		return err
 	}
 	// The grant id is derived from the Idempotency-Key: a retried request grants once.
-	pos, err := s.Commands.Grant(c.Request().Context(), actor(c), domain.UserID(req.UserID), "", domain.Credits(req.Amount), req.Reason)
+	pos, err := s.Credits.Grant(c.Request().Context(), actor(c), domain.UserID(req.UserID), "", domain.Credits(req.Amount), req.Reason)
 	if err != nil {
 		return err
 	}
@@ -66,7 +66,7 @@ func (s *Server) refund(c echo.Context) error {
 		return err
 	}
 	// The refund id is derived from the Idempotency-Key: a retried request refunds once.
-	pos, err := s.Commands.Refund(c.Request().Context(), actor(c), domain.JobID(c.Param("id")), domain.Credits(req.Amount), "", req.Reason)
+	pos, err := s.Credits.Refund(c.Request().Context(), actor(c), domain.JobID(c.Param("id")), domain.Credits(req.Amount), "", req.Reason)
 	if err != nil {
 		return err
 	}
@@ -76,7 +76,7 @@ func (s *Server) refund(c echo.Context) error {
 }
 
 func (s *Server) listNodes(c echo.Context) error {
-	nodes, err := s.Reader.Nodes(c.Request().Context(), s.Commands.Registry(), s.Now())
+	nodes, err := s.Reader.Nodes(c.Request().Context(), s.Assignments, s.Now())
 	if err != nil {
 		return err
 	}
@@ -88,7 +88,7 @@ func (s *Server) listUsers(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	users, err := s.Identity.Users(c.Request().Context(), domain.UserID(c.QueryParam("after")), limit)
+	users, err := s.Users.Users(c.Request().Context(), domain.UserID(c.QueryParam("after")), limit)
 	if err != nil {
 		return err
 	}
@@ -110,7 +110,7 @@ func (s *Server) retireNode(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	pos, err := s.Identity.RetireNode(ctx, actor(c), domain.NodeID(c.Param("id")), req.Reason)
+	pos, err := s.Nodes.RetireNode(ctx, actor(c), domain.NodeID(c.Param("id")), req.Reason)
 	if err != nil {
 		return err
 	}
@@ -128,7 +128,7 @@ type NodeCredential struct {
 // refused from now on.
 func (s *Server) rotateNodeCredential(c echo.Context) error {
 	id := domain.NodeID(c.Param("id"))
-	cred, err := s.Identity.RotateNodeCredential(c.Request().Context(), id)
+	cred, err := s.Nodes.RotateNodeCredential(c.Request().Context(), id)
 	if err != nil {
 		return err
 	}

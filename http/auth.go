@@ -190,7 +190,7 @@ func (s *Server) requireUser(adminOnly bool) echo.MiddlewareFunc {
 // requireNode admits requests with a node credential.
 func (s *Server) requireNode(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		id, err := s.Identity.AuthenticateNode(c.Request().Context(), bearer(c))
+		id, err := s.Nodes.AuthenticateNode(c.Request().Context(), bearer(c))
 		if err != nil {
 			return err
 		}

@@ -74,7 +74,7 @@ func (s *Server) dispatchJob(c echo.Context) error {
 	}
 	// The job id is derived from the Idempotency-Key: a retried request creates the same job.
 	cmd := commands.SubmitJob{Owner: userOf(c), Type: typ, Priority: pr, GPU: req.GPURequired, Payload: p}
-	res, err := s.Commands.SubmitJob(c.Request().Context(), actor(c), cmd)
+	res, err := s.Jobs.SubmitJob(c.Request().Context(), actor(c), cmd)
 	if err != nil {
 		return err
 	}
@@ -127,7 +127,7 @@ type CancelResponse struct {
 
 func (s *Server) cancelJob(c echo.Context) error {
 	owner, id, a := userOf(c), domain.JobID(c.Param("id")), actor(c)
-	pos, err := s.Commands.CancelJob(c.Request().Context(), a, owner, id)
+	pos, err := s.Jobs.CancelJob(c.Request().Context(), a, owner, id)
 	if err != nil {
 		return err
 	}
@@ -209,7 +209,7 @@ type JobTypesResponse struct {
 }
 
 func (s *Server) jobTypes(c echo.Context) error {
-	prices := s.Commands.Prices()
+	prices := s.Jobs.Prices()
 	out := JobTypesResponse{JobTypes: []JobTypeView{}}
 	for _, t := range domain.JobTypes() {
 		cost, err := prices.Cost(t)

@@ -18,10 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/rendertrust/rendertrust/commands"
-	"github.com/rendertrust/rendertrust/identity"
 	"github.com/rendertrust/rendertrust/payments"
-	"github.com/rendertrust/rendertrust/projections"
 )
 
 // Limits of the API.
@@ -67,14 +64,18 @@ type localResults interface {
 	Open(name string) (io.ReadSeekCloser, int64, error)
 }
 
-// Config is everything the API needs. Commands, Identity, Reader, Runner,
-// Tokens and Results are required; a nil Ledger, Checkout or StripeWebhook
-// answers 503.
+// Config is everything the API needs: the services it calls, each as the
+// narrow interface its handlers use (services.go). Jobs, Credits, Users,
+// Nodes, Assignments, Reader, Runner, Tokens and Results are required; a nil
+// Ledger, Checkout or StripeWebhook answers 503.
 type Config struct {
-	Commands *commands.Service
-	Identity *identity.Service
-	Reader   *projections.Reader
-	Runner   interface {
+	Jobs        JobService
+	Credits     CreditService
+	Users       UserService
+	Nodes       NodeService
+	Assignments Assignments
+	Reader      ReadModels
+	Runner      interface {
 		WaitFor(context.Context, uint64) error
 	}
 	Tokens *Tokens
