@@ -20,8 +20,13 @@ func (s *Service) FulfilPurchase(ctx context.Context, a Actor, user domain.UserI
 	})
 }
 
-// Grant gives the user credits from the platform, once per grant id.
+// Grant gives the user credits from the platform, once per grant id. An
+// empty grantID is derived from the actor's idempotency key (a retried
+// request grants once), or fresh without one.
 func (s *Service) Grant(ctx context.Context, a Actor, user domain.UserID, grantID string, amount domain.Credits, reason string) (uint64, error) {
+	if grantID == "" {
+		grantID = a.newID("grant", "admin")
+	}
 	now := s.now()
 	return s.accountCommand(ctx, a, user, "grant/"+grantID, func(acc *domain.Account) ([]domain.Event, error) {
 		return acc.Grant(grantID, amount, reason, now)
@@ -29,8 +34,9 @@ func (s *Service) Grant(ctx context.Context, a Actor, user domain.UserID, grantI
 }
 
 // Refund gives back all or part of a charged job (amount 0: all that is not
-// refunded yet), once per refund id. The
-// refunds of a job never exceed its charge, also under concurrent requests
+// refunded yet), once per refund id. An empty refundID is derived from the
+// actor's idempotency key (a retried request refunds once), or fresh
+// without one. The refunds of a job never exceed its charge, also under concurrent requests
 // (each decides on the account's latest version). It returns
 // domain.ErrJobNotFound for a job of another user, domain.ErrNotCharged and
 // domain.ErrRefundExceedsCharge.
@@ -42,6 +48,9 @@ func (s *Service) Refund(ctx context.Context, a Actor, job domain.JobID, amount 
 	if !j.Exists() {
 		return 0, fmt.Errorf("%w: %s", domain.ErrJobNotFound, job)
 	}
+	if refundID == "" {
+		refundID = a.newID("refund", string(job))
+	}
 	now := s.now()
 	return s.accountCommand(ctx, a, j.Owner(), "refund/"+refundID, func(acc *domain.Account) ([]domain.Event, error) {
 		amount := amount
@@ -52,11 +61,11 @@ func (s *Service) Refund(ctx context.Context, a Actor, job domain.JobID, amount 
 	})
 }
 
-// settle deducts or releases a job's hold as its ending event calls for.
-// Settling twice is a no-op.
-func (s *Service) settle(ctx context.Context, st domain.Settlement) (uint64, error) {
+// settle deducts or releases a job's hold as its ending event (whose id is
+// causation) calls for. Settling twice is a no-op.
+func (s *Service) settle(ctx context.Context, st domain.Settlement, causation string) (uint64, error) {
 	now := s.now()
-	a := Actor{ID: "system:settlement"}
+	a := Actor{ID: "system:settlement", CausationID: causation}
 	pos, err := s.accountCommand(ctx, a, st.Owner, "settle/"+string(st.Job), func(acc *domain.Account) ([]domain.Event, error) {
 		if h, ok := acc.JobHold(st.Job); ok && h.State != domain.HoldStateOpen {
 			return nil, nil
@@ -72,10 +81,11 @@ func (s *Service) settle(ctx context.Context, st domain.Settlement) (uint64, err
 	return pos, err
 }
 
-// releaseOrphan releases a hold whose job never appeared.
-func (s *Service) releaseOrphan(ctx context.Context, user domain.UserID, job domain.JobID) (uint64, error) {
+// releaseOrphan releases a hold whose job never appeared; causation is the
+// id of the hold's event.
+func (s *Service) releaseOrphan(ctx context.Context, user domain.UserID, job domain.JobID, causation string) (uint64, error) {
 	now := s.now()
-	return s.accountCommand(ctx, Actor{ID: "system:orphan-holds"}, user, "settle/"+string(job), func(acc *domain.Account) ([]domain.Event, error) {
+	return s.accountCommand(ctx, Actor{ID: "system:orphan-holds", CausationID: causation}, user, "settle/"+string(job), func(acc *domain.Account) ([]domain.Event, error) {
 		if h, ok := acc.JobHold(job); !ok || h.State != domain.HoldStateOpen {
 			return nil, nil
 		}

@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"github.com/rendertrust/rendertrust/commands"
 	"github.com/rendertrust/rendertrust/domain"
 )
@@ -84,7 +82,7 @@ func BenchmarkAccountLoad(b *testing.B) {
 			}
 			b.Run("Cold", func(b *testing.B) {
 				for b.Loop() {
-					fresh, _ := commands.New(ctx, commands.Config{Store: e.store, DB: e.db, PasswordCost: bcrypt.MinCost})
+					fresh, _ := commands.New(ctx, commands.Config{Store: e.store, DB: e.db})
 					if a, err := fresh.Account(ctx, "heavy"); err != nil || a.Version() != eventsN {
 						b.Fatalf("loaded version %d, %v", a.Version(), err)
 					}

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"github.com/rendertrust/rendertrust/commands"
 	"github.com/rendertrust/rendertrust/domain"
 	"github.com/rendertrust/rendertrust/eventstore"
@@ -91,7 +89,7 @@ func newEnv(tb testing.TB, b backend) *env {
 	tb.Helper()
 	store, db := b.open(tb)
 	c := &clock{now: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
-	svc, err := commands.New(context.Background(), commands.Config{Store: store, DB: db, Now: c.Now, PasswordCost: bcrypt.MinCost})
+	svc, err := commands.New(context.Background(), commands.Config{Store: store, DB: db, Now: c.Now})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"github.com/rendertrust/rendertrust/commands"
 	"github.com/rendertrust/rendertrust/domain"
 )
@@ -46,7 +44,7 @@ func TestHotAccountAcrossServices(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		e := newEnv(t, b)
 		e.mustNode(t, "node-a", 1, false)
-		other, err := commands.New(context.Background(), commands.Config{Store: e.store, DB: e.db, Now: e.clock.Now, PasswordCost: bcrypt.MinCost})
+		other, err := commands.New(context.Background(), commands.Config{Store: e.store, DB: e.db, Now: e.clock.Now})
 		if err != nil {
 			t.Fatal(err)
 		}

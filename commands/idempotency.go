@@ -2,99 +2,71 @@ package commands
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
+	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/rendertrust/rendertrust/domain"
 	"github.com/rendertrust/rendertrust/eventstore"
+	"github.com/rendertrust/rendertrust/internal/sqldb"
 )
-
-// IdempotencyKeyBytesMax bounds an idempotency key.
-const IdempotencyKeyBytesMax = 255
-
-// Idempotent runs fn at most once to success per (scope, key): a repeat
-// with the same request returns the first result; the same key with a
-// different request is domain.ErrIdempotencyConflict. Without a key it just
-// runs fn. A failed fn stores nothing, so the client may retry. Two
-// concurrent first requests may both run fn; commands make that safe by
-// deriving their ids from the key (DeriveID), and both return the result
-// stored first.
-func Idempotent[R any](ctx context.Context, s *Service, scope, key string, request any, fn func(context.Context) (R, error)) (R, error) {
-	var zero R
-	if key == "" {
-		return fn(ctx)
-	}
-	if len(key) > IdempotencyKeyBytesMax {
-		return zero, domain.Errorf(domain.CodeInvalid, "Idempotency-Key: longer than %d bytes", IdempotencyKeyBytesMax)
-	}
-	hash, err := requestHash(request)
-	if err != nil {
-		return zero, err
-	}
-	stored, err := s.claimKey(ctx, scope, key, hash)
-	if err != nil || stored != nil {
-		return decodeStored[R](stored, err)
-	}
-	result, err := fn(ctx)
-	if err != nil {
-		return zero, err
-	}
-	b, err := json.Marshal(result)
-	if err != nil {
-		return zero, fmt.Errorf("encode result: %w", err)
-	}
-	if _, err := s.db.Exec(ctx, `UPDATE idempotency_keys SET response = ? WHERE scope = ? AND key = ? AND response IS NULL`, string(b), scope, key); err != nil {
-		return zero, fmt.Errorf("store idempotent result: %w", err)
-	}
-	stored, err = s.claimKey(ctx, scope, key, hash)
-	return decodeStored[R](stored, err)
-}
 
 // DeriveID returns an id derived from a command's scope and idempotency key,
 // so a retried command creates the same job (and its events the same ids).
 func DeriveID(kind, scope, key string) string { return eventstore.DeriveEventID(kind, scope, key) }
 
-// claimKey records the key with its request hash if new, and returns the
-// stored response (nil while none is stored) or ErrIdempotencyConflict.
-func (s *Service) claimKey(ctx context.Context, scope, key, hash string) ([]byte, error) {
-	if _, err := s.db.Exec(ctx, `INSERT INTO idempotency_keys (scope, key, request_hash, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-		scope, key, hash, s.now().UnixMicro()); err != nil {
+// newID returns the id of what a command creates: derived from the actor's
+// idempotency key, so a retried request creates the same thing (never a
+// second one), or a fresh UUIDv7 when there is no key.
+func (a Actor) newID(kind, scope string) string {
+	if a.IdempotencyKey == "" {
+		return uuid.Must(uuid.NewV7()).String()
+	}
+	return DeriveID(kind, scope, a.IdempotencyKey)
+}
+
+// AnswerCache keeps the first answer given to each idempotency key, in the
+// idempotency_keys table: the HTTP API replays it to a retried request.
+// Commands do not need it to be exactly-once (they derive their ids from the
+// key); it makes a retry see the first answer.
+type AnswerCache struct {
+	db  *sqldb.DB
+	now func() time.Time
+}
+
+// NewAnswerCache returns the answer cache of the service's database.
+func (s *Service) NewAnswerCache() *AnswerCache { return &AnswerCache{db: s.db, now: s.now} }
+
+// Claim records (scope, key) with requestHash if new, and returns the stored
+// answer (nil while none is stored). It returns domain.ErrIdempotencyConflict
+// when the key was claimed with another request hash.
+func (c *AnswerCache) Claim(ctx context.Context, scope, key, requestHash string) ([]byte, error) {
+	if _, err := c.db.Exec(ctx, `INSERT INTO idempotency_keys (scope, key, request_hash, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		scope, key, requestHash, c.now().UnixMicro()); err != nil {
 		return nil, fmt.Errorf("claim idempotency key: %w", err)
 	}
 	var storedHash string
-	var response sql.NullString
-	if err := s.db.QueryRow(ctx, `SELECT request_hash, response FROM idempotency_keys WHERE scope = ? AND key = ?`, scope, key).
-		Scan(&storedHash, &response); err != nil {
+	var answer sql.NullString
+	if err := c.db.QueryRow(ctx, `SELECT request_hash, response FROM idempotency_keys WHERE scope = ? AND key = ?`, scope, key).
+		Scan(&storedHash, &answer); err != nil {
 		return nil, fmt.Errorf("read idempotency key: %w", err)
 	}
-	if storedHash != hash {
+	if storedHash != requestHash {
 		return nil, fmt.Errorf("%w: Idempotency-Key %q was used with a different request", domain.ErrIdempotencyConflict, key)
 	}
-	if !response.Valid {
+	if !answer.Valid {
 		return nil, nil
 	}
-	return []byte(response.String), nil
+	return []byte(answer.String), nil
 }
 
-func decodeStored[R any](b []byte, err error) (R, error) {
-	var r R
-	if err != nil {
-		return r, err
+// Keep stores the answer of a claimed key; an answer stored before (by a
+// concurrent first request) is kept instead.
+func (c *AnswerCache) Keep(ctx context.Context, scope, key string, answer []byte) error {
+	if _, err := c.db.Exec(ctx, `UPDATE idempotency_keys SET response = ? WHERE scope = ? AND key = ? AND response IS NULL`, string(answer), scope, key); err != nil {
+		return fmt.Errorf("store idempotent answer: %w", err)
 	}
-	if err := json.Unmarshal(b, &r); err != nil {
-		return r, fmt.Errorf("decode idempotent result: %w", err)
-	}
-	return r, nil
-}
-
-func requestHash(request any) (string, error) {
-	b, err := json.Marshal(request)
-	if err != nil {
-		return "", fmt.Errorf("encode request: %w", err)
-	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:]), nil
+	return nil
 }

@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/rendertrust/rendertrust/domain"
 	"github.com/rendertrust/rendertrust/eventstore"
@@ -15,7 +12,7 @@ import (
 
 // SubmitJob asks to run a job for Owner.
 type SubmitJob struct {
-	JobID    domain.JobID // empty: a fresh id (derived from the idempotency key when there is one)
+	JobID    domain.JobID // empty: derived from the actor's idempotency key, or fresh without one
 	Owner    domain.UserID
 	Type     domain.JobType
 	Priority domain.Priority
@@ -25,11 +22,11 @@ type SubmitJob struct {
 
 // Submitted is what a submission did.
 type Submitted struct {
-	JobID    domain.JobID   `json:"job_id"`
-	NodeID   domain.NodeID  `json:"node_id"` // empty while the job waits for a free slot
-	Status   domain.Status  `json:"status"`
-	Cost     domain.Credits `json:"cost"`
-	Position uint64         `json:"-"` // the log position the command reached
+	JobID    domain.JobID
+	NodeID   domain.NodeID // empty while the job waits for a free slot
+	Status   domain.Status
+	Cost     domain.Credits
+	Position uint64 // the log position the command reached
 }
 
 // SubmitJob holds the job's cost on the owner's account, creates the job and
@@ -41,8 +38,8 @@ type Submitted struct {
 // job's type; neither refusal writes anything.
 func (s *Service) SubmitJob(ctx context.Context, a Actor, cmd SubmitJob) (Submitted, error) {
 	now := s.now()
-	if cmd.JobID == "" {
-		cmd.JobID = domain.JobID(uuid.Must(uuid.NewV7()).String())
+	if cmd.JobID == "" { // a retried request creates the same job, never a second one
+		cmd.JobID = domain.JobID(a.newID("job", string(cmd.Owner)))
 	}
 	cost, err := s.prices.Cost(cmd.Type)
 	if err != nil {
@@ -102,7 +99,7 @@ func (s *Service) SubmitJob(ctx context.Context, a Actor, cmd SubmitJob) (Submit
 // job waits ahead of it, dispatches it in the same append: one commit
 // instead of two on the submission's path. It reports whether it did.
 func (s *Service) submitAndDispatch(ctx context.Context, a Actor, id domain.JobID, sub domain.Submission, now time.Time) (eventstore.AppendResult, bool, error) {
-	node, reserved := s.registry.reserveNew(id, sub, now)
+	node, reserved := s.registry.ReserveNew(id, sub, now)
 	dispatched := false
 	res, err := s.jobs.update(ctx, domain.JobStream(id), string(id), a.cause("submit"),
 		func(j *domain.Job) ([]domain.Event, error) {
@@ -126,64 +123,32 @@ func (s *Service) submitAndDispatch(ctx context.Context, a Actor, id domain.JobI
 			return append(evs, more...), nil
 		})
 	if reserved && (err != nil || !dispatched) {
-		s.registry.dropReservation(id, node)
+		s.registry.DropReservation(id, node)
 	}
 	return res, dispatched, err
 }
 
-// DispatchWaiting assigns waiting jobs to nodes with free slots, highest
-// priority first, until no waiting job fits. Slots are reserved in priority
-// order, then the dispatches are appended concurrently so they share group
-// commits. One pass runs at a time; a caller that finds one running waits
-// for it, so it sees its outcome. It returns the last log position written
-// (0 if none).
+// DispatchWaiting runs a dispatch pass: waiting jobs go to nodes with free
+// slots, highest priority first (see dispatch.Dispatcher.DispatchWaiting).
+// It returns the last log position written (0 if none).
 func (s *Service) DispatchWaiting(ctx context.Context) (uint64, error) {
-	select {
-	case s.dispatchMu <- struct{}{}:
-		defer func() { <-s.dispatchMu }()
-	case <-ctx.Done():
-		return 0, ctx.Err()
-	}
-	type reservation struct {
-		job  domain.JobID
-		node domain.NodeID
-	}
-	var rs []reservation
-	for now := s.now(); ; {
-		id, node, ok := s.registry.reserveNext(now)
-		if !ok {
-			break // no waiting job fits a free slot
-		}
-		rs = append(rs, reservation{id, node})
-	}
-	positions := make([]uint64, len(rs))
-	errs := make([]error, len(rs))
-	var wg sync.WaitGroup
-	for i, r := range rs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if positions[i], errs[i] = s.dispatch(ctx, r.job, r.node); errs[i] != nil {
-				s.registry.unreserve(r.job, r.node)
-			}
-		}()
-	}
-	wg.Wait()
-	var last uint64
-	for i, err := range errs {
-		if err != nil && !isDecisionError(err) {
-			return last, err
-		}
-		last = max(last, positions[i])
-	}
-	return last, nil
+	return s.dispatcher.DispatchWaiting(ctx, s)
 }
 
-func (s *Service) dispatch(ctx context.Context, id domain.JobID, node domain.NodeID) (uint64, error) {
+// Dispatch assigns a waiting job to node; the dispatcher calls it for the
+// slots it reserved. It returns domain.ErrJobNotFound and
+// *domain.InvalidTransitionError.
+func (s *Service) Dispatch(ctx context.Context, id domain.JobID, node domain.NodeID) (uint64, error) {
 	now := s.now()
 	res, err := s.jobs.update(ctx, domain.JobStream(id), string(id), Actor{ID: "system:dispatcher"}.cause(""),
 		func(j *domain.Job) ([]domain.Event, error) { return j.Dispatch(node, now) })
 	return res.LastPosition, err
+}
+
+// FailLostJob fails the attempt of a job whose node was lost or retired, so
+// it is retried elsewhere. Errors as FailJob.
+func (s *Service) FailLostJob(ctx context.Context, node domain.NodeID, id domain.JobID, message string) (uint64, error) {
+	return s.FailJob(ctx, Actor{ID: "system:lost-nodes"}, node, id, message)
 }
 
 // StartJob records that node began running the job. It returns
@@ -246,7 +211,7 @@ func (s *Service) jobCommand(ctx context.Context, a Actor, id domain.JobID, deci
 	if err != nil {
 		return 0, err
 	}
-	if s.registry.waitingCount() == 0 {
+	if s.registry.WaitingCount() == 0 {
 		return res.LastPosition, nil // no job waits for the slot this may have freed
 	}
 	if p, err := s.DispatchWaiting(ctx); err == nil {

@@ -291,28 +291,24 @@ func TestOrphanedHoldReleased(t *testing.T) {
 	})
 }
 
-// TestIdempotentSubmit: the same key and body returns the first result; the
-// same key with another body is a conflict.
+// TestIdempotentSubmit: concurrent submissions with one idempotency key
+// (and no job id) create one job, whose id they all answer; the key's answer
+// cache keeps the first answer, and the same key with another request is a
+// conflict.
 func TestIdempotentSubmit(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		e := newEnv(t, b)
 		e.mustNode(t, "node-a", 8, false)
 		e.mustGrant(t, "u1", 100)
 		p, _ := domain.PayloadURI("s3://b/k")
-		submit := func(typ domain.JobType) (commands.Submitted, error) {
-			req := commands.SubmitJob{Owner: "u1", Type: typ, Payload: p}
-			return commands.Idempotent(ctx, e.svc, "u1", "key-1", req, func(c contextT) (commands.Submitted, error) {
-				req.JobID = domain.JobID(commands.DeriveID("job", "u1", "key-1"))
-				return e.svc.SubmitJob(c, commands.Actor{}, req)
-			})
-		}
+		keyed := commands.Actor{ID: "user:u1", IdempotencyKey: "key-1"}
 		var wg sync.WaitGroup
 		results := make([]commands.Submitted, 5)
 		for i := range results {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				r, err := submit(domain.JobRender)
+				r, err := e.svc.SubmitJob(ctx, keyed, commands.SubmitJob{Owner: "u1", Type: domain.JobRender, Payload: p})
 				if err != nil {
 					t.Errorf("submit %d: %v", i, err)
 				}
@@ -325,12 +321,29 @@ func TestIdempotentSubmit(t *testing.T) {
 				t.Fatalf("results differ: %+v vs %+v", r, results[0])
 			}
 		}
-		if _, err := submit(domain.JobInference); !errors.Is(err, domain.ErrIdempotencyConflict) {
-			t.Fatalf("same key, other body: %v, want ErrIdempotencyConflict", err)
+		if want := domain.JobID(commands.DeriveID("job", "u1", "key-1")); results[0].JobID != want {
+			t.Errorf("job id = %s, want %s (derived from the key)", results[0].JobID, want)
 		}
 		acc, _ := e.svc.Account(ctx, "u1")
 		if acc.Held() != 10 {
 			t.Fatalf("held %d, want 10: one job", acc.Held())
+		}
+
+		answers := e.svc.NewAnswerCache()
+		if got, err := answers.Claim(ctx, "u1", "key-1", "hash-a"); err != nil || got != nil {
+			t.Fatalf("first Claim = %q, %v; want nothing stored", got, err)
+		}
+		if err := answers.Keep(ctx, "u1", "key-1", []byte("first")); err != nil {
+			t.Fatal(err)
+		}
+		if err := answers.Keep(ctx, "u1", "key-1", []byte("second")); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := answers.Claim(ctx, "u1", "key-1", "hash-a"); err != nil || string(got) != "first" {
+			t.Fatalf("repeated Claim = %q, %v; want the first answer", got, err)
+		}
+		if _, err := answers.Claim(ctx, "u1", "key-1", "hash-b"); !errors.Is(err, domain.ErrIdempotencyConflict) {
+			t.Fatalf("same key, other request: %v, want ErrIdempotencyConflict", err)
 		}
 	})
 }

@@ -1,8 +1,19 @@
 package commands
 
-import "github.com/rendertrust/rendertrust/internal/sqldb"
+import (
+	"context"
 
-// migrations are the commands' mutable tables. Steps are only ever appended.
+	"github.com/rendertrust/rendertrust/internal/sqldb"
+)
+
+// Migrate creates or updates the write side's state database: its own
+// tables and identity's (users, tokens, node credentials), which share one
+// migration history. Both commands.New and identity.New call it.
+func Migrate(ctx context.Context, db *sqldb.DB) error {
+	return db.Migrate(ctx, "commands", migrations(db.Dialect))
+}
+
+// migrations are the state database's tables. Steps are only ever appended.
 func migrations(sqldb.Dialect) []string {
 	return []string{
 		// Identity: personal data lives here, never in events, so a person

@@ -13,10 +13,11 @@ func (s *Service) EnrollNode(ctx context.Context, a Actor, id domain.NodeID, e d
 	return s.nodeCommand(ctx, a, id, func(n *domain.Node) ([]domain.Event, error) { return n.Enroll(e, s.now()) })
 }
 
-// RetireNode stops a node for good: its credential is refused from now on,
-// it takes no more jobs, and the jobs it holds fail their attempt so they
-// are retried elsewhere (uncharged). It returns domain.ErrNodeNotFound,
-// domain.ErrNodeRetired and domain.ErrInvalidReason.
+// RetireNode stops a node for good: it takes no more jobs, and the jobs it
+// holds fail their attempt so they are retried elsewhere (uncharged).
+// identity.Service.RetireNode revokes the node's credentials first and then
+// calls it. It returns domain.ErrNodeNotFound, domain.ErrNodeRetired and
+// domain.ErrInvalidReason.
 func (s *Service) RetireNode(ctx context.Context, a Actor, id domain.NodeID, reason string) (uint64, error) {
 	n, err := s.Node(ctx, id)
 	if err != nil {
@@ -25,15 +26,11 @@ func (s *Service) RetireNode(ctx context.Context, a Actor, id domain.NodeID, rea
 	if !n.Enrolled() {
 		return 0, fmt.Errorf("%w: %s", domain.ErrNodeNotFound, id)
 	}
-	// The credential goes first: a retry after a failure below finds it gone.
-	if err := s.revokeNodeCredentials(ctx, id); err != nil {
-		return 0, err
-	}
 	pos, err := s.nodeCommand(ctx, a, id, func(n *domain.Node) ([]domain.Event, error) { return n.Retire(reason, s.now()) })
 	if err != nil {
 		return 0, err
 	}
-	for _, job := range s.registry.jobsOf(id) {
+	for _, job := range s.registry.JobsOf(id) {
 		p, err := s.FailJob(ctx, a, id, job, "node "+string(id)+" retired")
 		if err != nil && !isDecisionError(err) {
 			return pos, fmt.Errorf("fail job %s of the retired node: %w", job, err)

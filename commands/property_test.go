@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"github.com/rendertrust/rendertrust/commands"
 	"github.com/rendertrust/rendertrust/domain"
 )
@@ -226,7 +224,7 @@ func (h *history) checkLedger() {
 // checkReplay loads every account with a fresh service (no cached
 // snapshots) and compares it with the cached one.
 func (h *history) checkReplay(b backend) {
-	fresh, err := commands.New(ctx, commands.Config{Store: h.e.store, DB: h.e.db, Now: h.e.clock.Now, PasswordCost: bcrypt.MinCost})
+	fresh, err := commands.New(ctx, commands.Config{Store: h.e.store, DB: h.e.db, Now: h.e.clock.Now})
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -43,8 +43,15 @@ type Reactor struct {
 }
 
 type pendingHold struct {
-	user domain.UserID
-	at   time.Time
+	user  domain.UserID
+	at    time.Time
+	event string // the credits.held event's id: the cause of a release
+}
+
+// causedSettlement is a settlement and the id of the event that calls for it.
+type causedSettlement struct {
+	domain.Settlement
+	causation string
 }
 
 // NewReactor returns a reactor for s. grace ≤ 0 means OrphanHoldGrace.
@@ -99,16 +106,16 @@ func (r *Reactor) Run(ctx context.Context) error {
 // handle observes a batch and does the effects of its events past the checkpoint.
 func (r *Reactor) handle(ctx context.Context, batch []eventstore.RecordedEvent) error {
 	done := r.checkpoint.Load()
-	var settlements []domain.Settlement
+	var settlements []causedSettlement
 	for _, rec := range batch {
 		e, err := domain.DecodeEvent(rec.Type, rec.Data)
 		if err != nil {
 			continue // not a domain event (an anchor record): nothing to react to
 		}
-		r.s.registry.Observe(e, rec.Version, rec.Position)
-		r.track(e)
+		r.s.dispatcher.Observe(e, rec.Version, rec.Position)
+		r.track(e, rec.ID)
 		if st, ok := domain.SettlementOf(e); ok && rec.Position > done {
-			settlements = append(settlements, st)
+			settlements = append(settlements, causedSettlement{st, rec.ID})
 		}
 	}
 	if err := r.settleAll(ctx, settlements); err != nil {
@@ -130,8 +137,8 @@ const settleWorkersMax = 64
 
 // settleAll settles a batch's jobs, accounts in parallel (so their appends
 // share group commits) and each account's jobs in log order.
-func (r *Reactor) settleAll(ctx context.Context, settlements []domain.Settlement) error {
-	byOwner := map[domain.UserID][]domain.Settlement{}
+func (r *Reactor) settleAll(ctx context.Context, settlements []causedSettlement) error {
+	byOwner := map[domain.UserID][]causedSettlement{}
 	for _, st := range settlements {
 		byOwner[st.Owner] = append(byOwner[st.Owner], st)
 	}
@@ -144,7 +151,7 @@ func (r *Reactor) settleAll(ctx context.Context, settlements []domain.Settlement
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			for _, st := range sts {
-				if err := r.retry(ctx, func() error { _, err := r.s.settle(ctx, st); return err }); err != nil {
+				if err := r.retry(ctx, func() error { _, err := r.s.settle(ctx, st.Settlement, st.causation); return err }); err != nil {
 					errs <- fmt.Errorf("settle job %s: %w", st.Job, err)
 					return
 				}
@@ -156,13 +163,13 @@ func (r *Reactor) settleAll(ctx context.Context, settlements []domain.Settlement
 	return <-errs
 }
 
-// track keeps the holds still waiting for their job.
-func (r *Reactor) track(e domain.Event) {
+// track keeps the holds still waiting for their job; id is e's event id.
+func (r *Reactor) track(e domain.Event, id string) {
 	r.pendingMu.Lock()
 	defer r.pendingMu.Unlock()
 	switch e := e.(type) {
 	case domain.CreditsHeld:
-		r.pending[e.JobID] = pendingHold{user: e.UserID, at: e.At}
+		r.pending[e.JobID] = pendingHold{user: e.UserID, at: e.At, event: id}
 	case domain.JobSubmitted:
 		delete(r.pending, e.JobID)
 	}
@@ -194,28 +201,14 @@ func (r *Reactor) retry(ctx context.Context, effect func() error) error {
 	}
 }
 
-// Sweep times out jobs left DISPATCHED too long, fails the jobs of nodes
-// that fell silent (so they retry elsewhere, uncharged), releases holds
-// whose job never appeared within the grace period, and dispatches waiting
-// jobs.
+// Sweep runs the dispatcher's sweep (jobs of lost nodes fail, dispatches
+// left too long time out), releases holds whose job never appeared within
+// the grace period, and dispatches waiting jobs.
 func (r *Reactor) Sweep(ctx context.Context) {
+	r.s.dispatcher.Sweep(ctx, r.s)
 	now := r.s.now()
-	for _, l := range r.s.registry.lost(now, r.s.nodeLostAfter) {
-		msg := fmt.Sprintf("node %s lost: no heartbeat for %s", l.node, r.s.nodeLostAfter)
-		if l.retired {
-			msg = fmt.Sprintf("node %s retired", l.node)
-		}
-		if _, err := r.s.FailJob(ctx, Actor{ID: "system:lost-nodes"}, l.node, l.job, msg); err != nil && !isDecisionError(err) {
-			r.s.log.Warn("fail job of lost node", "job", l.job, "node", l.node, "err", err)
-		}
-	}
-	for _, id := range r.s.registry.overdue(now) {
-		if _, err := r.s.TimeOutJob(ctx, id); err != nil && !isDecisionError(err) {
-			r.s.log.Warn("time out job", "job", id, "err", err)
-		}
-	}
 	for job, h := range r.expiredHolds(now) {
-		if err := r.releaseIfOrphaned(ctx, job, h.user); err != nil {
+		if err := r.releaseIfOrphaned(ctx, job, h); err != nil {
 			r.s.log.Warn("release orphaned hold", "job", job, "err", err)
 			continue
 		}
@@ -239,12 +232,12 @@ func (r *Reactor) expiredHolds(now time.Time) map[domain.JobID]pendingHold {
 	return out
 }
 
-func (r *Reactor) releaseIfOrphaned(ctx context.Context, job domain.JobID, user domain.UserID) error {
+func (r *Reactor) releaseIfOrphaned(ctx context.Context, job domain.JobID, h pendingHold) error {
 	j, err := r.s.Job(ctx, job)
 	if err != nil || j.Exists() {
 		return err
 	}
-	_, err = r.s.releaseOrphan(ctx, user, job)
+	_, err = r.s.releaseOrphan(ctx, h.user, job, h.event)
 	return err
 }
 

@@ -37,9 +37,9 @@ type repo[A aggregate] struct {
 	newAgg   func(id string) A
 	snapshot func(A) A
 
-	// appended, when set, is told of every event this repo appended: the
-	// event, its stream version and its log position.
-	appended func(e domain.Event, version, position uint64)
+	// observer, when not nil, is told of every event this repo appended:
+	// the event, its stream version and its log position.
+	observer observer
 
 	mu    sync.Mutex
 	cache map[string]A // by stream; the values are never mutated
@@ -48,8 +48,14 @@ type repo[A aggregate] struct {
 	lanes map[string][]*command[A]
 }
 
-func newRepo[A aggregate](store eventstore.Store, newAgg func(string) A, snapshot func(A) A) *repo[A] {
-	return &repo[A]{store: store, newAgg: newAgg, snapshot: snapshot, cache: map[string]A{}, lanes: map[string][]*command[A]{}}
+// observer is told of appended events: the dispatcher.
+type observer interface {
+	Observe(e domain.Event, version, position uint64)
+}
+
+// newRepo returns a repo whose appends obs (nil: nobody) observes.
+func newRepo[A aggregate](store eventstore.Store, newAgg func(string) A, snapshot func(A) A, obs observer) *repo[A] {
+	return &repo[A]{store: store, newAgg: newAgg, snapshot: snapshot, observer: obs, cache: map[string]A{}, lanes: map[string][]*command[A]{}}
 }
 
 // load returns the aggregate of stream as of the log's latest event: a
@@ -284,7 +290,7 @@ func (r *repo[A]) decideAll(stream string, a A, batch []*command[A]) ([]eventsto
 }
 
 // record answers each part with its share of the append and tells the
-// appended hook of every new event.
+// observer of every new event.
 func (r *repo[A]) record(version uint64, res eventstore.AppendResult, parts []part[A]) {
 	for _, p := range parts {
 		first := res.FirstPosition + uint64(p.offset)
@@ -294,11 +300,11 @@ func (r *repo[A]) record(version uint64, res eventstore.AppendResult, parts []pa
 			NextVersion:   version + uint64(p.offset+len(p.events)),
 			Duplicate:     res.Duplicate,
 		}
-		if r.appended == nil || res.Duplicate {
+		if r.observer == nil || res.Duplicate {
 			continue
 		}
 		for i, e := range p.events {
-			r.appended(e, version+uint64(p.offset+i)+1, first+uint64(i))
+			r.observer.Observe(e, version+uint64(p.offset+i)+1, first+uint64(i))
 		}
 	}
 }

@@ -2,16 +2,28 @@
 // handler loads an aggregate from its stream, lets the domain decide, and
 // appends the decided events with the aggregate's version as the expected
 // version, deciding again after a lost race. Reactors follow the log to do
-// every cross-stream effect (a completed job deducts its hold).
+// every cross-stream effect (a completed job deducts its hold), and record
+// the event that caused each effect as its causation id.
+//
+// Idempotency is part of the command: the Actor carries the request's
+// idempotency key, and a command that creates something (a job, a grant, a
+// refund) derives its id from it, so a retried request creates it once.
+// AnswerCache keeps the first answer given to each key, for the API to
+// replay.
+//
+// The dispatcher (package dispatch) decides which node runs a job; the
+// service observes for it the job and node events it appends and carries out
+// its dispatches. Users, tokens and node credentials are mutable tables, not
+// decisions: they live in package identity.
 package commands
 
 import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
+	"github.com/rendertrust/rendertrust/dispatch"
 	"github.com/rendertrust/rendertrust/domain"
 	"github.com/rendertrust/rendertrust/eventstore"
 	"github.com/rendertrust/rendertrust/internal/sqldb"
@@ -19,34 +31,27 @@ import (
 
 // Service runs commands against the event log.
 type Service struct {
-	store    eventstore.Store
-	db       *sqldb.DB
-	prices   domain.PriceTable
-	now      func() time.Time
-	log      *slog.Logger
-	registry *Registry
+	store  eventstore.Store
+	db     *sqldb.DB
+	prices domain.PriceTable
+	now    func() time.Time
+	log    *slog.Logger
+	// dispatcher decides which node runs which job; registry is its view.
+	dispatcher *dispatch.Dispatcher
+	registry   *dispatch.Registry
 
 	accounts *repo[*domain.Account]
 	jobs     *repo[*domain.Job]
 	nodes    *repo[*domain.Node]
-
-	dispatchMu    chan struct{} // a one-slot semaphore: one dispatch pass at a time
-	passwordCost  int
-	dummyOnce     sync.Once
-	dummy         []byte // see dummyHash
-	nodeLostAfter time.Duration
 }
 
 // Config configures a Service. Store and DB are required.
 type Config struct {
 	Store  eventstore.Store
-	DB     *sqldb.DB         // identity, idempotency keys, reactor checkpoints
+	DB     *sqldb.DB         // idempotency keys, reactor checkpoints (and identity's tables)
 	Prices domain.PriceTable // zero value: the default prices
 	Now    func() time.Time  // nil: time.Now
 	Log    *slog.Logger      // nil: slog.Default()
-	// PasswordCost is the bcrypt cost; 0 means bcrypt.DefaultCost. Tests
-	// lower it.
-	PasswordCost int
 	// NodeLostAfter is how long a node may stay silent before the jobs it
 	// holds are failed (and retried elsewhere); 0 means NodeLostAfterDefault.
 	NodeLostAfter time.Duration
@@ -58,37 +63,36 @@ const NodeLostAfterDefault = 2 * domain.NodeHealthyWithin
 
 // New returns a Service, creating its tables if needed.
 func New(ctx context.Context, c Config) (*Service, error) {
-	if err := c.DB.Migrate(ctx, "commands", migrations(c.DB.Dialect)); err != nil {
+	if err := Migrate(ctx, c.DB); err != nil {
 		return nil, err
 	}
 	now := c.Now
 	if now == nil {
 		now = time.Now
 	}
+	log := c.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	lostAfter := c.NodeLostAfter
+	if lostAfter <= 0 {
+		lostAfter = NodeLostAfterDefault
+	}
+	d := dispatch.New(now, lostAfter, log)
 	s := &Service{
-		store: c.Store, db: c.DB, prices: c.Prices, now: now, log: c.Log,
-		registry:      NewRegistry(now()),
-		dispatchMu:    make(chan struct{}, 1),
-		passwordCost:  c.PasswordCost,
-		nodeLostAfter: c.NodeLostAfter,
+		store: c.Store, db: c.DB, prices: c.Prices, now: now, log: log,
+		dispatcher: d, registry: d.Registry(),
 	}
-	if s.nodeLostAfter <= 0 {
-		s.nodeLostAfter = NodeLostAfterDefault
-	}
-	s.registry.silenceMax = min(domain.NodeHealthyWithin, s.nodeLostAfter) // never dispatch to a node about to be declared lost
-	if s.log == nil {
-		s.log = slog.Default()
-	}
-	s.accounts = newRepo(c.Store, func(id string) *domain.Account { return domain.NewAccount(domain.UserID(id)) }, (*domain.Account).Snapshot)
-	s.jobs = newRepo(c.Store, func(id string) *domain.Job { return domain.NewJob(domain.JobID(id)) }, (*domain.Job).Snapshot)
-	s.nodes = newRepo(c.Store, func(id string) *domain.Node { return domain.NewNode(domain.NodeID(id)) }, (*domain.Node).Snapshot)
-	s.jobs.appended = s.registry.Observe // the dispatcher sees a command's effect before the log follower does
-	s.nodes.appended = s.registry.Observe
+	s.accounts = newRepo(c.Store, func(id string) *domain.Account { return domain.NewAccount(domain.UserID(id)) }, (*domain.Account).Snapshot, nil)
+	// The dispatcher observes the job and node events a command appends at
+	// once, before the reactor reads them back from the log.
+	s.jobs = newRepo(c.Store, func(id string) *domain.Job { return domain.NewJob(domain.JobID(id)) }, (*domain.Job).Snapshot, d)
+	s.nodes = newRepo(c.Store, func(id string) *domain.Node { return domain.NewNode(domain.NodeID(id)) }, (*domain.Node).Snapshot, d)
 	return s, nil
 }
 
 // Registry returns the dispatcher's view of nodes and waiting jobs.
-func (s *Service) Registry() *Registry { return s.registry }
+func (s *Service) Registry() *dispatch.Registry { return s.registry }
 
 // Prices returns the price table jobs are charged by.
 func (s *Service) Prices() domain.PriceTable { return s.prices }
@@ -115,13 +119,17 @@ func (s *Service) Node(ctx context.Context, id domain.NodeID) (*domain.Node, err
 	return s.nodes.load(ctx, domain.NodeStream(id), string(id))
 }
 
-// Actor identifies who issues a command, for event metadata.
+// Actor identifies who issues a command, for event metadata, and carries the
+// request's idempotency key: commands that create something (SubmitJob,
+// Grant, Refund) derive its id from the key, so a retried request creates it
+// once.
 type Actor struct {
 	ID             string // "user:{id}", "node:{id}", "admin:{id}", "system:{reactor}"
 	CorrelationID  string // the request id
+	CausationID    string // the id of the event that caused a reactor's effect
 	IdempotencyKey string
 }
 
 func (a Actor) cause(key string) cause {
-	return cause{actor: a.ID, correlation: a.CorrelationID, idemKey: a.IdempotencyKey, key: key}
+	return cause{actor: a.ID, correlation: a.CorrelationID, causation: a.CausationID, idemKey: a.IdempotencyKey, key: key}
 }

@@ -23,6 +23,9 @@ const (
 	CodeRateLimited         Code = "rate_limited"
 	CodeUnavailable         Code = "unavailable"
 	CodeInternal            Code = "internal"
+	// CodeInvalidSignature: a webhook delivery whose signature does not
+	// verify (it is not from the payment provider).
+	CodeInvalidSignature Code = "invalid_signature"
 )
 
 // Error is an application error: a stable Code and a message that is safe to

@@ -6,8 +6,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/rendertrust/rendertrust/commands"
 	"github.com/rendertrust/rendertrust/domain"
+	"github.com/rendertrust/rendertrust/identity"
 )
 
 // EnrollmentToken is a one-time token a node enrolls with.
@@ -17,7 +17,7 @@ type EnrollmentToken struct {
 }
 
 func (s *Server) issueEnrollmentToken(c echo.Context) error {
-	tok, exp, err := s.Commands.IssueEnrollmentToken(c.Request().Context(), actor(c).ID)
+	tok, exp, err := s.Nodes.IssueEnrollmentToken(c.Request().Context(), actor(c).ID)
 	if err != nil {
 		return err
 	}
@@ -42,15 +42,11 @@ func (s *Server) grant(c echo.Context) error {
 	}
 	// A grant to a user who does not exist would credit an account nobody
 	// can ever use.
-	if _, err := s.Commands.User(c.Request().Context(), domain.UserID(req.UserID)); err != nil {
+	if _, err := s.Users.User(c.Request().Context(), domain.UserID(req.UserID)); err != nil {
 		return err
 	}
-	a := actor(c)
-	id := newRequestID()
-	if a.IdempotencyKey != "" { // a retried request grants once
-		id = commands.DeriveID("grant", "admin", a.IdempotencyKey)
-	}
-	pos, err := s.Commands.Grant(c.Request().Context(), a, domain.UserID(req.UserID), id, domain.Credits(req.Amount), req.Reason)
+	// The grant id is derived from the Idempotency-Key: a retried request grants once.
+	pos, err := s.Credits.Grant(c.Request().Context(), actor(c), domain.UserID(req.UserID), "", domain.Credits(req.Amount), req.Reason)
 	if err != nil {
 		return err
 	}
@@ -69,12 +65,8 @@ func (s *Server) refund(c echo.Context) error {
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
-	id, a := domain.JobID(c.Param("id")), actor(c)
-	refundID := newRequestID()
-	if a.IdempotencyKey != "" { // a retried request refunds once
-		refundID = commands.DeriveID("refund", string(id), a.IdempotencyKey)
-	}
-	pos, err := s.Commands.Refund(c.Request().Context(), a, id, domain.Credits(req.Amount), refundID, req.Reason)
+	// The refund id is derived from the Idempotency-Key: a retried request refunds once.
+	pos, err := s.Credits.Refund(c.Request().Context(), actor(c), domain.JobID(c.Param("id")), domain.Credits(req.Amount), "", req.Reason)
 	if err != nil {
 		return err
 	}
@@ -84,7 +76,7 @@ func (s *Server) refund(c echo.Context) error {
 }
 
 func (s *Server) listNodes(c echo.Context) error {
-	nodes, err := s.Reader.Nodes(c.Request().Context(), s.Commands.Registry(), s.Now())
+	nodes, err := s.Reader.Nodes(c.Request().Context(), s.Assignments, s.Now())
 	if err != nil {
 		return err
 	}
@@ -96,12 +88,12 @@ func (s *Server) listUsers(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	users, err := s.Commands.Users(c.Request().Context(), domain.UserID(c.QueryParam("after")), limit)
+	users, err := s.Users.Users(c.Request().Context(), domain.UserID(c.QueryParam("after")), limit)
 	if err != nil {
 		return err
 	}
 	if users == nil {
-		users = []commands.User{}
+		users = []identity.User{}
 	}
 	return c.JSON(http.StatusOK, map[string]any{"users": users})
 }
@@ -118,7 +110,7 @@ func (s *Server) retireNode(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	pos, err := s.Commands.RetireNode(ctx, actor(c), domain.NodeID(c.Param("id")), req.Reason)
+	pos, err := s.Nodes.RetireNode(ctx, actor(c), domain.NodeID(c.Param("id")), req.Reason)
 	if err != nil {
 		return err
 	}
@@ -136,7 +128,7 @@ type NodeCredential struct {
 // refused from now on.
 func (s *Server) rotateNodeCredential(c echo.Context) error {
 	id := domain.NodeID(c.Param("id"))
-	cred, err := s.Commands.RotateNodeCredential(c.Request().Context(), id)
+	cred, err := s.Nodes.RotateNodeCredential(c.Request().Context(), id)
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/rendertrust/rendertrust/commands"
 	"github.com/rendertrust/rendertrust/domain"
+	"github.com/rendertrust/rendertrust/identity"
 )
 
 // Access tokens: EdDSA-signed JWTs, algorithm pinned, issuer, audience and
@@ -109,7 +110,7 @@ func LoadOrCreateKey(path string, create bool) (ed25519.PrivateKey, error) {
 }
 
 // Issue returns a signed access token for u.
-func (t *Tokens) Issue(u commands.User) (string, error) {
+func (t *Tokens) Issue(u identity.User) (string, error) {
 	now := t.now()
 	c := claims{Role: u.Role, RegisteredClaims: jwt.RegisteredClaims{
 		Issuer: tokenIssuer, Subject: string(u.ID), Audience: jwt.ClaimStrings{tokenAudience},
@@ -176,7 +177,7 @@ func (s *Server) requireUser(adminOnly bool) echo.MiddlewareFunc {
 			if err != nil {
 				return err
 			}
-			if adminOnly && cl.Role != commands.RoleAdmin {
+			if adminOnly && cl.Role != identity.RoleAdmin {
 				return errForbidden
 			}
 			c.Set(ctxUser, domain.UserID(cl.Subject))
@@ -189,7 +190,7 @@ func (s *Server) requireUser(adminOnly bool) echo.MiddlewareFunc {
 // requireNode admits requests with a node credential.
 func (s *Server) requireNode(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		id, err := s.Commands.AuthenticateNode(c.Request().Context(), bearer(c))
+		id, err := s.Nodes.AuthenticateNode(c.Request().Context(), bearer(c))
 		if err != nil {
 			return err
 		}
@@ -199,7 +200,7 @@ func (s *Server) requireNode(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 func userOf(c echo.Context) domain.UserID { v, _ := c.Get(ctxUser).(domain.UserID); return v }
-func isAdmin(c echo.Context) bool         { return c.Get(ctxRole) == commands.RoleAdmin }
+func isAdmin(c echo.Context) bool         { return c.Get(ctxRole) == identity.RoleAdmin }
 func nodeOf(c echo.Context) domain.NodeID { v, _ := c.Get(ctxNode).(domain.NodeID); return v }
 
 // actor describes the request's caller for event metadata.

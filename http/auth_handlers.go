@@ -6,8 +6,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/rendertrust/rendertrust/commands"
 	"github.com/rendertrust/rendertrust/domain"
+	"github.com/rendertrust/rendertrust/identity"
 )
 
 // TokenResponse is what register, login and refresh answer.
@@ -16,7 +16,7 @@ type TokenResponse struct {
 	RefreshToken string         `json:"refresh_token"`
 	TokenType    string         `json:"token_type"`
 	ExpiresIn    int            `json:"expires_in"`
-	User         *commands.User `json:"user,omitempty"`
+	User         *identity.User `json:"user,omitempty"`
 }
 
 type credentials struct {
@@ -30,7 +30,7 @@ func (s *Server) register(c echo.Context) error {
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
-	u, err := s.Commands.Register(c.Request().Context(), req.Email, req.Name, req.Password, commands.RoleCreator)
+	u, err := s.Users.Register(c.Request().Context(), req.Email, req.Name, req.Password, identity.RoleCreator)
 	if err != nil {
 		return err
 	}
@@ -47,7 +47,7 @@ func (s *Server) login(c echo.Context) error {
 		c.Response().Header().Set("Retry-After", retryAfterHeader(err))
 		return err
 	}
-	u, err := s.Commands.Authenticate(c.Request().Context(), req.Email, req.Password)
+	u, err := s.Users.Authenticate(c.Request().Context(), req.Email, req.Password)
 	switch {
 	case err == nil:
 		finish(loginSucceeded)
@@ -78,11 +78,11 @@ func (s *Server) refresh(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	id, next, err := s.Commands.RotateRefreshToken(ctx, req.RefreshToken)
+	id, next, err := s.Users.RotateRefreshToken(ctx, req.RefreshToken)
 	if err != nil {
 		return err
 	}
-	u, err := s.Commands.User(ctx, id)
+	u, err := s.Users.User(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -98,18 +98,18 @@ func (s *Server) logout(c echo.Context) error {
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
-	if err := s.Commands.RevokeRefreshToken(c.Request().Context(), req.RefreshToken); err != nil {
+	if err := s.Users.RevokeRefreshToken(c.Request().Context(), req.RefreshToken); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
 }
 
-func (s *Server) issue(c echo.Context, status int, u commands.User) error {
+func (s *Server) issue(c echo.Context, status int, u identity.User) error {
 	access, err := s.Tokens.Issue(u)
 	if err != nil {
 		return err
 	}
-	refresh, err := s.Commands.IssueRefreshToken(c.Request().Context(), u.ID)
+	refresh, err := s.Users.IssueRefreshToken(c.Request().Context(), u.ID)
 	if err != nil {
 		return err
 	}
@@ -118,7 +118,7 @@ func (s *Server) issue(c echo.Context, status int, u commands.User) error {
 }
 
 func (s *Server) me(c echo.Context) error {
-	u, err := s.Commands.User(c.Request().Context(), userOf(c))
+	u, err := s.Users.User(c.Request().Context(), userOf(c))
 	if err != nil {
 		return err
 	}

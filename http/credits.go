@@ -1,11 +1,14 @@
 package http
 
 import (
+	"context"
+	"io"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/rendertrust/rendertrust/domain"
+	"github.com/rendertrust/rendertrust/payments"
 	"github.com/rendertrust/rendertrust/projections"
 )
 
@@ -94,10 +97,41 @@ func (s *Server) checkout(c echo.Context) error {
 	return c.JSON(http.StatusOK, res)
 }
 
+// webhookBodyBytesMax bounds a Stripe webhook delivery. A checkout session
+// event is a few KiB; Stripe's own example endpoints allow 64 KiB.
+const webhookBodyBytesMax = 256 << 10
+
+// StripeWebhook verifies and handles one Stripe webhook delivery;
+// *payments.Webhook implements it. Deliver returns the outcome, or an
+// application error (invalid_signature, invalid) when the delivery is not
+// from Stripe, or an internal error when a retry may succeed.
+type StripeWebhook interface {
+	Deliver(ctx context.Context, payload []byte, signature string) (payments.Outcome, error)
+}
+
+// webhookResponse answers a verified delivery. Stripe shows it in the
+// dashboard's delivery log.
+type webhookResponse struct {
+	Outcome  payments.Outcome `json:"outcome"`
+	Received bool             `json:"received"`
+}
+
+// stripeWebhook answers a Stripe delivery with Stripe's retry rules in mind:
+// 200 for every verified event (including those ignored or that cannot be
+// honoured), 400 for one that is not from Stripe, 413 beyond
+// webhookBodyBytesMax, and 500 when crediting failed and a retry may succeed.
 func (s *Server) stripeWebhook(c echo.Context) error {
 	if s.StripeWebhook == nil {
 		return errPaymentsOff
 	}
-	s.StripeWebhook.ServeHTTP(c.Response(), c.Request())
-	return nil
+	r := c.Request()
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), r.Body, webhookBodyBytesMax))
+	if err != nil {
+		return bodyError(err)
+	}
+	outcome, err := s.StripeWebhook.Deliver(r.Context(), body, r.Header.Get("Stripe-Signature"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, webhookResponse{Outcome: outcome, Received: true})
 }

@@ -14,7 +14,6 @@ import (
 const (
 	codeUnsupportedMediaType domain.Code = "unsupported_media_type"
 	codeMethodNotAllowed     domain.Code = "method_not_allowed"
-	codeInvalidSignature     domain.Code = "invalid_signature"
 	codeNotAnchored          domain.Code = "not_anchored"
 )
 
@@ -32,7 +31,7 @@ var statusOf = map[domain.Code]int{
 	domain.CodeInternal:            http.StatusInternalServerError,
 	codeUnsupportedMediaType:       http.StatusUnsupportedMediaType,
 	codeMethodNotAllowed:           http.StatusMethodNotAllowed,
-	codeInvalidSignature:           http.StatusBadRequest,
+	domain.CodeInvalidSignature:    http.StatusBadRequest,
 	codeNotAnchored:                http.StatusConflict,
 	domain.CodeUnavailable:         http.StatusServiceUnavailable,
 }

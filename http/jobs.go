@@ -72,17 +72,22 @@ func (s *Server) dispatchJob(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	owner, a := userOf(c), actor(c)
-	cmd := commands.SubmitJob{Owner: owner, Type: typ, Priority: pr, GPU: req.GPURequired, Payload: p}
-	if a.IdempotencyKey != "" { // a retried request creates the same job, never a second one
-		cmd.JobID = domain.JobID(commands.DeriveID("job", string(owner), a.IdempotencyKey))
-	}
-	res, err := s.Commands.SubmitJob(c.Request().Context(), a, cmd)
+	// The job id is derived from the Idempotency-Key: a retried request creates the same job.
+	cmd := commands.SubmitJob{Owner: userOf(c), Type: typ, Priority: pr, GPU: req.GPURequired, Payload: p}
+	res, err := s.Jobs.SubmitJob(c.Request().Context(), actor(c), cmd)
 	if err != nil {
 		return err
 	}
 	s.wroteForUser(c, res.Position)
-	return c.JSON(http.StatusCreated, res)
+	return c.JSON(http.StatusCreated, SubmitResponse{JobID: res.JobID, NodeID: res.NodeID, Status: res.Status, Cost: res.Cost})
+}
+
+// SubmitResponse answers POST /api/v1/jobs/dispatch.
+type SubmitResponse struct {
+	JobID  domain.JobID   `json:"job_id"`
+	NodeID domain.NodeID  `json:"node_id"` // empty while the job waits for a free slot
+	Status domain.Status  `json:"status"`
+	Cost   domain.Credits `json:"cost"`
 }
 
 func (s *Server) listJobs(c echo.Context) error {
@@ -122,7 +127,7 @@ type CancelResponse struct {
 
 func (s *Server) cancelJob(c echo.Context) error {
 	owner, id, a := userOf(c), domain.JobID(c.Param("id")), actor(c)
-	pos, err := s.Commands.CancelJob(c.Request().Context(), a, owner, id)
+	pos, err := s.Jobs.CancelJob(c.Request().Context(), a, owner, id)
 	if err != nil {
 		return err
 	}
@@ -204,7 +209,7 @@ type JobTypesResponse struct {
 }
 
 func (s *Server) jobTypes(c echo.Context) error {
-	prices := s.Commands.Prices()
+	prices := s.Jobs.Prices()
 	out := JobTypesResponse{JobTypes: []JobTypeView{}}
 	for _, t := range domain.JobTypes() {
 		cost, err := prices.Cost(t)

@@ -39,7 +39,7 @@ func (s *Server) enrollNode(c echo.Context) error {
 		types[i] = typ
 	}
 	e := domain.Enrollment{Name: req.Name, Capabilities: domain.Capabilities{JobTypes: types, GPU: req.GPU, Slots: req.Slots}}
-	id, cred, err := s.Commands.EnrollWithToken(c.Request().Context(), req.Token, e)
+	id, cred, err := s.Nodes.EnrollWithToken(c.Request().Context(), req.Token, e)
 	if err != nil {
 		return err
 	}
@@ -47,7 +47,7 @@ func (s *Server) enrollNode(c echo.Context) error {
 }
 
 func (s *Server) heartbeat(c echo.Context) error {
-	if err := s.Commands.Heartbeat(c.Request().Context(), nodeOf(c)); err != nil {
+	if err := s.Jobs.Heartbeat(c.Request().Context(), nodeOf(c)); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, map[string]any{"node_id": nodeOf(c), "healthy": true})
@@ -71,9 +71,9 @@ func (s *Server) assignments(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	node, reg := nodeOf(c), s.Commands.Registry()
+	node, reg := nodeOf(c), s.Assignments
 	// The heartbeat is not bounded by the wait: with wait=0 it would fail.
-	if err := s.Commands.Heartbeat(c.Request().Context(), node); err != nil {
+	if err := s.Jobs.Heartbeat(c.Request().Context(), node); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), time.Duration(wait)*time.Second)
@@ -96,7 +96,7 @@ func (s *Server) assignments(c echo.Context) error {
 func (s *Server) answerAssignments(c echo.Context, ids []domain.JobID) error {
 	out := []Assignment{}
 	for _, id := range ids {
-		j, err := s.Commands.Job(c.Request().Context(), id)
+		j, err := s.Jobs.Job(c.Request().Context(), id)
 		if err != nil {
 			return err
 		}
@@ -114,7 +114,7 @@ type nodeJobResponse struct {
 
 func (s *Server) jobStarted(c echo.Context) error {
 	id := domain.JobID(c.Param("id"))
-	pos, err := s.Commands.StartJob(c.Request().Context(), actor(c), nodeOf(c), id)
+	pos, err := s.Jobs.StartJob(c.Request().Context(), actor(c), nodeOf(c), id)
 	if err != nil {
 		return err
 	}
@@ -132,12 +132,12 @@ func (s *Server) jobFailed(c echo.Context) error {
 		return err
 	}
 	id := domain.JobID(c.Param("id"))
-	pos, err := s.Commands.FailJob(c.Request().Context(), actor(c), nodeOf(c), id, req.Error)
+	pos, err := s.Jobs.FailJob(c.Request().Context(), actor(c), nodeOf(c), id, req.Error)
 	if err != nil {
 		return err
 	}
 	s.waitRead(c.Request().Context(), pos)
-	j, err := s.Commands.Job(c.Request().Context(), id)
+	j, err := s.Jobs.Job(c.Request().Context(), id)
 	if err != nil {
 		return err
 	}
@@ -149,7 +149,7 @@ func (s *Server) jobFailed(c echo.Context) error {
 // job with that hash. Only the node running the job may upload.
 func (s *Server) uploadResult(c echo.Context) error {
 	ctx, node, id := c.Request().Context(), nodeOf(c), domain.JobID(c.Param("id"))
-	j, err := s.Commands.Job(ctx, id)
+	j, err := s.Jobs.Job(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -183,7 +183,7 @@ func (s *Server) uploadResult(c echo.Context) error {
 	default:
 		return err
 	}
-	pos, err := s.Commands.CompleteJobInput(ctx, actor(c), node, id, sum, size, input)
+	pos, err := s.Jobs.CompleteJobInput(ctx, actor(c), node, id, sum, size, input)
 	if err != nil {
 		return err
 	}

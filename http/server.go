@@ -18,9 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/rendertrust/rendertrust/commands"
 	"github.com/rendertrust/rendertrust/payments"
-	"github.com/rendertrust/rendertrust/projections"
 )
 
 // Limits of the API.
@@ -66,19 +64,28 @@ type localResults interface {
 	Open(name string) (io.ReadSeekCloser, int64, error)
 }
 
-// Config is everything the API needs. Commands, Reader, Runner, Tokens and
-// Results are required; a nil Ledger, Checkout or StripeWebhook answers 503.
+// Config is everything the API needs: the services it calls, each as the
+// narrow interface its handlers use (services.go). Jobs, Credits, Users,
+// Nodes, Assignments, Reader, Runner, Tokens and Results are required; a nil
+// Ledger, Checkout or StripeWebhook answers 503.
 type Config struct {
-	Commands *commands.Service
-	Reader   *projections.Reader
-	Runner   interface {
+	Jobs        JobService
+	Credits     CreditService
+	Users       UserService
+	Nodes       NodeService
+	Assignments Assignments
+	Reader      ReadModels
+	Runner      interface {
 		WaitFor(context.Context, uint64) error
 	}
-	Tokens        *Tokens
+	Tokens *Tokens
+	// Answers keeps the first answer to each Idempotency-Key; nil replays
+	// nothing (commands still write once per key).
+	Answers       AnswerCache
 	Results       Results
 	Ledger        Ledger
 	Checkout      payments.Provider
-	StripeWebhook http.Handler
+	StripeWebhook StripeWebhook
 	Registerer    prometheus.Registerer
 	Gatherer      prometheus.Gatherer
 	Log           *slog.Logger

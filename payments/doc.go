@@ -20,8 +20,9 @@
 //     "unpaid" (a delayed payment method) waits for
 //     checkout.session.async_payment_succeeded; async_payment_failed and
 //     expired credit nothing and are logged.
-//   - Status codes follow Stripe's retry rules: Stripe retries anything but a
-//     2xx. A bad signature is 400 (it is not from Stripe). A signed event that
+//   - Deliver's results follow Stripe's retry rules, and the API's webhook
+//     route (package http) answers them through its one status table:
+//     Stripe retries anything but a 2xx. A bad signature is 400 (it is not from Stripe). A signed event that
 //     can never be honoured (unknown package, bad user id, paid amount or
 //     currency that differs from the package table, a session credited under
 //     another purchase) is logged at error level for an operator to

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -16,13 +17,13 @@ import (
 
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/webhook"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/rendertrust/rendertrust/commands"
 	"github.com/rendertrust/rendertrust/domain"
 	"github.com/rendertrust/rendertrust/eventstore"
 	"github.com/rendertrust/rendertrust/eventstore/postgres"
 	"github.com/rendertrust/rendertrust/eventstore/sqlite"
+	rthttp "github.com/rendertrust/rendertrust/http"
 	"github.com/rendertrust/rendertrust/internal/pgtest"
 	"github.com/rendertrust/rendertrust/internal/sqldb"
 	"github.com/rendertrust/rendertrust/payments"
@@ -91,7 +92,7 @@ type env struct {
 func newEnv(tb testing.TB, b backend) *env {
 	tb.Helper()
 	store, db := b.open(tb)
-	svc, err := commands.New(ctx, commands.Config{Store: store, DB: db, PasswordCost: bcrypt.MinCost})
+	svc, err := commands.New(ctx, commands.Config{Store: store, DB: db})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -237,10 +238,17 @@ type response struct {
 	} `json:"error"`
 }
 
-// deliver posts payload with signature header to h and returns the status
-// and decoded answer.
-func deliver(tb testing.TB, h http.Handler, payload []byte, header string) (int, response) {
+// apiHandler returns the API with w behind its webhook route: the path a
+// delivery takes in production (the API reads the body and answers).
+func apiHandler(w *payments.Webhook) http.Handler {
+	return rthttp.New(rthttp.Config{StripeWebhook: w, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}).Handler()
+}
+
+// deliver posts payload with signature header to the API's webhook route
+// in front of w and returns the status and decoded answer.
+func deliver(tb testing.TB, w *payments.Webhook, payload []byte, header string) (int, response) {
 	tb.Helper()
+	h := apiHandler(w)
 	req := httptest.NewRequest(http.MethodPost, "/api/v1/webhooks/stripe", bytes.NewReader(payload))
 	if header != "" {
 		req.Header.Set("Stripe-Signature", header)
@@ -261,7 +269,7 @@ func decodeResponse(tb testing.TB, body []byte) response {
 
 // deliverSigned signs payload with secretCurrent now and delivers it,
 // failing the test unless it is answered 200 with outcome want.
-func deliverSigned(tb testing.TB, h http.Handler, payload []byte, want payments.Outcome) {
+func deliverSigned(tb testing.TB, h *payments.Webhook, payload []byte, want payments.Outcome) {
 	tb.Helper()
 	status, res := deliver(tb, h, payload, sign(payload, secretCurrent, time.Now()))
 	if status != http.StatusOK || !res.Received || res.Outcome != want {

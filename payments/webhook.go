@@ -23,16 +23,12 @@ const webhookFulfilTimeout = 10 * time.Second
 // Stripe event id is the correlation id.
 const webhookActor = "system:stripe-webhook"
 
-// CodeInvalidSignature is the error code of a webhook delivery whose
-// Stripe-Signature does not verify (HTTP 400).
-const CodeInvalidSignature domain.Code = "invalid_signature"
-
 // Webhook delivery errors. Deliver returns them wrapped; check with errors.Is.
 var (
 	// ErrInvalidSignature: the Stripe-Signature header is missing or
 	// malformed, its timestamp is outside the tolerance, or no configured
 	// secret verifies the body. Nothing was written.
-	ErrInvalidSignature = &domain.Error{Code: CodeInvalidSignature, Message: "invalid Stripe-Signature"}
+	ErrInvalidSignature = &domain.Error{Code: domain.CodeInvalidSignature, Message: "invalid Stripe-Signature"}
 	// ErrInvalidEvent: a correctly signed body is not a Stripe event.
 	ErrInvalidEvent = &domain.Error{Code: domain.CodeInvalid, Message: "invalid Stripe event"}
 )
@@ -58,8 +54,8 @@ const (
 )
 
 // Webhook verifies Stripe webhook deliveries and credits paid checkout
-// sessions exactly once. It is an http.Handler (see ServeHTTP); Deliver is
-// the same without HTTP.
+// sessions exactly once. The API's webhook route reads the raw body and
+// calls Deliver.
 type Webhook struct {
 	secrets   []string
 	tolerance time.Duration

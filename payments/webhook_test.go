@@ -45,7 +45,7 @@ func TestWebhookCreditsOncePerSession(t *testing.T) {
 		header := sign(payload, secretCurrent, time.Now())
 
 		// 1.
-		srv := httptest.NewServer(e.webhook)
+		srv := httptest.NewServer(apiHandler(e.webhook))
 		defer srv.Close()
 		var wg sync.WaitGroup
 		errs := make(chan error, deliveriesConcurrent)
@@ -53,7 +53,7 @@ func TestWebhookCreditsOncePerSession(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				errs <- postOnce(srv.URL, payload, header)
+				errs <- postOnce(srv.URL+"/api/v1/webhooks/stripe", payload, header)
 			}()
 		}
 		wg.Wait()
@@ -143,7 +143,7 @@ func TestWebhookRefusesUnverified(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			status, res := deliver(t, e.webhook, tt.payload, tt.header)
-			if status != http.StatusBadRequest || res.Error.Code != payments.CodeInvalidSignature {
+			if status != http.StatusBadRequest || res.Error.Code != domain.CodeInvalidSignature {
 				t.Errorf("answered %d %+v, want 400 invalid_signature", status, res)
 			}
 			if h := e.head(t); h != 0 {
@@ -371,8 +371,8 @@ func TestWebhookFulfilmentErrors(t *testing.T) {
 	}
 }
 
-// TestWebhookHTTP checks the handler's answers to requests that are not
-// deliveries.
+// TestWebhookHTTP checks the API's webhook route's answers to requests that
+// are not deliveries.
 func TestWebhookHTTP(t *testing.T) {
 	e := newEnv(t, backends[0])
 	big := bytes.Repeat([]byte("x"), 512<<10)
@@ -384,7 +384,7 @@ func TestWebhookHTTP(t *testing.T) {
 		wantStatus int
 		wantCode   domain.Code
 	}{
-		{"GET", http.MethodGet, nil, "", http.StatusMethodNotAllowed, domain.CodeInvalid},
+		{"GET", http.MethodGet, nil, "", http.StatusMethodNotAllowed, "method_not_allowed"},
 		{"TooLarge", http.MethodPost, big, sign(big, secretCurrent, time.Now()), http.StatusRequestEntityTooLarge, domain.CodeTooLarge},
 		{"SignedNotJSON", http.MethodPost, []byte("[]"), sign([]byte("[]"), secretCurrent, time.Now()), http.StatusBadRequest, domain.CodeInvalid},
 	}
@@ -393,7 +393,7 @@ func TestWebhookHTTP(t *testing.T) {
 			req := httptest.NewRequest(tt.method, "/api/v1/webhooks/stripe", bytes.NewReader(tt.body))
 			req.Header.Set("Stripe-Signature", tt.header)
 			rec := httptest.NewRecorder()
-			e.webhook.ServeHTTP(rec, req)
+			apiHandler(e.webhook).ServeHTTP(rec, req)
 			res := decodeResponse(t, rec.Body.Bytes())
 			if rec.Code != tt.wantStatus || res.Error.Code != tt.wantCode {
 				t.Errorf("answered %d %+v, want %d %q", rec.Code, res, tt.wantStatus, tt.wantCode)

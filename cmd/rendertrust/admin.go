@@ -5,7 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/rendertrust/rendertrust/commands"
+	"github.com/rendertrust/rendertrust/identity"
 )
 
 func newAdminCommand() *cobra.Command {
@@ -30,14 +30,14 @@ func newCreateUserCommand() *cobra.Command {
 			if err := m.Open(cmd.Context()); err != nil {
 				return err
 			}
-			role := commands.RoleCreator
+			role := identity.RoleCreator
 			if isAdmin {
-				role = commands.RoleAdmin
+				role = identity.RoleAdmin
 			}
 			if name == "" {
 				name = email
 			}
-			u, err := m.Commands.Register(cmd.Context(), email, name, password, role)
+			u, err := m.Identity.Register(cmd.Context(), email, name, password, role)
 			if err != nil {
 				return err
 			}

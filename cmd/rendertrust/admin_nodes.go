@@ -26,7 +26,7 @@ func newRetireNodeCommand() *cobra.Command {
 			if err := m.Open(cmd.Context()); err != nil {
 				return err
 			}
-			pos, err := m.Commands.RetireNode(cmd.Context(), commands.Actor{ID: "admin:cli"}, domain.NodeID(args[0]), reason)
+			pos, err := m.Identity.RetireNode(cmd.Context(), commands.Actor{ID: "admin:cli"}, domain.NodeID(args[0]), reason)
 			if err != nil {
 				return err
 			}
@@ -56,7 +56,7 @@ func newRotateNodeCredentialCommand() *cobra.Command {
 			if err := m.Open(cmd.Context()); err != nil {
 				return err
 			}
-			cred, err := m.Commands.RotateNodeCredential(cmd.Context(), domain.NodeID(args[0]))
+			cred, err := m.Identity.RotateNodeCredential(cmd.Context(), domain.NodeID(args[0]))
 			if err != nil {
 				return err
 			}

@@ -47,7 +47,7 @@ func mustCLI(t *testing.T, args ...string) string {
 // process until the test ends.
 func startInProcessNode(t *testing.T, s *e2eServer) {
 	t.Helper()
-	token, _, err := s.m.Commands.IssueEnrollmentToken(context.Background(), "admin:cli-test")
+	token, _, err := s.m.Identity.IssueEnrollmentToken(context.Background(), "admin:cli-test")
 	if err != nil {
 		t.Fatal(err)
 	}

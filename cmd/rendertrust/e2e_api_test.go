@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rendertrust/rendertrust/commands"
+	"github.com/rendertrust/rendertrust/identity"
 )
 
 // server is the real Main on a loopback port with a temporary data dir.
@@ -82,7 +82,7 @@ type tokens struct {
 	RefreshToken string        `json:"refresh_token"`
 	TokenType    string        `json:"token_type"`
 	ExpiresIn    int           `json:"expires_in"`
-	User         commands.User `json:"user"`
+	User         identity.User `json:"user"`
 }
 
 func (s *server) register(tb testing.TB, email string) tokens {
@@ -97,7 +97,7 @@ func (s *server) register(tb testing.TB, email string) tokens {
 // admin creates an operator and returns its access token.
 func (s *server) admin(tb testing.TB) string {
 	tb.Helper()
-	if _, err := s.m.Commands.Register(context.Background(), "ops@example.com", "Ops", "operator password", commands.RoleAdmin); err != nil {
+	if _, err := s.m.Identity.Register(context.Background(), "ops@example.com", "Ops", "operator password", identity.RoleAdmin); err != nil {
 		tb.Fatal(err)
 	}
 	var tok tokens

@@ -326,7 +326,7 @@ func TestNodeFetchesInputs(t *testing.T) {
 // process until the test ends.
 func startAgent(t *testing.T, s *server, execs map[string]node.Executor, inputs node.InputFetcher) {
 	t.Helper()
-	token, _, err := s.m.Commands.IssueEnrollmentToken(context.Background(), "admin:guide-test")
+	token, _, err := s.m.Identity.IssueEnrollmentToken(context.Background(), "admin:guide-test")
 	if err != nil {
 		t.Fatal(err)
 	}

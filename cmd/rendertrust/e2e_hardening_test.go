@@ -194,7 +194,7 @@ func grepLines(s, sub string) string {
 // nodeID returns the id of the node a credential belongs to.
 func (s *server) nodeID(t *testing.T, cred string) string {
 	t.Helper()
-	id, err := s.m.Commands.AuthenticateNode(t.Context(), cred)
+	id, err := s.m.Identity.AuthenticateNode(t.Context(), cred)
 	if err != nil {
 		t.Fatal(err)
 	}

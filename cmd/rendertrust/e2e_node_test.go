@@ -354,7 +354,7 @@ func e2eCreatorWithCredits(t *testing.T, base string) *client.Client {
 // the server has heard the node's first heartbeat is refused (503).
 func (s *e2eServer) startNode(t *testing.T, dir, name, renderCmd string) (*e2eNode, string) {
 	t.Helper()
-	token, _, err := s.m.Commands.IssueEnrollmentToken(context.Background(), "admin:e2e")
+	token, _, err := s.m.Identity.IssueEnrollmentToken(context.Background(), "admin:e2e")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -68,7 +68,7 @@ func TestOpenAPIValidatesRealResponses(t *testing.T) {
 	s := startServer(t, func(c *Config) { c.AnchorInterval = 300 * time.Millisecond })
 	rec := &recorder{}
 	hc := &http.Client{Transport: rec}
-	token, _, err := s.m.Commands.IssueEnrollmentToken(context.Background(), "admin:openapi-test")
+	token, _, err := s.m.Identity.IssueEnrollmentToken(context.Background(), "admin:openapi-test")
 	if err != nil {
 		t.Fatal(err)
 	}

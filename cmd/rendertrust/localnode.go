@@ -30,7 +30,7 @@ func (m *Main) startLocalNode(ctx context.Context) error {
 	statePath := m.Config.path("node.json")
 	token := ""
 	if _, err := os.Stat(statePath); errors.Is(err, os.ErrNotExist) {
-		t, _, err := m.Commands.IssueEnrollmentToken(ctx, "system:dev")
+		t, _, err := m.Identity.IssueEnrollmentToken(ctx, "system:dev")
 		if err != nil {
 			return fmt.Errorf("local node: %w", err)
 		}

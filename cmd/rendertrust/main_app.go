@@ -27,6 +27,7 @@ import (
 	"github.com/rendertrust/rendertrust/eventstore/sqlite"
 	"github.com/rendertrust/rendertrust/frontend"
 	rthttp "github.com/rendertrust/rendertrust/http"
+	"github.com/rendertrust/rendertrust/identity"
 	"github.com/rendertrust/rendertrust/internal/sqldb"
 	"github.com/rendertrust/rendertrust/payments"
 	"github.com/rendertrust/rendertrust/projections"
@@ -41,6 +42,7 @@ type Main struct {
 	Store    eventstore.Store
 	DB       *sqldb.DB
 	Commands *commands.Service
+	Identity *identity.Service
 	Runner   *projections.Runner
 	Reader   *projections.Reader
 	Reactor  *commands.Reactor
@@ -60,7 +62,8 @@ func NewMain() *Main {
 	return &Main{Log: slog.New(slog.NewTextHandler(os.Stderr, nil))}
 }
 
-// Open opens the event store, the state database and the command service.
+// Open opens the event store, the state database, the command service and
+// identity.
 // Commands that only need the stores (admin, projections) stop here.
 func (m *Main) Open(ctx context.Context) error {
 	m.Log = newLogger(m.Config.LogLevel)
@@ -73,6 +76,9 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	m.Commands, err = commands.New(ctx, commands.Config{Store: m.Store, DB: m.DB, Log: m.Log, NodeLostAfter: m.Config.NodeLostAfter})
 	if err != nil {
+		return err
+	}
+	if m.Identity, err = identity.New(ctx, identity.Config{DB: m.DB, Nodes: m.Commands}); err != nil {
 		return err
 	}
 	// After the first writes: the SQLite driver creates its files (and
@@ -294,7 +300,7 @@ func (m *Main) newHTTP(reg *prometheus.Registry) (*rthttp.Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	var stripeWebhook http.Handler // stays nil (503) without Stripe: a nil *Webhook is not a nil Handler
+	var stripeWebhook rthttp.StripeWebhook // stays nil (503) without Stripe: a nil *Webhook is not a nil interface
 	if webhook != nil {
 		stripeWebhook = webhook
 	}
@@ -314,8 +320,9 @@ func (m *Main) newHTTP(reg *prometheus.Registry) (*rthttp.Server, error) {
 	}
 	return rthttp.New(rthttp.Config{
 		TrustedProxies: proxies, MetricsElsewhere: m.Config.MetricsAddr != "",
-		Ledger:   led,
-		Commands: m.Commands, Reader: m.Reader, Runner: m.Runner, Tokens: tokens,
+		Ledger: led,
+		Jobs:   m.Commands, Credits: m.Commands, Users: m.Identity, Nodes: m.Identity, Assignments: m.Commands.Registry(),
+		Answers: m.Commands.NewAnswerCache(), Reader: m.Reader, Runner: m.Runner, Tokens: tokens,
 		Results: results, Checkout: provider, StripeWebhook: stripeWebhook, Registerer: reg, Gatherer: reg, Log: m.Log,
 		CORSOrigins: splitList(m.Config.CORSOrigins), PublicURL: m.Config.PublicURL, Head: m.Store.Head,
 		Ready: func(ctx context.Context) error { _, err := m.Store.Head(ctx); return err },

@@ -1,4 +1,4 @@
-package commands
+package dispatch
 
 import (
 	"container/heap"
@@ -320,10 +320,10 @@ func (r *Registry) reserveLocked(j *jobState, now time.Time) (domain.NodeID, boo
 	return best, true
 }
 
-// reserveNew holds a slot for a job not submitted yet, so its submission
+// ReserveNew holds a slot for a job not submitted yet, so its submission
 // can dispatch it in the same append. It declines (false) when any job
 // waits — they go first — or no node fits.
-func (r *Registry) reserveNew(id domain.JobID, sub domain.Submission, now time.Time) (domain.NodeID, bool) {
+func (r *Registry) ReserveNew(id domain.JobID, sub domain.Submission, now time.Time) (domain.NodeID, bool) {
 	r.mu.Lock()
 	if _, exists := r.jobs[id]; exists || r.waitingLocked() > 0 {
 		r.mu.Unlock()
@@ -333,15 +333,15 @@ func (r *Registry) reserveNew(id domain.JobID, sub domain.Submission, now time.T
 	r.mu.Unlock()
 	node, ok := r.reserve(id, now)
 	if !ok {
-		r.dropReservation(id, "")
+		r.DropReservation(id, "")
 	}
 	return node, ok
 }
 
-// dropReservation undoes reserveNew for a job whose submission did not
+// DropReservation undoes ReserveNew for a job whose submission did not
 // dispatch it: the slot is freed, and the job forgotten unless its
 // submission was observed meanwhile.
-func (r *Registry) dropReservation(id domain.JobID, node domain.NodeID) {
+func (r *Registry) DropReservation(id domain.JobID, node domain.NodeID) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if node != "" {
@@ -376,8 +376,8 @@ func (r *Registry) unreserve(job domain.JobID, node domain.NodeID) {
 	}
 }
 
-// waitingCount returns how many queued jobs have no node.
-func (r *Registry) waitingCount() int {
+// WaitingCount returns how many queued jobs have no node.
+func (r *Registry) WaitingCount() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.waitingLocked()
@@ -429,8 +429,8 @@ func (r *Registry) lost(now time.Time, silence time.Duration) []lostJob {
 	return out
 }
 
-// jobsOf returns the jobs dispatched to node or running on it.
-func (r *Registry) jobsOf(node domain.NodeID) []domain.JobID {
+// JobsOf returns the jobs dispatched to node or running on it.
+func (r *Registry) JobsOf(node domain.NodeID) []domain.JobID {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	n, ok := r.nodes[node]

@@ -1,4 +1,4 @@
-package commands
+package identity
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/rendertrust/rendertrust/commands"
 	"github.com/rendertrust/rendertrust/domain"
 	"github.com/rendertrust/rendertrust/internal/sqldb"
 )
@@ -142,7 +143,7 @@ func (s *Service) EnrollWithToken(ctx context.Context, token string, e domain.En
 	if err != nil {
 		return "", "", fmt.Errorf("read enrollment token: %w", err)
 	}
-	id := domain.NodeID(DeriveID("node", "enrollment", hash)) // a retried enrollment makes the same node
+	id := domain.NodeID(commands.DeriveID("node", "enrollment", hash)) // a retried enrollment makes the same node
 	res, err := s.db.Exec(ctx, `UPDATE enrollment_tokens SET used_at = ?, node_id = ? WHERE token_hash = ? AND used_at IS NULL`, now.UnixMicro(), string(id), hash)
 	if err != nil {
 		return "", "", fmt.Errorf("consume enrollment token: %w", err)
@@ -150,7 +151,7 @@ func (s *Service) EnrollWithToken(ctx context.Context, token string, e domain.En
 	if n, _ := res.RowsAffected(); n == 0 {
 		return "", "", ErrInvalidToken
 	}
-	if _, err := s.EnrollNode(ctx, Actor{ID: "node:" + string(id)}, id, e); err != nil {
+	if _, err := s.nodes.EnrollNode(ctx, commands.Actor{ID: "node:" + string(id)}, id, e); err != nil {
 		s.db.Exec(ctx, `UPDATE enrollment_tokens SET used_at = NULL, node_id = NULL WHERE token_hash = ?`, hash)
 		return "", "", err
 	}
@@ -165,7 +166,7 @@ func (s *Service) EnrollWithToken(ctx context.Context, token string, e domain.En
 // one, which it returns: the old one is refused from now on. It returns
 // domain.ErrNodeNotFound and domain.ErrNodeRetired.
 func (s *Service) RotateNodeCredential(ctx context.Context, id domain.NodeID) (string, error) {
-	n, err := s.Node(ctx, id)
+	n, err := s.nodes.Node(ctx, id)
 	if err != nil {
 		return "", err
 	}

@@ -1,0 +1,114 @@
+package commands_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/rendertrust/rendertrust/domain"
+	"github.com/rendertrust/rendertrust/eventstore"
+)
+
+// TestReactorEffectsNameTheirCause checks that every effect the reactor
+// makes records, as its causation id, the id of the event that called for
+// it:
+//
+//  1. A completed job's credits.deducted names the job.completed event.
+//  2. A cancelled job's credits.hold_released names the job.cancelled event.
+//  3. An orphaned hold's credits.hold_released names the credits.held event.
+func TestReactorEffectsNameTheirCause(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b)
+		e.mustNode(t, "node-a", 2, false)
+		e.mustGrant(t, "u1", 30)
+		r, stop := e.runReactor(t)
+		defer stop()
+
+		// 1.
+		done := e.mustSubmit(t, "u1", domain.JobRender)
+		e.svc.StartJob(ctx, system, "node-a", done.JobID)
+		if _, err := e.svc.CompleteJob(ctx, system, "node-a", done.JobID, sha, 1); err != nil {
+			t.Fatal(err)
+		}
+		e.settle(t, r)
+		// 2.
+		cancelled := e.mustSubmit(t, "u1", domain.JobRender)
+		if _, err := e.svc.CancelJob(ctx, system, "u1", cancelled.JobID); err != nil {
+			t.Fatal(err)
+		}
+		e.settle(t, r)
+		// 3.
+		acc, _ := e.svc.Account(ctx, "u1")
+		held, _ := acc.Hold("lost-job", 5, e.clock.Now())
+		appendDomain(t, e, domain.AccountStream("u1"), acc.Version(), held...)
+		e.settle(t, r)
+		e.clock.Advance(2 * time.Minute)
+		r.Sweep(ctx)
+
+		recs := e.records(t)
+		byType := func(typ, job string) []eventstore.RecordedEvent {
+			var out []eventstore.RecordedEvent
+			for _, rec := range recs {
+				if rec.Type == typ && containsJob(rec, job) {
+					out = append(out, rec)
+				}
+			}
+			return out
+		}
+		tests := []struct {
+			name, effect, cause, job string
+		}{
+			{"Deducted", domain.EventCreditsDeducted, domain.EventJobCompleted, string(done.JobID)},
+			{"ReleasedOnCancel", domain.EventHoldReleased, domain.EventJobCancelled, string(cancelled.JobID)},
+			{"ReleasedOrphan", domain.EventHoldReleased, domain.EventCreditsHeld, "lost-job"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				effects, causes := byType(tt.effect, tt.job), byType(tt.cause, tt.job)
+				if len(effects) != 1 || len(causes) != 1 {
+					t.Fatalf("%d %s and %d %s events for %s, want 1 each", len(effects), tt.effect, len(causes), tt.cause, tt.job)
+				}
+				if got, want := effects[0].Metadata.CausationID, causes[0].ID; got != want || got == "" {
+					t.Errorf("%s causation id = %q, want %q (the %s event)", tt.effect, got, want, tt.cause)
+				}
+			})
+		}
+	})
+}
+
+// containsJob reports whether rec's event is about job.
+func containsJob(rec eventstore.RecordedEvent, job string) bool {
+	ev, err := domain.DecodeEvent(rec.Type, rec.Data)
+	if err != nil {
+		return false
+	}
+	switch ev := ev.(type) {
+	case domain.CreditsDeducted:
+		return string(ev.JobID) == job
+	case domain.HoldReleased:
+		return string(ev.JobID) == job
+	case domain.CreditsHeld:
+		return string(ev.JobID) == job
+	case domain.JobCompleted:
+		return string(ev.JobID) == job
+	case domain.JobCancelled:
+		return string(ev.JobID) == job
+	}
+	return false
+}
+
+// records reads the whole log with its envelopes.
+func (e *env) records(tb testing.TB) []eventstore.RecordedEvent {
+	tb.Helper()
+	var out []eventstore.RecordedEvent
+	for from := uint64(1); ; {
+		page, err := e.store.ReadAll(ctx, from, eventstore.ReadEventsMax)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if len(page) == 0 {
+			return out
+		}
+		out = append(out, page...)
+		from = page[len(page)-1].Position + 1
+	}
+}

@@ -1,0 +1,143 @@
+// Package dispatch decides which node runs which job. Its Registry is the
+// operational view of the network (nodes, their heartbeats and load, the
+// jobs waiting in priority order), rebuilt from the log; its Dispatcher runs
+// the passes that give waiting jobs to free slots and the sweeps that fail
+// the jobs of lost nodes and time out dispatches nobody started.
+//
+// The dispatcher decides nothing about a job itself: every dispatch,
+// failure and timeout is a command of the write side (Writer, which
+// *commands.Service implements), and the domain's job aggregate has the
+// last word. It learns what happened through one method, Observe: the
+// write side calls it for the events it appends (so a command's effect is
+// seen at once) and the reactor for every event it reads from the log.
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/rendertrust/rendertrust/domain"
+	"github.com/rendertrust/rendertrust/eventstore"
+)
+
+// Writer is the write side, as the dispatcher drives it.
+type Writer interface {
+	// Dispatch assigns a waiting job to node.
+	Dispatch(ctx context.Context, job domain.JobID, node domain.NodeID) (uint64, error)
+	// FailLostJob fails the attempt of a job whose node was lost or
+	// retired, so it is retried elsewhere.
+	FailLostJob(ctx context.Context, node domain.NodeID, job domain.JobID, message string) (uint64, error)
+	// TimeOutJob ends an attempt left DISPATCHED for domain.DispatchTimeout.
+	TimeOutJob(ctx context.Context, job domain.JobID) (uint64, error)
+}
+
+// Dispatcher holds the registry and runs its passes and sweeps.
+type Dispatcher struct {
+	registry      *Registry
+	pass          chan struct{} // a one-slot semaphore: one dispatch pass at a time
+	now           func() time.Time
+	nodeLostAfter time.Duration
+	log           *slog.Logger
+}
+
+// New returns a dispatcher whose registry starts hearing heartbeats now.
+// A node silent for nodeLostAfter (> 0) has lost its jobs, and is never
+// given new ones once silent for the health window or nodeLostAfter,
+// whichever is shorter.
+func New(now func() time.Time, nodeLostAfter time.Duration, log *slog.Logger) *Dispatcher {
+	r := NewRegistry(now())
+	r.silenceMax = min(domain.NodeHealthyWithin, nodeLostAfter) // never dispatch to a node about to be declared lost
+	return &Dispatcher{registry: r, pass: make(chan struct{}, 1), now: now, nodeLostAfter: nodeLostAfter, log: log}
+}
+
+// Registry returns the dispatcher's view of nodes and waiting jobs.
+func (d *Dispatcher) Registry() *Registry { return d.registry }
+
+// Observe folds one event of a job or node stream into the registry: the
+// event at version of its stream, at position of the log. Older or repeated
+// events are ignored, so the same event may be observed twice (once when
+// appended, once when read back).
+func (d *Dispatcher) Observe(e domain.Event, version, position uint64) {
+	d.registry.Observe(e, version, position)
+}
+
+// DispatchWaiting assigns waiting jobs to nodes with free slots through w,
+// highest priority first, until no waiting job fits. Slots are reserved in
+// priority order, then the dispatches are appended concurrently so they
+// share group commits. One pass runs at a time; a caller that finds one
+// running waits for it, so it sees its outcome. It returns the last log
+// position written (0 if none), and the first error of the store.
+func (d *Dispatcher) DispatchWaiting(ctx context.Context, w Writer) (uint64, error) {
+	select {
+	case d.pass <- struct{}{}:
+		defer func() { <-d.pass }()
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	type reservation struct {
+		job  domain.JobID
+		node domain.NodeID
+	}
+	var rs []reservation
+	for now := d.now(); ; {
+		id, node, ok := d.registry.reserveNext(now)
+		if !ok {
+			break // no waiting job fits a free slot
+		}
+		rs = append(rs, reservation{id, node})
+	}
+	positions := make([]uint64, len(rs))
+	errs := make([]error, len(rs))
+	var wg sync.WaitGroup
+	for i, r := range rs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if positions[i], errs[i] = w.Dispatch(ctx, r.job, r.node); errs[i] != nil {
+				d.registry.unreserve(r.job, r.node)
+			}
+		}()
+	}
+	wg.Wait()
+	var last uint64
+	for i, err := range errs {
+		if err != nil && !refused(err) {
+			return last, err
+		}
+		last = max(last, positions[i])
+	}
+	return last, nil
+}
+
+// Sweep fails, through w, the jobs of nodes that fell silent for the lost
+// window or were retired (so they retry elsewhere, uncharged), and times out
+// jobs left DISPATCHED too long. Failures are logged: the next sweep tries
+// again.
+func (d *Dispatcher) Sweep(ctx context.Context, w Writer) {
+	now := d.now()
+	for _, l := range d.registry.lost(now, d.nodeLostAfter) {
+		msg := fmt.Sprintf("node %s lost: no heartbeat for %s", l.node, d.nodeLostAfter)
+		if l.retired {
+			msg = fmt.Sprintf("node %s retired", l.node)
+		}
+		if _, err := w.FailLostJob(ctx, l.node, l.job, msg); err != nil && !refused(err) {
+			d.log.Warn("fail job of lost node", "job", l.job, "node", l.node, "err", err)
+		}
+	}
+	for _, id := range d.registry.overdue(now) {
+		if _, err := w.TimeOutJob(ctx, id); err != nil && !refused(err) {
+			d.log.Warn("time out job", "job", id, "err", err)
+		}
+	}
+}
+
+// refused reports whether err is the domain refusing a command (or a lost
+// race): the decision stands, and there is nothing to retry.
+func refused(err error) bool {
+	var de *domain.Error
+	return errors.As(err, &de) || errors.Is(err, eventstore.ErrConflict)
+}
