@@ -90,16 +90,24 @@ func TestConcurrentModel(t *testing.T) {
 	total := *soakOps
 	forEachBackend(t, func(t *testing.T, b backend) {
 		done := 0
-		for round := 0; done < total; round++ {
+		start := time.Now()
+		for round := 0; done < total && !t.Failed(); round++ {
 			n := min(soakRoundOps, total-done)
-			m := &model{t: t, e: newEnv(t, b), round: round}
-			m.run(n, uint64(round))
-			m.quiesce()
-			m.checkLog()
-			m.checkAggregates()
-			m.checkActivity(n)
+			// A subtest per round closes its databases when it ends: a
+			// soak's hundred rounds would otherwise keep every round's
+			// connections open until the end.
+			t.Run(fmt.Sprintf("round%d", round), func(t *testing.T) {
+				m := &model{t: t, e: newEnv(t, b), round: round}
+				m.run(n, uint64(round))
+				m.quiesce()
+				m.checkLog()
+				m.checkAggregates()
+				m.checkActivity(n)
+				t.Logf("%d operations, succeeded %v", n, m.countMap())
+			})
 			done += n
-			t.Logf("round %d: %d operations, succeeded %v", round, n, m.countMap())
+			elapsed := time.Since(start)
+			t.Logf("%d of %d operations done in %s (%.0f ops/s)", done, total, elapsed.Round(time.Second), float64(done)/elapsed.Seconds())
 		}
 	})
 }
