@@ -38,6 +38,9 @@ const (
 	resultLinkTTL = time.Hour
 	// shutdownTimeout bounds how long in-flight requests may finish.
 	shutdownTimeout = 15 * time.Second
+	// resultCleanupTimeout bounds deleting the result of an upload the job
+	// could not complete with.
+	resultCleanupTimeout = 10 * time.Second
 )
 
 // Ledger serves Merkle proofs of log entries; the anchoring service
@@ -58,6 +61,8 @@ type Ledger interface {
 type Results interface {
 	Put(name string, r io.Reader, maxBytes int64, wantSHA256 string) (string, int64, error)
 	URL(ctx context.Context, name, base string, expires time.Time) (string, error)
+	// Delete removes a blob; a missing one is not an error.
+	Delete(ctx context.Context, name string) error
 }
 
 // localResults is a Results whose links this API serves itself.
@@ -120,6 +125,7 @@ type Server struct {
 	closing chan struct{} // closed when shutdown starts: long polls answer at once
 	once    sync.Once
 	writes  *writeMarks
+	uploads jobLocks // one result upload per job at a time
 }
 
 // New returns a Server with every route registered.
