@@ -16,10 +16,10 @@ import (
 func TestEscapeControls(t *testing.T) {
 	for in, want := range map[string]string{
 		"plain ünïcode ✓\tand\nlines": "plain ünïcode ✓\tand\nlines",
-		"\x1b]0;pwned\x07":             `\u001b]0;pwned\u0007`,
-		"bell\a nul\x00 del\x7f cr\r":  `bell\u0007 nul\u0000 del\u007f cr\u000d`,
-		"csi \u009b31m c1 \u0085":      `csi \u009b31m c1 \u0085`,
-		"latin \u00a0\u00e9":           "latin \u00a0\u00e9",
+		"\x1b]0;pwned\x07":            `\u001b]0;pwned\u0007`,
+		"bell\a nul\x00 del\x7f cr\r": `bell\u0007 nul\u0000 del\u007f cr\u000d`,
+		"csi \u009b31m c1 \u0085":     `csi \u009b31m c1 \u0085`,
+		"latin \u00a0\u00e9":          "latin \u00a0\u00e9",
 	} {
 		if got := escapeControls(in); got != want {
 			t.Errorf("escapeControls(%q) = %q, want %q", in, got, want)
