@@ -29,7 +29,7 @@ func (s *Service) Grant(ctx context.Context, a Actor, user domain.UserID, grantI
 }
 
 // Refund gives back all or part of a charged job (amount 0: all that is not
-// refunded yet), once per refund id. The
+// refunded yet), once per refund id — a retry of an amount-0 refund too. The
 // refunds of a job never exceed its charge, also under concurrent requests
 // (each decides on the account's latest version). It returns
 // domain.ErrJobNotFound for a job of another user, domain.ErrNotCharged and
@@ -44,9 +44,8 @@ func (s *Service) Refund(ctx context.Context, a Actor, job domain.JobID, amount 
 	}
 	now := s.now()
 	return s.accountCommand(ctx, a, j.Owner(), "refund/"+refundID, func(acc *domain.Account) ([]domain.Event, error) {
-		amount := amount
-		if h, ok := acc.JobHold(job); ok && amount == 0 {
-			amount = h.Charged() - h.Refunded
+		if amount == 0 {
+			return acc.RefundRest(job, refundID, reason, now)
 		}
 		return acc.Refund(job, amount, refundID, reason, now)
 	})
