@@ -2,6 +2,7 @@ package commands_test
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -27,6 +28,9 @@ const (
 	soakRoundOps        = 20000 // operations per fresh environment in a soak
 	concurrentStartFund = 500   // credits each user is granted before a round
 	quiesceStallsMax    = 10    // passes in a row that end no job before quiesce gives up
+	// catchUpMax bounds a fresh projection runner's replay of a round (a
+	// 20,000-operation PostgreSQL round took minutes on a loaded machine).
+	catchUpMax = 15 * time.Minute
 )
 
 var soakOps = flag.Int("soak.ops", envInt("SOAK_OPS", concurrentShortOps), "operations per backend for TestConcurrentModel (make soak: 1000000)")
@@ -473,10 +477,15 @@ func (m *model) checkAggregates() {
 		m.t.Fatal(err)
 	}
 	runner := m.startProjections()
-	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	// A fresh runner replays the whole round; WaitFor gives up after
+	// projections.WaitMax, so wait again while the overall bound allows.
+	wctx, cancel := context.WithTimeout(ctx, catchUpMax)
 	defer cancel()
-	if err := runner.WaitFor(wctx, m.e.head(m.t)); err != nil {
-		m.t.Fatalf("projections did not catch up: %v", err)
+	head := m.e.head(m.t)
+	for err := runner.WaitFor(wctx, head); err != nil; err = runner.WaitFor(wctx, head) {
+		if !errors.Is(err, projections.ErrWaitTimeout) {
+			m.t.Fatalf("projections did not catch up: %v", err)
+		}
 	}
 	runner.Stop()
 	reader := projections.NewReader(m.e.db)
