@@ -2,6 +2,7 @@ package http
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"sync"
 	"time"
@@ -113,8 +114,25 @@ type nodeJobResponse struct {
 	Status domain.Status `json:"status"`
 }
 
+// nodeJob loads job id for node. A job not assigned to node answers as a
+// job that does not exist: a node learns nothing of other nodes' jobs
+// (their status showed in the refusals).
+func (s *Server) nodeJob(ctx context.Context, node domain.NodeID, id domain.JobID) (*domain.Job, error) {
+	j, err := s.Commands.Job(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !j.Exists() || j.Node() != node {
+		return nil, fmt.Errorf("%w: %s", domain.ErrJobNotFound, id)
+	}
+	return j, nil
+}
+
 func (s *Server) jobStarted(c echo.Context) error {
 	id := domain.JobID(c.Param("id"))
+	if _, err := s.nodeJob(c.Request().Context(), nodeOf(c), id); err != nil {
+		return err
+	}
 	pos, err := s.Commands.StartJob(c.Request().Context(), actor(c), nodeOf(c), id)
 	if err != nil {
 		return err
@@ -133,6 +151,9 @@ func (s *Server) jobFailed(c echo.Context) error {
 		return err
 	}
 	id := domain.JobID(c.Param("id"))
+	if _, err := s.nodeJob(c.Request().Context(), nodeOf(c), id); err != nil {
+		return err
+	}
 	pos, err := s.Commands.FailJob(c.Request().Context(), actor(c), nodeOf(c), id, req.Error)
 	if err != nil {
 		return err
@@ -155,16 +176,11 @@ func (s *Server) jobFailed(c echo.Context) error {
 func (s *Server) uploadResult(c echo.Context) error {
 	ctx, node, id := c.Request().Context(), nodeOf(c), domain.JobID(c.Param("id"))
 	defer s.uploads.lock(id)()
-	j, err := s.Commands.Job(ctx, id)
+	j, err := s.nodeJob(ctx, node, id)
 	if err != nil {
 		return err
 	}
-	switch {
-	case !j.Exists():
-		return domain.ErrJobNotFound
-	case j.Node() != node:
-		return domain.ErrWrongNode
-	case j.Status() != domain.StatusRunning:
+	if j.Status() != domain.StatusRunning {
 		return &domain.InvalidTransitionError{From: j.Status(), To: domain.StatusCompleted}
 	}
 	claimed := c.Request().Header.Get("X-Result-SHA256")

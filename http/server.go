@@ -89,7 +89,8 @@ type Config struct {
 	Log           *slog.Logger
 	CORSOrigins   []string
 	// PublicURL prefixes download links ("https://api.example.com"); empty
-	// means the request's own scheme and host.
+	// means the address Serve listens on (loopback for every interface),
+	// never the request's Host.
 	PublicURL string
 	// Head returns the event log's last position (read-your-writes after
 	// effects whose position a command does not report).
@@ -126,6 +127,9 @@ type Server struct {
 	once    sync.Once
 	writes  *writeMarks
 	uploads jobLocks // one result upload per job at a time
+	// listenBase is the URL of the address Serve listens on: download
+	// links' prefix without PublicURL.
+	listenBase string
 }
 
 // New returns a Server with every route registered.
@@ -176,6 +180,7 @@ func (s *Server) Handler() http.Handler { return s.echo }
 
 // Serve answers requests on l until Shutdown.
 func (s *Server) Serve(l net.Listener) error {
+	s.listenBase = listenURL(l.Addr()) // before any request is accepted
 	err := s.server.Serve(l)
 	if err == http.ErrServerClosed {
 		return nil
