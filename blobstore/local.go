@@ -82,6 +82,17 @@ func (l *Local) Put(name string, r io.Reader, maxBytes int64, wantSHA256 string)
 	return sum, n, nil
 }
 
+// Delete removes the blob name; a missing blob is not an error.
+func (l *Local) Delete(_ context.Context, name string) error {
+	if !validName(name) {
+		return fmt.Errorf("blobstore: bad name %q", name)
+	}
+	if err := os.Remove(l.path(name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
 // Open returns the blob's content and size, or ErrNotFound.
 func (l *Local) Open(name string) (io.ReadSeekCloser, int64, error) {
 	if !validName(name) {

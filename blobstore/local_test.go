@@ -59,3 +59,27 @@ func TestLocalLinks(t *testing.T) {
 		t.Fatalf("stored %q", b)
 	}
 }
+
+// TestLocalDelete: a deleted blob is gone; deleting a missing one is not an
+// error; a bad name is refused.
+func TestLocalDelete(t *testing.T) {
+	l, err := OpenLocal(t.TempDir(), []byte("0123456789abcdef0123"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := l.Put("job-1.x", strings.NewReader("result"), 100, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Delete(t.Context(), "job-1.x"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := l.Open("job-1.x"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("open after delete: %v, want ErrNotFound", err)
+	}
+	if err := l.Delete(t.Context(), "job-1.x"); err != nil {
+		t.Fatalf("deleting a missing blob: %v", err)
+	}
+	if err := l.Delete(t.Context(), "../escape"); err == nil {
+		t.Fatal("a bad name was accepted")
+	}
+}

@@ -90,6 +90,17 @@ func (b *S3) Put(name string, r io.Reader, maxBytes int64, wantSHA256 string) (s
 	return sum, n, nil
 }
 
+// Delete removes the object name; S3 answers a missing one as deleted.
+func (b *S3) Delete(ctx context.Context, name string) error {
+	if !validName(name) {
+		return fmt.Errorf("blobstore: bad name %q", name)
+	}
+	if _, err := b.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(b.cfg.Bucket), Key: aws.String(name)}); err != nil {
+		return fmt.Errorf("delete %s: %w", name, err)
+	}
+	return nil
+}
+
 // URL returns a presigned GET link to name, valid until expires.
 func (b *S3) URL(ctx context.Context, name, _ string, expires time.Time) (string, error) {
 	req, err := b.presign.PresignGetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(b.cfg.Bucket), Key: aws.String(name)},

@@ -34,9 +34,10 @@ func (s *Service) Grant(ctx context.Context, a Actor, user domain.UserID, grantI
 }
 
 // Refund gives back all or part of a charged job (amount 0: all that is not
-// refunded yet), once per refund id. An empty refundID is derived from the
-// actor's idempotency key (a retried request refunds once), or fresh
-// without one. The refunds of a job never exceed its charge, also under concurrent requests
+// refunded yet), once per refund id — a retry of an amount-0 refund too. An
+// empty refundID is derived from the actor's idempotency key (a retried
+// request refunds once), or fresh without one. The refunds of a job never
+// exceed its charge, also under concurrent requests
 // (each decides on the account's latest version). It returns
 // domain.ErrJobNotFound for a job of another user, domain.ErrNotCharged and
 // domain.ErrRefundExceedsCharge.
@@ -53,9 +54,8 @@ func (s *Service) Refund(ctx context.Context, a Actor, job domain.JobID, amount 
 	}
 	now := s.now()
 	return s.accountCommand(ctx, a, j.Owner(), "refund/"+refundID, func(acc *domain.Account) ([]domain.Event, error) {
-		amount := amount
-		if h, ok := acc.JobHold(job); ok && amount == 0 {
-			amount = h.Charged() - h.Refunded
+		if amount == 0 {
+			return acc.RefundRest(job, refundID, reason, now)
 		}
 		return acc.Refund(job, amount, refundID, reason, now)
 	})

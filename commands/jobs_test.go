@@ -381,3 +381,36 @@ func TestLostNodeJobRetried(t *testing.T) {
 		}
 	})
 }
+
+// TestRefundRestRetried: "refund everything" retried with the same refund
+// id refunds once and succeeds (the retry computed the rest again, 0, and
+// was refused as an idempotency conflict); a new id then has nothing left.
+func TestRefundRestRetried(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b)
+		e.mustNode(t, "node-a", 4, false)
+		e.mustGrant(t, "u1", 10)
+		job := e.mustSubmit(t, "u1", domain.JobRender)
+		e.svc.StartJob(ctx, system, "node-a", job.JobID)
+		e.svc.CompleteJob(ctx, system, "node-a", job.JobID, sha, 1)
+		r, stop := e.runReactor(t)
+		e.settle(t, r)
+		stop()
+		if _, err := e.svc.Refund(ctx, admin, job.JobID, 1, "part", "dispute"); err != nil {
+			t.Fatalf("partial refund: %v", err)
+		}
+		for try := 1; try <= 2; try++ {
+			if _, err := e.svc.Refund(ctx, admin, job.JobID, 0, "rest", "dispute"); err != nil {
+				t.Fatalf("refund of the rest, try %d: %v", try, err)
+			}
+		}
+		acc, _ := e.svc.Account(ctx, "u1")
+		h, _ := acc.JobHold(job.JobID)
+		if acc.Refunded() != h.Charged() || h.Refunded != h.Charged() {
+			t.Fatalf("refunded %d of a charge of %d (hold says %d)", acc.Refunded(), h.Charged(), h.Refunded)
+		}
+		if _, err := e.svc.Refund(ctx, admin, job.JobID, 0, "rest-again", "dispute"); !errors.Is(err, domain.ErrInvalidAmount) {
+			t.Fatalf("a new refund of the rest when nothing is left: %v, want ErrInvalidAmount", err)
+		}
+	})
+}

@@ -224,6 +224,22 @@ func (a *Account) Refund(job JobID, amount Credits, refundID, reason string, now
 	}}, nil
 }
 
+// RefundRest refunds what is left of job's charge (charged − refunded), as
+// Refund. A refund id used before is a retry of that refund, whatever
+// amount it came to: it returns no events (ErrIdempotencyConflict if it
+// was of another job or reason). Computing "the rest" again on a retry made
+// it 0 and refused the retry as a conflict.
+func (a *Account) RefundRest(job JobID, refundID, reason string, now time.Time) ([]Event, error) {
+	if prev, ok := a.refunds[refundID]; ok {
+		return a.Refund(job, prev.Amount, refundID, reason, now)
+	}
+	var rest Credits
+	if h, ok := a.holds[job]; ok {
+		rest = h.Charged() - h.Refunded
+	}
+	return a.Refund(job, rest, refundID, reason, now)
+}
+
 // checkRefund validates a new refund against the job's charge.
 func (a *Account) checkRefund(job JobID, amount Credits, refundID, reason string) error {
 	if err := checkID("refund id", refundID); err != nil {

@@ -3,7 +3,9 @@ package http
 import (
 	"bytes"
 	"encoding/json"
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -154,18 +156,40 @@ func (s *Server) jobResult(c echo.Context) error {
 	if j.Status != domain.StatusCompleted {
 		return errNoResult
 	}
-	u, err := s.Results.URL(c.Request().Context(), resultBlob(domain.JobID(j.ID), j.ResultSHA256), s.baseURL(c), s.Now().Add(resultLinkTTL))
+	u, err := s.Results.URL(c.Request().Context(), resultBlob(domain.JobID(j.ID), j.ResultSHA256), s.baseURL(), s.Now().Add(resultLinkTTL))
 	if err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, ResultLink{DownloadURL: u, ExpiresIn: int(resultLinkTTL.Seconds()), ResultSHA256: j.ResultSHA256, ResultBytes: j.ResultBytes})
 }
 
-func (s *Server) baseURL(c echo.Context) string {
+// baseURL prefixes the download links this API serves: PublicURL, or else
+// the address the server listens on — never the request's Host or
+// X-Forwarded-* headers, which whoever sends or relays the request
+// chooses, and which would point the link, signature included, at their
+// host.
+func (s *Server) baseURL() string {
 	if s.PublicURL != "" {
 		return strings.TrimRight(s.PublicURL, "/")
 	}
-	return c.Scheme() + "://" + c.Request().Host
+	return s.listenBase
+}
+
+// listenURL is the http URL of the listener's address; an unspecified IP
+// (listening on every interface) is named by loopback.
+func listenURL(addr net.Addr) string {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return "http://" + addr.String()
+	}
+	ip := tcp.IP
+	switch {
+	case ip == nil || ip.IsUnspecified() && ip.To4() != nil:
+		ip = net.IPv4(127, 0, 0, 1)
+	case ip.IsUnspecified():
+		ip = net.IPv6loopback
+	}
+	return "http://" + net.JoinHostPort(ip.String(), strconv.Itoa(tcp.Port))
 }
 
 var errBadLink = &domain.Error{Code: domain.CodeForbidden, Message: "download link invalid or expired"}

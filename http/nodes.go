@@ -2,7 +2,9 @@ package http
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -112,8 +114,25 @@ type nodeJobResponse struct {
 	Status domain.Status `json:"status"`
 }
 
+// nodeJob loads job id for node. A job not assigned to node answers as a
+// job that does not exist: a node learns nothing of other nodes' jobs
+// (their status showed in the refusals).
+func (s *Server) nodeJob(ctx context.Context, node domain.NodeID, id domain.JobID) (*domain.Job, error) {
+	j, err := s.Jobs.Job(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !j.Exists() || j.Node() != node {
+		return nil, fmt.Errorf("%w: %s", domain.ErrJobNotFound, id)
+	}
+	return j, nil
+}
+
 func (s *Server) jobStarted(c echo.Context) error {
 	id := domain.JobID(c.Param("id"))
+	if _, err := s.nodeJob(c.Request().Context(), nodeOf(c), id); err != nil {
+		return err
+	}
 	pos, err := s.Jobs.StartJob(c.Request().Context(), actor(c), nodeOf(c), id)
 	if err != nil {
 		return err
@@ -132,6 +151,9 @@ func (s *Server) jobFailed(c echo.Context) error {
 		return err
 	}
 	id := domain.JobID(c.Param("id"))
+	if _, err := s.nodeJob(c.Request().Context(), nodeOf(c), id); err != nil {
+		return err
+	}
 	pos, err := s.Jobs.FailJob(c.Request().Context(), actor(c), nodeOf(c), id, req.Error)
 	if err != nil {
 		return err
@@ -147,18 +169,18 @@ func (s *Server) jobFailed(c echo.Context) error {
 // uploadResult streams the job's result into the blob store, checking it
 // against the SHA-256 the node claims (X-Result-SHA256), then completes the
 // job with that hash. Only the node running the job may upload.
+//
+// The uploads of one job run one at a time, and a stored result the job
+// could not complete with is deleted: two racing uploads of different
+// content each stored a blob, and the loser's stayed behind, unreferenced.
 func (s *Server) uploadResult(c echo.Context) error {
 	ctx, node, id := c.Request().Context(), nodeOf(c), domain.JobID(c.Param("id"))
-	j, err := s.Jobs.Job(ctx, id)
+	defer s.uploads.lock(id)()
+	j, err := s.nodeJob(ctx, node, id)
 	if err != nil {
 		return err
 	}
-	switch {
-	case !j.Exists():
-		return domain.ErrJobNotFound
-	case j.Node() != node:
-		return domain.ErrWrongNode
-	case j.Status() != domain.StatusRunning:
+	if j.Status() != domain.StatusRunning {
 		return &domain.InvalidTransitionError{From: j.Status(), To: domain.StatusCompleted}
 	}
 	claimed := c.Request().Header.Get("X-Result-SHA256")
@@ -173,7 +195,8 @@ func (s *Server) uploadResult(c echo.Context) error {
 	}
 	// Named by job and content, so a late upload from a node that lost the
 	// job can never replace the result the job completed with.
-	sum, size, err := s.Results.Put(resultBlob(id, claimed), c.Request().Body, resultBytesMax, claimed)
+	blob := resultBlob(id, claimed)
+	sum, size, err := s.Results.Put(blob, c.Request().Body, resultBytesMax, claimed)
 	switch err {
 	case nil:
 	case blobstore.ErrTooLarge:
@@ -185,10 +208,62 @@ func (s *Server) uploadResult(c echo.Context) error {
 	}
 	pos, err := s.Jobs.CompleteJobInput(ctx, actor(c), node, id, sum, size, input)
 	if err != nil {
+		s.dropUnusedResult(id, blob, sum)
 		return err
 	}
 	s.waitRead(ctx, pos)
 	return c.JSON(http.StatusOK, map[string]any{"job_id": id, "status": domain.StatusCompleted, "result_sha256": sum, "result_bytes": size})
+}
+
+// dropUnusedResult deletes the stored blob of an upload whose completion
+// failed, unless the job did complete with that content (a completion that
+// failed after all) or its state cannot be read: an orphan is better than
+// a lost result.
+func (s *Server) dropUnusedResult(id domain.JobID, blob, sum string) {
+	ctx, cancel := context.WithTimeout(context.Background(), resultCleanupTimeout)
+	defer cancel()
+	j, err := s.Jobs.Job(ctx, id)
+	if err != nil || j.ResultSHA256() == sum {
+		return
+	}
+	if err := s.Results.Delete(ctx, blob); err != nil {
+		s.log.Warn("could not delete an unused result", "job", id, "blob", blob, "err", err)
+	}
+}
+
+// jobLocks serializes work per job.
+type jobLocks struct {
+	mu    sync.Mutex
+	locks map[domain.JobID]*jobLock
+}
+
+type jobLock struct {
+	sync.Mutex
+	holders int // holding or waiting
+}
+
+// lock waits for id's lock and returns its unlock.
+func (l *jobLocks) lock(id domain.JobID) (unlock func()) {
+	l.mu.Lock()
+	if l.locks == nil {
+		l.locks = map[domain.JobID]*jobLock{}
+	}
+	jl := l.locks[id]
+	if jl == nil {
+		jl = &jobLock{}
+		l.locks[id] = jl
+	}
+	jl.holders++
+	l.mu.Unlock()
+	jl.Lock()
+	return func() {
+		jl.Unlock()
+		l.mu.Lock()
+		if jl.holders--; jl.holders == 0 {
+			delete(l.locks, id)
+		}
+		l.mu.Unlock()
+	}
 }
 
 // resultBlob names a job's result in the blob store.

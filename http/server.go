@@ -36,6 +36,9 @@ const (
 	resultLinkTTL = time.Hour
 	// shutdownTimeout bounds how long in-flight requests may finish.
 	shutdownTimeout = 15 * time.Second
+	// resultCleanupTimeout bounds deleting the result of an upload the job
+	// could not complete with.
+	resultCleanupTimeout = 10 * time.Second
 )
 
 // Ledger serves Merkle proofs of log entries; the anchoring service
@@ -56,6 +59,8 @@ type Ledger interface {
 type Results interface {
 	Put(name string, r io.Reader, maxBytes int64, wantSHA256 string) (string, int64, error)
 	URL(ctx context.Context, name, base string, expires time.Time) (string, error)
+	// Delete removes a blob; a missing one is not an error.
+	Delete(ctx context.Context, name string) error
 }
 
 // localResults is a Results whose links this API serves itself.
@@ -91,7 +96,8 @@ type Config struct {
 	Log           *slog.Logger
 	CORSOrigins   []string
 	// PublicURL prefixes download links ("https://api.example.com"); empty
-	// means the request's own scheme and host.
+	// means the address Serve listens on (loopback for every interface),
+	// never the request's Host.
 	PublicURL string
 	// Head returns the event log's last position (read-your-writes after
 	// effects whose position a command does not report).
@@ -127,6 +133,10 @@ type Server struct {
 	closing chan struct{} // closed when shutdown starts: long polls answer at once
 	once    sync.Once
 	writes  *writeMarks
+	uploads jobLocks // one result upload per job at a time
+	// listenBase is the URL of the address Serve listens on: download
+	// links' prefix without PublicURL.
+	listenBase string
 }
 
 // New returns a Server with every route registered.
@@ -177,6 +187,7 @@ func (s *Server) Handler() http.Handler { return s.echo }
 
 // Serve answers requests on l until Shutdown.
 func (s *Server) Serve(l net.Listener) error {
+	s.listenBase = listenURL(l.Addr()) // before any request is accepted
 	err := s.server.Serve(l)
 	if err == http.ErrServerClosed {
 		return nil

@@ -50,13 +50,18 @@ func tokenHash(token string) string {
 
 // IssueRefreshToken starts a new refresh-token family for user.
 func (s *Service) IssueRefreshToken(ctx context.Context, user domain.UserID) (string, error) {
-	return s.insertRefresh(ctx, user, uuid.Must(uuid.NewV7()).String())
+	return insertRefresh(ctx, s.db, user, uuid.Must(uuid.NewV7()).String(), s.now())
 }
 
-func (s *Service) insertRefresh(ctx context.Context, user domain.UserID, family string) (string, error) {
+// execer is a database or a transaction.
+type execer interface {
+	Exec(ctx context.Context, q string, args ...any) (sql.Result, error)
+}
+
+// insertRefresh stores a new refresh token of family and returns it.
+func insertRefresh(ctx context.Context, db execer, user domain.UserID, family string, now time.Time) (string, error) {
 	token, hash := newSecret(refreshPrefix)
-	now := s.now()
-	_, err := s.db.Exec(ctx, `INSERT INTO refresh_tokens (token_hash, family, user_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
+	_, err := db.Exec(ctx, `INSERT INTO refresh_tokens (token_hash, family, user_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
 		hash, family, string(user), now.UnixMicro(), now.Add(RefreshTokenTTL).UnixMicro())
 	if err != nil {
 		return "", fmt.Errorf("store refresh token: %w", err)
@@ -68,32 +73,62 @@ func (s *Service) insertRefresh(ctx context.Context, user domain.UserID, family 
 // family and returns the user. A token presented a second time means it was
 // stolen or replayed: the whole family is revoked and ErrInvalidToken
 // returned, as for an unknown, expired or revoked token.
+//
+// One transaction locks the token's row, marks it used and issues its
+// successor or, on reuse, revokes the family; and a family with any revoked
+// token is refused as a whole. So of concurrent refreshes with one token
+// exactly one is rotated, and a successor issued while the reuse was being
+// detected is revoked with its family.
 func (s *Service) RotateRefreshToken(ctx context.Context, token string) (domain.UserID, string, error) {
 	if !strings.HasPrefix(token, refreshPrefix) {
 		return "", "", ErrInvalidToken
 	}
 	hash, now := tokenHash(token), s.now()
-	var family, user string
-	var expires int64
-	var used, revoked sql.NullInt64
-	err := s.db.QueryRow(ctx, `SELECT family, user_id, expires_at, used_at, revoked_at FROM refresh_tokens WHERE token_hash = ?`, hash).
-		Scan(&family, &user, &expires, &used, &revoked)
-	if errors.Is(err, sql.ErrNoRows) || (err == nil && (revoked.Valid || now.UnixMicro() > expires)) {
+	var user, next string
+	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		lock := ""
+		if tx.Dialect == sqldb.Postgres { // SQLite's write transactions are already exclusive
+			lock = " FOR UPDATE"
+		}
+		var family string
+		var expires int64
+		var used, revoked sql.NullInt64
+		err := tx.QueryRow(ctx, `SELECT family, user_id, expires_at, used_at, revoked_at FROM refresh_tokens WHERE token_hash = ?`+lock, hash).
+			Scan(&family, &user, &expires, &used, &revoked)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read refresh token: %w", err)
+		}
+		var familyRevoked bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM refresh_tokens WHERE family = ? AND revoked_at IS NOT NULL)`, family).Scan(&familyRevoked); err != nil {
+			return fmt.Errorf("read refresh token family: %w", err)
+		}
+		switch {
+		case revoked.Valid || familyRevoked || now.UnixMicro() > expires:
+			return nil
+		case used.Valid: // presented again: stolen or replayed
+			_, err := tx.Exec(ctx, `UPDATE refresh_tokens SET revoked_at = ? WHERE family = ? AND revoked_at IS NULL`, now.UnixMicro(), family)
+			return err
+		}
+		res, err := tx.Exec(ctx, `UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL`, now.UnixMicro(), hash)
+		if err != nil {
+			return fmt.Errorf("rotate refresh token: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return fmt.Errorf("rotate refresh token: %d rows marked used, want 1", n)
+		}
+		next, err = insertRefresh(ctx, tx, domain.UserID(user), family, now)
+		return err
+	})
+	if err != nil {
+		return "", "", err
+	}
+	if next == "" {
 		return "", "", ErrInvalidToken
 	}
-	if err != nil {
-		return "", "", fmt.Errorf("read refresh token: %w", err)
-	}
-	res, err := s.db.Exec(ctx, `UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL AND revoked_at IS NULL`, now.UnixMicro(), hash)
-	if err != nil {
-		return "", "", fmt.Errorf("rotate refresh token: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 || used.Valid {
-		s.revokeFamily(ctx, family)
-		return "", "", ErrInvalidToken
-	}
-	next, err := s.insertRefresh(ctx, domain.UserID(user), family)
-	return domain.UserID(user), next, err
+	return domain.UserID(user), next, nil
 }
 
 // RevokeRefreshToken revokes the token's whole family (logout). An unknown

@@ -176,14 +176,19 @@ func cliTable(w io.Writer) *tabwriter.Writer {
 	return tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 }
 
-// cliCommand wraps a client command's run function: it builds the client
-// and explains the error.
+// cliCommand wraps a client command's run function: it builds the client,
+// escapes the control characters of what it prints (server data) and
+// explains the error.
 func cliCommand(f *cliFlags, run func(cmd *cobra.Command, c *client.Client, args []string) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
 		c, _, err := newCLIClient(f)
 		if err != nil {
 			return err
 		}
+		out, errOut := termSafe(cmd.OutOrStdout()).(*termSafeWriter), termSafe(cmd.ErrOrStderr()).(*termSafeWriter)
+		cmd.SetOut(out)
+		cmd.SetErr(errOut)
+		defer func() { out.flushPending(); errOut.flushPending() }()
 		return cliExplain(run(cmd, c, args))
 	}
 }

@@ -34,6 +34,7 @@ const (
 	crashDefaultIterations = 20
 	crashLoaders           = 4                // goroutines submitting while the server is killed
 	crashAcksMax           = 12               // the kill comes after 1..crashAcksMax acknowledged submissions
+	crashProgressEvery     = 50               // SIGKILLs between two progress lines
 	crashReadyTimeout      = 60 * time.Second // for the server to answer /readyz after a start
 	crashBinEnv            = "CRASH_BIN"      // the binary to kill (default: bin/rendertrust, built when missing)
 	crashIterationsEnv     = "CRASH_ITERATIONS"
@@ -129,6 +130,7 @@ func (r *crashRun) campaign(iterations int) {
 	if _, err := c.Register(context.Background(), "crash@example.com", "Crash", "crash password"); err != nil {
 		t.Fatalf("register: %v", err)
 	}
+	begun := time.Now()
 	for i := range iterations {
 		if i > 0 {
 			r.start()
@@ -146,6 +148,10 @@ func (r *crashRun) campaign(iterations int) {
 		r.checkInstallation(i)
 		if t.Failed() {
 			return
+		}
+		if (i+1)%crashProgressEvery == 0 { // a long campaign shows how far it got
+			t.Logf("%d of %d SIGKILLs checked, %d acknowledged submissions all in the log, %d jobs charged once, %s",
+				i+1, iterations, len(r.acked), len(r.charged), time.Since(begun).Round(time.Second))
 		}
 	}
 	r.start()

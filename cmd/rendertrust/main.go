@@ -21,10 +21,11 @@ func main() {
 }
 
 // errorLine is how a failed command's error is printed: once prefixed with
-// the program's name, also when the error (an SDK error) already names it.
+// the program's name, also when the error (an SDK error) already names it,
+// its control characters (it may quote the server) escaped.
 func errorLine(err error) string {
 	const prefix = "rendertrust: "
-	msg := err.Error()
+	msg := escapeControls(err.Error())
 	if strings.HasPrefix(msg, prefix) {
 		return msg
 	}
