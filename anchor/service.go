@@ -17,13 +17,6 @@ import (
 	"github.com/rendertrust/rendertrust/internal/sqldb"
 )
 
-// Application error codes beyond the domain's, as the HTTP layer maps them:
-// not_anchored (409, with Retry-After) and unavailable (503).
-const (
-	CodeNotAnchored domain.Code = "not_anchored"
-	CodeUnavailable domain.Code = "unavailable"
-)
-
 // anchoredSizeTTL is how stale AnchoredSize may be.
 const anchoredSizeTTL = time.Second
 
@@ -49,7 +42,7 @@ var (
 	ErrNotAnchored = errors.New("entry not anchored yet")
 	// ErrNoChain: Verify was called on a Service configured without a chain
 	// or without the contract to trust on it.
-	ErrNoChain = domain.Errorf(CodeUnavailable, "no chain is configured to verify against")
+	ErrNoChain = domain.Errorf(domain.CodeUnavailable, "no chain is configured to verify against")
 )
 
 // NotAnchoredError says an entry is in the audit log but no confirmed
@@ -70,10 +63,10 @@ func (e *NotAnchoredError) Error() string {
 // Is makes errors.Is(err, ErrNotAnchored) true.
 func (e *NotAnchoredError) Is(target error) bool { return target == ErrNotAnchored }
 
-// Unwrap returns the application error with CodeNotAnchored, so that
+// Unwrap returns the application error with domain.CodeNotAnchored, so that
 // domain.ErrorCode and ErrorMessage treat e as a client-safe answer.
 func (e *NotAnchoredError) Unwrap() error {
-	return &domain.Error{Code: CodeNotAnchored, Message: "entry not anchored yet"}
+	return &domain.Error{Code: domain.CodeNotAnchored, Message: "entry not anchored yet"}
 }
 
 // RetryAfterSeconds returns ExpectedWait in whole seconds, at least 1, for

@@ -177,10 +177,10 @@ func TestServiceAnswers(t *testing.T) {
 	}
 	_, err := e.service.Proof(ctx, ids[0])
 	var ra interface{ RetryAfterSeconds() int }
-	if domain.ErrorCode(err) != anchor.CodeNotAnchored || !errors.As(err, &ra) || ra.RetryAfterSeconds() < 1 {
+	if domain.ErrorCode(err) != domain.CodeNotAnchored || !errors.As(err, &ra) || ra.RetryAfterSeconds() < 1 {
 		t.Errorf("Proof before any anchor: %v (code %q); want not_anchored with a retry time", err, domain.ErrorCode(err))
 	}
-	if _, err := e.service.Verify(ctx, ids[0]); domain.ErrorCode(err) != anchor.CodeUnavailable {
+	if _, err := e.service.Verify(ctx, ids[0]); domain.ErrorCode(err) != domain.CodeUnavailable {
 		t.Errorf("Verify without a chain: %v, want code unavailable", err)
 	}
 }

@@ -15,7 +15,6 @@ const (
 	codeUnsupportedMediaType domain.Code = "unsupported_media_type"
 	codeMethodNotAllowed     domain.Code = "method_not_allowed"
 	codeInvalidSignature     domain.Code = "invalid_signature"
-	codeNotAnchored          domain.Code = "not_anchored"
 )
 
 // statusOf is the one table from error codes to HTTP statuses.
@@ -33,7 +32,7 @@ var statusOf = map[domain.Code]int{
 	codeUnsupportedMediaType:       http.StatusUnsupportedMediaType,
 	codeMethodNotAllowed:           http.StatusMethodNotAllowed,
 	codeInvalidSignature:           http.StatusBadRequest,
-	codeNotAnchored:                http.StatusConflict,
+	domain.CodeNotAnchored:         http.StatusConflict,
 	domain.CodeUnavailable:         http.StatusServiceUnavailable,
 }
 

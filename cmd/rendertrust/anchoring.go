@@ -147,16 +147,3 @@ func (m *Main) chainInfo() *rthttp.ChainInfo {
 	}
 	return nil
 }
-
-// ledger adapts the proof service to the API's Ledger.
-type ledger struct{ s *anchor.Service }
-
-func (l ledger) Proof(ctx context.Context, id string) (any, error)  { return l.s.Proof(ctx, id) }
-func (l ledger) Verify(ctx context.Context, id string) (any, error) { return l.s.Verify(ctx, id) }
-func (l ledger) Consistency(ctx context.Context, from, to uint64) (any, error) {
-	return l.s.Consistency(ctx, from, to)
-}
-func (l ledger) EntryStream(ctx context.Context, id string) (string, error) {
-	return l.s.EntryStream(ctx, id)
-}
-func (l ledger) AnchoredSize() uint64 { return l.s.AnchoredSize() }
