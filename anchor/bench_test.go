@@ -8,12 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ethereum/go-ethereum/core/types"
-
 	"github.com/rendertrust/rendertrust/anchor"
 	"github.com/rendertrust/rendertrust/anchor/devchain"
 	"github.com/rendertrust/rendertrust/anchor/ethchain"
 	"github.com/rendertrust/rendertrust/anchor/merkle"
+	"github.com/rendertrust/rendertrust/anchor/proof"
 	"github.com/rendertrust/rendertrust/eventstore"
 )
 
@@ -45,7 +44,7 @@ func BenchmarkAnchorGas(b *testing.B) {
 }
 
 // mustAnchorTx anchors a root at size as the writer and returns the receipt.
-func mustAnchorTx(tb testing.TB, c *simChain, size uint64) *types.Receipt {
+func mustAnchorTx(tb testing.TB, c *simChain, size uint64) *proof.Receipt {
 	tb.Helper()
 	ctx := context.Background()
 	nonce, err := c.writer.Nonce(ctx)
@@ -65,7 +64,7 @@ func mustAnchorTx(tb testing.TB, c *simChain, size uint64) *types.Receipt {
 	}
 	c.commit()
 	r, err := c.client.Receipt(ctx, tx.Hash())
-	if err != nil || r.Status != types.ReceiptStatusSuccessful {
+	if err != nil || !r.Succeeded() {
 		tb.Fatalf("anchor at %d: %v, %v", size, r, err)
 	}
 	return r

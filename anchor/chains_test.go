@@ -70,7 +70,7 @@ func TestDevChainPipeline(t *testing.T) {
 	more := e.appendEvents(t, 3)
 	e.waitAnchored(t, 7)
 	mustVerified(t, "Verify of a new entry", func() (*proof.Result, error) { return e.service.Verify(ctx, more[2]) })
-	if got := common.HexToAddress(p.Anchor.Contract); got != dc.Contract() {
+	if got, _ := proof.ParseAddress(p.Anchor.Contract); got != dc.Contract() {
 		t.Errorf("contract after restart = %s, want %s", dc.Contract(), got)
 	}
 }

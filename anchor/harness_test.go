@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/eth/ethconfig"
@@ -129,7 +128,7 @@ type env struct {
 	dir     string
 	store   *sqlite.Store
 	db      *sqldb.DB
-	chain   anchor.Chain
+	chain   ethchain.Node
 	client  *ethchain.Client
 	log     *anchor.Log
 	worker  *anchor.Worker
@@ -140,9 +139,12 @@ type env struct {
 // envConfig configures newEnv.
 type envConfig struct {
 	dir    string // reuse a directory (restart); "" for a new one
-	chain  anchor.Chain
+	chain  ethchain.Node
 	client *ethchain.Client
 	worker anchor.WorkerConfig
+	// sender configures the Sender over chain; its Confirmations default
+	// to the worker's, its PollInterval is the worker's.
+	sender ethchain.SenderConfig
 	// noWorker runs the Log only.
 	noWorker bool
 	// dbFile is the audit log's database file in dir; "" is anchor.db.
@@ -179,7 +181,16 @@ func newEnv(tb testing.TB, cfg envConfig) *env {
 		wcfg.RetryMax = 5 * testPoll
 	}
 	wcfg.Logger = logger
-	e.worker = anchor.NewWorker(e.log, cfg.chain, e.store, wcfg)
+	sendCfg := cfg.sender
+	if sendCfg.Confirmations == 0 {
+		sendCfg.Confirmations = wcfg.Confirmations
+	}
+	sendCfg.PollInterval, sendCfg.Logger = wcfg.PollInterval, logger
+	var chain anchor.Chain
+	if cfg.chain != nil {
+		chain = ethchain.NewSender(cfg.chain, anchor.NewAttempts(e.db), sendCfg)
+	}
+	e.worker = anchor.NewWorker(e.log, chain, e.store, wcfg)
 	scfg := anchor.ServiceConfig{ExpectedWait: e.worker.ExpectedWait}
 	if cfg.client != nil {
 		scfg.Chain = cfg.client
@@ -287,10 +298,11 @@ func waitUntil(tb testing.TB, what string, cond func() bool) {
 // errOutage is what a flakyChain answers while down.
 var errOutage = errors.New("test: connection refused (RPC outage)")
 
-// flakyChain wraps a Chain: it fails every call while down, can hide
-// receipts, can override the suggested fees, and records what it sends.
+// flakyChain wraps a Sender's Node: it fails every call while down, can
+// hide receipts, can override the suggested fees, and records what it
+// sends.
 type flakyChain struct {
-	anchor.Chain
+	ethchain.Node
 	down         atomic.Bool
 	hideReceipts atomic.Bool
 	fees         func() (tip, feeCap *big.Int) // nil: the chain's suggestion
@@ -299,7 +311,7 @@ type flakyChain struct {
 	sent []*types.Transaction
 }
 
-var _ anchor.Chain = (*flakyChain)(nil)
+var _ ethchain.Node = (*flakyChain)(nil)
 
 func (f *flakyChain) check() error {
 	if f.down.Load() {
@@ -319,7 +331,7 @@ func (f *flakyChain) Nonce(ctx context.Context) (uint64, error) {
 	if err := f.check(); err != nil {
 		return 0, err
 	}
-	return f.Chain.Nonce(ctx)
+	return f.Node.Nonce(ctx)
 }
 
 func (f *flakyChain) Fees(ctx context.Context) (*big.Int, *big.Int, error) {
@@ -330,14 +342,14 @@ func (f *flakyChain) Fees(ctx context.Context) (*big.Int, *big.Int, error) {
 		tip, feeCap := f.fees()
 		return tip, feeCap, nil
 	}
-	return f.Chain.Fees(ctx)
+	return f.Node.Fees(ctx)
 }
 
 func (f *flakyChain) SignAnchor(ctx context.Context, a ethchain.AnchorTx) (*types.Transaction, error) {
 	if err := f.check(); err != nil && a.Gas == 0 {
 		return nil, err
 	}
-	return f.Chain.SignAnchor(ctx, a)
+	return f.Node.SignAnchor(ctx, a)
 }
 
 func (f *flakyChain) Send(ctx context.Context, tx *types.Transaction) error {
@@ -349,57 +361,57 @@ func (f *flakyChain) Send(ctx context.Context, tx *types.Transaction) error {
 		f.sent = append(f.sent, tx)
 	}
 	f.mu.Unlock()
-	return f.Chain.Send(ctx, tx)
+	return f.Node.Send(ctx, tx)
 }
 
-func (f *flakyChain) Receipt(ctx context.Context, h common.Hash) (*types.Receipt, error) {
+func (f *flakyChain) Receipt(ctx context.Context, h [32]byte) (*proof.Receipt, error) {
 	if err := f.check(); err != nil {
 		return nil, err
 	}
 	if f.hideReceipts.Load() {
-		return nil, fmt.Errorf("test: hidden receipt: %w", ethchain.ErrNotFound)
+		return nil, fmt.Errorf("test: hidden receipt: %w", proof.ErrNotFound)
 	}
-	return f.Chain.Receipt(ctx, h)
+	return f.Node.Receipt(ctx, h)
 }
 
 func (f *flakyChain) Head(ctx context.Context) (uint64, error) {
 	if err := f.check(); err != nil {
 		return 0, err
 	}
-	return f.Chain.Head(ctx)
+	return f.Node.Head(ctx)
 }
 
 func (f *flakyChain) Finalized(ctx context.Context) (uint64, error) {
 	if err := f.check(); err != nil {
 		return 0, err
 	}
-	return f.Chain.Finalized(ctx)
+	return f.Node.Finalized(ctx)
 }
 
-func (f *flakyChain) BlockHash(ctx context.Context, n uint64) (common.Hash, error) {
-	if err := f.check(); err != nil {
-		return common.Hash{}, err
-	}
-	return f.Chain.BlockHash(ctx, n)
-}
-
-func (f *flakyChain) LatestSize(ctx context.Context, c common.Address) (uint64, error) {
-	if err := f.check(); err != nil {
-		return 0, err
-	}
-	return f.Chain.LatestSize(ctx, c)
-}
-
-func (f *flakyChain) RootAt(ctx context.Context, c common.Address, size uint64) ([32]byte, error) {
+func (f *flakyChain) BlockHash(ctx context.Context, n uint64) ([32]byte, error) {
 	if err := f.check(); err != nil {
 		return [32]byte{}, err
 	}
-	return f.Chain.RootAt(ctx, c, size)
+	return f.Node.BlockHash(ctx, n)
 }
 
-func (f *flakyChain) FindAnchor(ctx context.Context, c common.Address, size, from uint64) (common.Hash, error) {
+func (f *flakyChain) LatestSize(ctx context.Context, c proof.Address) (uint64, error) {
 	if err := f.check(); err != nil {
-		return common.Hash{}, err
+		return 0, err
 	}
-	return f.Chain.FindAnchor(ctx, c, size, from)
+	return f.Node.LatestSize(ctx, c)
+}
+
+func (f *flakyChain) RootAt(ctx context.Context, c proof.Address, size uint64) ([32]byte, error) {
+	if err := f.check(); err != nil {
+		return [32]byte{}, err
+	}
+	return f.Node.RootAt(ctx, c, size)
+}
+
+func (f *flakyChain) FindAnchor(ctx context.Context, c proof.Address, size, from uint64) ([32]byte, error) {
+	if err := f.check(); err != nil {
+		return [32]byte{}, err
+	}
+	return f.Node.FindAnchor(ctx, c, size, from)
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rendertrust/rendertrust/anchor"
+	"github.com/rendertrust/rendertrust/anchor/ethchain"
 	"github.com/rendertrust/rendertrust/anchor/proof"
 	"github.com/rendertrust/rendertrust/eventstore"
 	"github.com/rendertrust/rendertrust/eventstore/postgres"
@@ -107,7 +108,8 @@ func TestPipelineOnPostgres(t *testing.T) {
 		if err != nil {
 			t.Fatalf("OpenLog (round %d): %v", round, err)
 		}
-		worker := anchor.NewWorker(log, c.writer, store, anchor.WorkerConfig{Interval: time.Hour, EveryEvents: 5, PollInterval: testPoll, Logger: testLogger(t)})
+		sender := ethchain.NewSender(c.writer, anchor.NewAttempts(db), ethchain.SenderConfig{PollInterval: testPoll, Logger: testLogger(t)})
+		worker := anchor.NewWorker(log, sender, store, anchor.WorkerConfig{Interval: time.Hour, EveryEvents: 5, PollInterval: testPoll, Logger: testLogger(t)})
 		service := anchor.NewService(db, store, anchor.ServiceConfig{Chain: c.client, Trust: c.trust()})
 		runCtx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 2)

@@ -10,6 +10,7 @@ import (
 	"github.com/ethereum/go-ethereum/params"
 
 	"github.com/rendertrust/rendertrust/anchor"
+	"github.com/rendertrust/rendertrust/anchor/ethchain"
 	"github.com/rendertrust/rendertrust/anchor/proof"
 )
 
@@ -22,9 +23,9 @@ func gwei(n int64) *big.Int { return new(big.Int).Mul(big.NewInt(n), big.NewInt(
 func TestWorkerReplacesStuckTransaction(t *testing.T) {
 	c := mustSimChain(t, simulated.WithMinerMinTip(gwei(5)))
 	c.mine(t, 5*time.Millisecond)
-	chain := &flakyChain{Chain: c.writer, fees: func() (*big.Int, *big.Int) { return gwei(1), gwei(3) }}
+	chain := &flakyChain{Node: c.writer, fees: func() (*big.Int, *big.Int) { return gwei(1), gwei(3) }}
 	e := newEnv(t, envConfig{chain: chain, client: c.client,
-		worker: anchor.WorkerConfig{Interval: time.Hour, EveryEvents: 3, StuckAfter: 3 * testPoll}})
+		worker: anchor.WorkerConfig{Interval: time.Hour, EveryEvents: 3}, sender: ethchain.SenderConfig{StuckAfter: 3 * testPoll}})
 	ids := e.appendEvents(t, 3)
 	e.waitAnchored(t, 3)
 
@@ -68,9 +69,9 @@ func TestWorkerReplacesStuckTransaction(t *testing.T) {
 func TestWorkerSurvivesRPCOutage(t *testing.T) {
 	c := mustSimChain(t)
 	c.mine(t, 5*time.Millisecond)
-	chain := &flakyChain{Chain: c.writer}
+	chain := &flakyChain{Node: c.writer}
 	e := newEnv(t, envConfig{chain: chain, client: c.client,
-		worker: anchor.WorkerConfig{Interval: time.Hour, EveryEvents: 4, StuckAfter: time.Hour}})
+		worker: anchor.WorkerConfig{Interval: time.Hour, EveryEvents: 4}, sender: ethchain.SenderConfig{StuckAfter: time.Hour}})
 
 	// 1.
 	ids := e.appendEvents(t, 4)
@@ -110,13 +111,14 @@ func TestWorkerResumesAfterRestart(t *testing.T) {
 	ctx := t.Context()
 	c := mustSimChain(t)
 	c.mine(t, 5*time.Millisecond)
-	cfg := anchor.WorkerConfig{Interval: time.Hour, EveryEvents: 2, StuckAfter: time.Hour}
+	cfg := anchor.WorkerConfig{Interval: time.Hour, EveryEvents: 2}
+	sendCfg := ethchain.SenderConfig{StuckAfter: time.Hour}
 
 	// 1.
 	base := mustNonce(t, c)
-	blind := &flakyChain{Chain: c.writer}
+	blind := &flakyChain{Node: c.writer}
 	blind.hideReceipts.Store(true)
-	e := newEnv(t, envConfig{chain: blind, client: c.client, worker: cfg})
+	e := newEnv(t, envConfig{chain: blind, client: c.client, worker: cfg, sender: sendCfg})
 	dir := e.dir
 	ids := e.appendEvents(t, 2)
 	waitUntil(t, "the anchor mined", func() bool { return mustNonce(t, c) > base })
@@ -125,8 +127,8 @@ func TestWorkerResumesAfterRestart(t *testing.T) {
 	}
 
 	// 2.
-	seeing := &flakyChain{Chain: c.writer}
-	e = newEnv(t, envConfig{dir: dir, chain: seeing, client: c.client, worker: cfg})
+	seeing := &flakyChain{Node: c.writer}
+	e = newEnv(t, envConfig{dir: dir, chain: seeing, client: c.client, worker: cfg, sender: sendCfg})
 	e.waitAnchored(t, 2)
 	if n := len(seeing.sentTxs()); n > 1 || n == 1 && seeing.sentTxs()[0].Hash() != blind.sentTxs()[0].Hash() {
 		t.Errorf("the restarted worker sent %d new transactions, want none", n)
@@ -134,15 +136,15 @@ func TestWorkerResumesAfterRestart(t *testing.T) {
 	mustVerified(t, "Verify after restart", func() (*proof.Result, error) { return e.service.Verify(ctx, ids[0]) })
 
 	// 3.
-	blind = &flakyChain{Chain: c.writer}
+	blind = &flakyChain{Node: c.writer}
 	blind.hideReceipts.Store(true)
 	e.stop()
-	e = newEnv(t, envConfig{dir: dir, chain: blind, client: c.client, worker: cfg})
+	e = newEnv(t, envConfig{dir: dir, chain: blind, client: c.client, worker: cfg, sender: sendCfg})
 	ids = append(ids, e.appendEvents(t, 2)...)
 	waitUntil(t, "the second anchor mined", func() bool { return mustNonce(t, c) > base+1 })
 	e.stop()
 	mustExecFile(t, dir, "anchor.db", `DELETE FROM anchor_attempts`)
-	e = newEnv(t, envConfig{dir: dir, chain: c.writer, client: c.client, worker: cfg})
+	e = newEnv(t, envConfig{dir: dir, chain: c.writer, client: c.client, worker: cfg, sender: sendCfg})
 	e.waitAnchored(t, 5)
 	mustVerified(t, "Verify of an adopted anchor", func() (*proof.Result, error) { return e.service.Verify(ctx, ids[3]) })
 
@@ -183,9 +185,9 @@ func mustNonce(t *testing.T, c *simChain) uint64 {
 func TestWorkerReorgBeforeConfirmation(t *testing.T) {
 	ctx := t.Context()
 	c := mustSimChain(t)
-	chain := &flakyChain{Chain: c.writer}
+	chain := &flakyChain{Node: c.writer}
 	e := newEnv(t, envConfig{chain: chain, client: c.client,
-		worker: anchor.WorkerConfig{Interval: time.Hour, EveryEvents: 2, Confirmations: 4, StuckAfter: 20 * testPoll}})
+		worker: anchor.WorkerConfig{Interval: time.Hour, EveryEvents: 2, Confirmations: 4}, sender: ethchain.SenderConfig{StuckAfter: 20 * testPoll}})
 
 	// 1.
 	ids := e.appendEvents(t, 2)
@@ -225,7 +227,7 @@ func TestWorkerReorgAfterRecord(t *testing.T) {
 	ctx := t.Context()
 	c := mustSimChain(t)
 	e := newEnv(t, envConfig{chain: c.writer, client: c.client,
-		worker: anchor.WorkerConfig{Interval: 5 * testPoll, EveryEvents: 2, Confirmations: 1, StuckAfter: 10 * testPoll}})
+		worker: anchor.WorkerConfig{Interval: 5 * testPoll, EveryEvents: 2, Confirmations: 1}, sender: ethchain.SenderConfig{StuckAfter: 10 * testPoll}})
 
 	ids := e.appendEvents(t, 2)
 	waitPending(t, c)
@@ -284,7 +286,7 @@ func TestWorkerWaitsForFinalized(t *testing.T) {
 	c := mustSimChain(t)
 	c.mine(t, 2*time.Millisecond)
 	e := newEnv(t, envConfig{chain: c.writer, client: c.client,
-		worker: anchor.WorkerConfig{Interval: time.Hour, EveryEvents: 1, Finalized: true}})
+		worker: anchor.WorkerConfig{Interval: time.Hour, EveryEvents: 1}, sender: ethchain.SenderConfig{Finalized: true}})
 	ids := e.appendEvents(t, 1)
 	e.waitAnchored(t, 1)
 	p, err := e.service.Proof(ctx, ids[0])
@@ -308,7 +310,7 @@ func TestWorkerDeepReorgDropsTwoAnchors(t *testing.T) {
 	ctx := t.Context()
 	c := mustSimChain(t)
 	e := newEnv(t, envConfig{chain: c.writer, client: c.client,
-		worker: anchor.WorkerConfig{Interval: 5 * testPoll, EveryEvents: 2, Confirmations: 1, StuckAfter: 10 * testPoll}})
+		worker: anchor.WorkerConfig{Interval: 5 * testPoll, EveryEvents: 2, Confirmations: 1}, sender: ethchain.SenderConfig{StuckAfter: 10 * testPoll}})
 
 	early := e.appendEvents(t, 2)
 	waitPending(t, c)

@@ -8,8 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ethereum/go-ethereum/common"
-
 	"github.com/rendertrust/rendertrust/anchor/merkle"
 	"github.com/rendertrust/rendertrust/anchor/proof"
 	"github.com/rendertrust/rendertrust/domain"
@@ -207,7 +205,7 @@ func (s *Service) Proof(ctx context.Context, entryID string) (*proof.Inclusion, 
 // ErrNoChain, an error wrapping ErrEntryNotFound, a *NotAnchoredError, or
 // the database's or chain's error.
 func (s *Service) Verify(ctx context.Context, entryID string) (*proof.Result, error) {
-	if s.cfg.Chain == nil || s.cfg.Trust.Contract == (common.Address{}) {
+	if s.cfg.Chain == nil || s.cfg.Trust.Contract == (proof.Address{}) {
 		return nil, ErrNoChain
 	}
 	lf, rec, err := s.locate(ctx, entryID)
@@ -264,7 +262,7 @@ func (s *Service) Consistency(ctx context.Context, from, to uint64) (*proof.Cons
 // checks it and both anchors against the chain (proof.VerifyConsistency).
 // Errors as for Consistency, plus ErrNoChain and the chain's error.
 func (s *Service) VerifyConsistency(ctx context.Context, from, to uint64) (*proof.Result, error) {
-	if s.cfg.Chain == nil || s.cfg.Trust.Contract == (common.Address{}) {
+	if s.cfg.Chain == nil || s.cfg.Trust.Contract == (proof.Address{}) {
 		return nil, ErrNoChain
 	}
 	doc, err := s.Consistency(ctx, from, to)
