@@ -76,7 +76,7 @@ func (r *AuditReport) add(p AuditProblem) {
 // chain configured it skips the root_on_chain check. It returns the
 // database's or the chain's error.
 func (s *Service) Audit(ctx context.Context) (*AuditReport, error) {
-	a := &auditor{s: s, report: &AuditReport{Verified: true}, rng: auditRanges.NewEmptyRange(0)}
+	a := &auditor{s: s, report: &AuditReport{Verified: true}, rng: merkle.RangeFactory.NewEmptyRange(0)}
 	if err := a.loadRecords(ctx); err != nil {
 		return nil, err
 	}
@@ -88,11 +88,6 @@ func (s *Service) Audit(ctx context.Context) (*AuditReport, error) {
 	}
 	return a.report, nil
 }
-
-var auditRanges = &compact.RangeFactory{Hash: func(l, r []byte) []byte {
-	h := merkle.HashChildren([merkle.HashSize]byte(l), [merkle.HashSize]byte(r))
-	return h[:]
-}}
 
 // auditor holds one audit's progress.
 type auditor struct {

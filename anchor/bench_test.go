@@ -8,12 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ethereum/go-ethereum/core/types"
-
 	"github.com/rendertrust/rendertrust/anchor"
 	"github.com/rendertrust/rendertrust/anchor/devchain"
 	"github.com/rendertrust/rendertrust/anchor/ethchain"
+	"github.com/rendertrust/rendertrust/anchor/ethchain/ethchaintest"
 	"github.com/rendertrust/rendertrust/anchor/merkle"
+	"github.com/rendertrust/rendertrust/anchor/proof"
 	"github.com/rendertrust/rendertrust/eventstore"
 )
 
@@ -27,7 +27,7 @@ const benchLagPoll = 20 * time.Millisecond
 // execution cost is constant; only calldata (the size's non-zero bytes)
 // varies by a few gas.
 func BenchmarkAnchorGas(b *testing.B) {
-	c := mustSimChain(b)
+	c := ethchaintest.MustSimChain(b)
 	mustAnchorTx(b, c, 1) // the first anchor: afterwards the contract is in steady state
 	var gas []uint64
 	size := uint64(1)
@@ -45,27 +45,27 @@ func BenchmarkAnchorGas(b *testing.B) {
 }
 
 // mustAnchorTx anchors a root at size as the writer and returns the receipt.
-func mustAnchorTx(tb testing.TB, c *simChain, size uint64) *types.Receipt {
+func mustAnchorTx(tb testing.TB, c *ethchaintest.SimChain, size uint64) *proof.Receipt {
 	tb.Helper()
 	ctx := context.Background()
-	nonce, err := c.writer.Nonce(ctx)
+	nonce, err := c.Writer.Nonce(ctx)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tip, feeCap, err := c.writer.Fees(ctx)
+	tip, feeCap, err := c.Writer.Fees(ctx)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tx, err := c.writer.SignAnchor(ctx, ethchain.AnchorTx{Root: merkle.HashLeaf([]byte{byte(size)}), Size: size, Nonce: nonce, Tip: tip, FeeCap: feeCap})
+	tx, err := c.Writer.SignAnchor(ctx, ethchain.AnchorTx{Root: merkle.HashLeaf([]byte{byte(size)}), Size: size, Nonce: nonce, Tip: tip, FeeCap: feeCap})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if err := c.writer.Send(ctx, tx); err != nil {
+	if err := c.Writer.Send(ctx, tx); err != nil {
 		tb.Fatal(err)
 	}
-	c.commit()
-	r, err := c.client.Receipt(ctx, tx.Hash())
-	if err != nil || r.Status != types.ReceiptStatusSuccessful {
+	c.Commit()
+	r, err := c.Client.Receipt(ctx, tx.Hash())
+	if err != nil || !r.Succeeded() {
 		tb.Fatalf("anchor at %d: %v, %v", size, r, err)
 	}
 	return r
@@ -85,21 +85,21 @@ func BenchmarkAnchorLagDevChain(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer dc.Close()
-	e := newEnv(b, envConfig{dir: dir, chain: dc.Writer(), client: dc.Client(),
-		worker: anchor.WorkerConfig{EveryEvents: 1, PollInterval: benchLagPoll}})
-	e.appendEvents(b, 1)
-	e.waitAnchored(b, 1)
+	e := ethchaintest.NewEnv(b, ethchaintest.EnvConfig{Dir: dir, Chain: dc.Writer(), Client: dc.Client(),
+		Worker: anchor.WorkerConfig{EveryEvents: 1, PollInterval: benchLagPoll}})
+	e.AppendEvents(b, 1)
+	e.WaitAnchored(b, 1)
 	var lags []time.Duration
 	for b.Loop() {
 		start := time.Now()
-		res, err := e.store.Append(ctx, testStream, eventstore.Any, eventstore.EventData{
+		res, err := e.Store.Append(ctx, ethchaintest.Stream, eventstore.Any, eventstore.EventData{
 			ID: eventstore.NewEventID(), Type: "test.happened", SchemaVersion: 1, Data: []byte(`{"lag":true}`)})
 		if err != nil {
 			b.Fatal(err)
 		}
 		pos := res.LastPosition
 		for {
-			size, err := e.service.LoadAnchoredSize(ctx)
+			size, err := e.Service.LoadAnchoredSize(ctx)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -113,7 +113,7 @@ func BenchmarkAnchorLagDevChain(b *testing.B) {
 	slices.Sort(lags)
 	b.ReportMetric(float64(lags[len(lags)/2].Microseconds())/1000, "ms-p50")
 	b.ReportMetric(float64(lags[len(lags)*99/100].Microseconds())/1000, "ms-p99")
-	b.ReportMetric(float64(e.worker.Stats().LastGasUsed), "gas/anchor")
+	b.ReportMetric(float64(e.Worker.Stats().LastGasUsed), "gas/anchor")
 }
 
 // sqlTreeLeaves is the size of the tree BenchmarkInclusionProofSQLite

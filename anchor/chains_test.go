@@ -17,6 +17,7 @@ import (
 	"github.com/rendertrust/rendertrust/anchor"
 	"github.com/rendertrust/rendertrust/anchor/devchain"
 	"github.com/rendertrust/rendertrust/anchor/ethchain"
+	"github.com/rendertrust/rendertrust/anchor/ethchain/ethchaintest"
 	"github.com/rendertrust/rendertrust/anchor/proof"
 )
 
@@ -37,14 +38,14 @@ func TestDevChainPipeline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := newEnv(t, envConfig{dir: dir, chain: dc.Writer(), client: dc.Client(), worker: cfg})
-	ids := e.appendEvents(t, 3)
-	e.waitAnchored(t, 3)
-	p, err := e.service.Proof(ctx, ids[1])
+	e := ethchaintest.NewEnv(t, ethchaintest.EnvConfig{Dir: dir, Chain: dc.Writer(), Client: dc.Client(), Worker: cfg})
+	ids := e.AppendEvents(t, 3)
+	e.WaitAnchored(t, 3)
+	p, err := e.Service.Proof(ctx, ids[1])
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.stop(); err != nil {
+	if err := e.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	if err := dc.Close(); err != nil {
@@ -62,15 +63,15 @@ func TestDevChainPipeline(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rpcClient.Close()
-	mustVerified(t, "offline verify over JSON-RPC after restart", func() (*proof.Result, error) {
+	ethchaintest.MustVerified(t, "offline verify over JSON-RPC after restart", func() (*proof.Result, error) {
 		return proof.VerifyInclusion(ctx, rpcClient, dc.Trust(), p)
 	})
-	e = newEnv(t, envConfig{dir: dir, chain: dc.Writer(), client: dc.Client(), worker: cfg})
-	mustVerified(t, "Service.Verify after restart", func() (*proof.Result, error) { return e.service.Verify(ctx, ids[1]) })
-	more := e.appendEvents(t, 3)
-	e.waitAnchored(t, 7)
-	mustVerified(t, "Verify of a new entry", func() (*proof.Result, error) { return e.service.Verify(ctx, more[2]) })
-	if got := common.HexToAddress(p.Anchor.Contract); got != dc.Contract() {
+	e = ethchaintest.NewEnv(t, ethchaintest.EnvConfig{Dir: dir, Chain: dc.Writer(), Client: dc.Client(), Worker: cfg})
+	ethchaintest.MustVerified(t, "Service.Verify after restart", func() (*proof.Result, error) { return e.Service.Verify(ctx, ids[1]) })
+	more := e.AppendEvents(t, 3)
+	e.WaitAnchored(t, 7)
+	ethchaintest.MustVerified(t, "Verify of a new entry", func() (*proof.Result, error) { return e.Service.Verify(ctx, more[2]) })
+	if got, _ := proof.ParseAddress(p.Anchor.Contract); got != dc.Contract() {
 		t.Errorf("contract after restart = %s, want %s", dc.Contract(), got)
 	}
 }
@@ -106,12 +107,12 @@ func TestGethDev(t *testing.T) {
 	client, writer := mustGethContract(t, url)
 
 	// 2.
-	e := newEnv(t, envConfig{chain: writer, client: client,
-		worker: anchor.WorkerConfig{Interval: time.Hour, EveryEvents: 4}})
-	ids := e.appendEvents(t, 4)
-	e.waitAnchored(t, 4)
-	ids = append(ids, e.appendEvents(t, 4)...)
-	second := e.waitAnchored(t, 8)
+	e := ethchaintest.NewEnv(t, ethchaintest.EnvConfig{Chain: writer, Client: client,
+		Worker: anchor.WorkerConfig{Interval: time.Hour, EveryEvents: 4}})
+	ids := e.AppendEvents(t, 4)
+	e.WaitAnchored(t, 4)
+	ids = append(ids, e.AppendEvents(t, 4)...)
+	second := e.WaitAnchored(t, 8)
 
 	// 3.
 	other, err := ethchain.Dial(ctx, url)
@@ -121,19 +122,19 @@ func TestGethDev(t *testing.T) {
 	defer other.Close()
 	trust := proof.Trust{ChainID: client.ChainID(), Contract: writer.Contract()}
 	for _, id := range []string{ids[0], ids[7]} {
-		p, err := e.service.Proof(ctx, id)
+		p, err := e.Service.Proof(ctx, id)
 		if err != nil {
 			t.Fatal(err)
 		}
-		mustVerified(t, "offline verify against geth", func() (*proof.Result, error) { return proof.VerifyInclusion(ctx, other, trust, p) })
+		ethchaintest.MustVerified(t, "offline verify against geth", func() (*proof.Result, error) { return proof.VerifyInclusion(ctx, other, trust, p) })
 	}
-	cp, err := e.service.Consistency(ctx, 4, second)
+	cp, err := e.Service.Consistency(ctx, 4, second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustVerified(t, "consistency against geth", func() (*proof.Result, error) { return proof.VerifyConsistency(ctx, other, trust, cp) })
+	ethchaintest.MustVerified(t, "consistency against geth", func() (*proof.Result, error) { return proof.VerifyConsistency(ctx, other, trust, cp) })
 	t.Logf("anchored on geth --dev (chain %d) in contract %s; last lag %s, gas %d",
-		client.ChainID(), writer.Contract(), e.worker.Stats().LastLag, e.worker.Stats().LastGasUsed)
+		client.ChainID(), writer.Contract(), e.Worker.Stats().LastLag, e.Worker.Stats().LastGasUsed)
 }
 
 // mustGethContract funds a fresh key from geth's dev account, which geth
@@ -168,15 +169,15 @@ func mustGethContract(t *testing.T, url string) (*ethchain.Client, *ethchain.Wri
 	if err != nil {
 		t.Fatalf("fund the writer: %v", err)
 	}
-	waitCtx := waitCtx(t)
-	if _, err := client.WaitMined(waitCtx, fundTx, testPoll); err != nil {
+	waitCtx := ethchaintest.WaitCtx(t)
+	if _, err := client.WaitMined(waitCtx, fundTx, ethchaintest.Poll); err != nil {
 		t.Fatal(err)
 	}
 	addr, deployTx, err := ethchain.Deploy(ctx, client, key, crypto.PubkeyToAddress(key.PublicKey))
 	if err != nil {
 		t.Fatalf("deploy: %v", err)
 	}
-	if _, err := client.WaitMined(waitCtx, deployTx, testPoll); err != nil {
+	if _, err := client.WaitMined(waitCtx, deployTx, ethchaintest.Poll); err != nil {
 		t.Fatal(err)
 	}
 

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ethereum/go-ethereum/common"
-
 	"github.com/rendertrust/rendertrust/anchor/merkle"
 	"github.com/rendertrust/rendertrust/anchor/proof"
 	"github.com/rendertrust/rendertrust/domain"
@@ -32,8 +30,12 @@ type record struct {
 	RecordedAt time.Time
 }
 
-// contract returns the anchor's contract address.
-func (r *record) contract() common.Address { return common.HexToAddress(r.Anchor.Contract) }
+// contract returns the anchor's contract address, zero if the record's is
+// not one (the worker writes only addresses).
+func (r *record) contract() proof.Address {
+	a, _ := proof.ParseAddress(r.Anchor.Contract)
+	return a
+}
 
 // anchorOf returns the proof format's anchor of a record event.
 func anchorOf(a domain.AnchorRecorded) proof.Anchor {
@@ -138,7 +140,7 @@ func latestRecord(ctx context.Context, q sqlQuerier) (*record, error) {
 
 // latestRecordOn returns the latest record of the largest size anchored on
 // chainID in contract, or errNoRow.
-func latestRecordOn(ctx context.Context, q sqlQuerier, chainID uint64, contract common.Address) (*record, error) {
+func latestRecordOn(ctx context.Context, q sqlQuerier, chainID uint64, contract proof.Address) (*record, error) {
 	return scanRecord(q.QueryRow(ctx, `SELECT `+recordColumns+` FROM anchor_records
 		WHERE chain_id = ? AND contract = ? ORDER BY tree_size DESC, position DESC LIMIT 1`,
 		int64(chainID), strings.ToLower(contract.Hex())))

@@ -6,16 +6,21 @@
 //   - Log follows the event store and appends each event's leaf hash to the
 //     tree, persisted in SQL (NodeStore, a leaf index by event id and the
 //     anchor index), durable and restart-safe.
-//   - Worker anchors the tree's root on the chain every interval or every N
-//     events, waits for confirmations, survives reorganisations and RPC
-//     outages, and records each confirmed anchor as an AnchorRecorded event
-//     in the log itself.
+//   - Worker decides when to anchor the tree's root (every interval or every
+//     N events), checks the chain against the records after restarts and
+//     reorganisations, and records each anchor its Chain reports mined and
+//     confirmed as an AnchorRecorded event in the log itself.
 //   - Service answers proofs (anchor/proof's public format), verifies them
 //     against the chain, and audits the whole log.
 //
-// The Merkle tree is anchor/merkle; the contract's bindings are
-// anchor/anchorcontract; chain access is anchor/ethchain; the embedded dev
-// chain is anchor/devchain.
+// This package speaks to the chain in plain types ([32]byte hashes,
+// proof.Address, proof.Receipt) through the Chain interface; it does not
+// import go-ethereum. The transactions themselves (nonces, fees,
+// replacement of stuck transactions, rebroadcasts, confirmations) are
+// anchor/ethchain's Sender, which implements Chain and keeps its signed
+// transactions in Attempts. The Merkle tree is anchor/merkle; the
+// contract's bindings are anchor/anchorcontract; the embedded dev chain is
+// anchor/devchain.
 package anchor
 
 import (

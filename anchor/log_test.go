@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/rendertrust/rendertrust/anchor"
+	"github.com/rendertrust/rendertrust/anchor/ethchain"
+	"github.com/rendertrust/rendertrust/anchor/ethchain/ethchaintest"
 	"github.com/rendertrust/rendertrust/anchor/proof"
 	"github.com/rendertrust/rendertrust/eventstore"
 	"github.com/rendertrust/rendertrust/eventstore/postgres"
@@ -26,42 +28,42 @@ import (
 //     with ErrDiverged.
 func TestLogResumesAndDetectsReplacedStore(t *testing.T) {
 	ctx := t.Context()
-	e := newEnv(t, envConfig{noWorker: true})
+	e := ethchaintest.NewEnv(t, ethchaintest.EnvConfig{NoWorker: true})
 	for n := 1; n <= 24; n++ {
-		e.appendEvents(t, n) // 1+2+…+24 = 300
+		e.AppendEvents(t, n) // 1+2+…+24 = 300
 	}
-	if err := e.log.Wait(waitCtx(t), 300); err != nil {
+	if err := e.Log.Wait(ethchaintest.WaitCtx(t), 300); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.stop(); err != nil {
+	if err := e.Stop(); err != nil {
 		t.Fatal(err)
 	}
 
 	// 1.
-	e = newEnv(t, envConfig{dir: e.dir, noWorker: true})
-	if got := e.log.Size(); got != 300 {
+	e = ethchaintest.NewEnv(t, ethchaintest.EnvConfig{Dir: e.Dir, NoWorker: true})
+	if got := e.Log.Size(); got != 300 {
 		t.Fatalf("reopened log size = %d, want 300", got)
 	}
-	e.appendEvents(t, 50)
-	if err := e.log.Wait(waitCtx(t), 350); err != nil {
+	e.AppendEvents(t, 50)
+	if err := e.Log.Wait(ethchaintest.WaitCtx(t), 350); err != nil {
 		t.Fatal(err)
 	}
-	dir := e.dir
+	dir := e.Dir
 
 	// 2.
-	fresh := newEnv(t, envConfig{dir: dir, noWorker: true, dbFile: "fresh.db"})
-	if err := fresh.log.Wait(waitCtx(t), 350); err != nil {
+	fresh := ethchaintest.NewEnv(t, ethchaintest.EnvConfig{Dir: dir, NoWorker: true, DBFile: "fresh.DB"})
+	if err := fresh.Log.Wait(ethchaintest.WaitCtx(t), 350); err != nil {
 		t.Fatal(err)
 	}
 	for _, size := range []uint64{1, 299, 300, 301, 350} {
-		a, err1 := e.log.Root(ctx, size)
-		b, err2 := fresh.log.Root(ctx, size)
+		a, err1 := e.Log.Root(ctx, size)
+		b, err2 := fresh.Log.Root(ctx, size)
 		if err1 != nil || err2 != nil || a != b {
 			t.Fatalf("Root(%d) = %x, %v; rebuilt %x, %v", size, a, err1, b, err2)
 		}
 	}
-	e.stop()
-	fresh.stop()
+	e.Stop()
+	fresh.Stop()
 
 	// 3.
 	if err := os.Rename(filepath.Join(dir, "events.db"), filepath.Join(dir, "events.old")); err != nil {
@@ -90,8 +92,8 @@ func TestLogResumesAndDetectsReplacedStore(t *testing.T) {
 func TestPipelineOnPostgres(t *testing.T) {
 	ctx := t.Context()
 	dsn := pgtest.NewDatabase(t)
-	c := mustSimChain(t)
-	c.mine(t, 5*time.Millisecond)
+	c := ethchaintest.MustSimChain(t)
+	c.Mine(t, 5*time.Millisecond)
 
 	var ids []string
 	for round := range 2 {
@@ -103,12 +105,13 @@ func TestPipelineOnPostgres(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		log, err := anchor.OpenLog(ctx, db, store, testLogger(t))
+		log, err := anchor.OpenLog(ctx, db, store, ethchaintest.Logger(t))
 		if err != nil {
 			t.Fatalf("OpenLog (round %d): %v", round, err)
 		}
-		worker := anchor.NewWorker(log, c.writer, store, anchor.WorkerConfig{Interval: time.Hour, EveryEvents: 5, PollInterval: testPoll, Logger: testLogger(t)})
-		service := anchor.NewService(db, store, anchor.ServiceConfig{Chain: c.client, Trust: c.trust()})
+		sender := ethchain.NewSender(c.Writer, anchor.NewAttempts(db), ethchain.SenderConfig{PollInterval: ethchaintest.Poll, Logger: ethchaintest.Logger(t)})
+		worker := anchor.NewWorker(log, sender, store, anchor.WorkerConfig{Interval: time.Hour, EveryEvents: 5, PollInterval: ethchaintest.Poll, Logger: ethchaintest.Logger(t)})
+		service := anchor.NewService(db, store, anchor.ServiceConfig{Chain: c.Client, Trust: c.Trust()})
 		runCtx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 2)
 		go func() { done <- log.Run(runCtx) }()
@@ -117,17 +120,17 @@ func TestPipelineOnPostgres(t *testing.T) {
 		for range 5 {
 			id := eventstore.NewEventID()
 			ids = append(ids, id)
-			if _, err := store.Append(ctx, testStream, eventstore.Any, eventstore.EventData{ID: id, Type: "test.happened", SchemaVersion: 1, Data: []byte(`{"round":1}`)}); err != nil {
+			if _, err := store.Append(ctx, ethchaintest.Stream, eventstore.Any, eventstore.EventData{ID: id, Type: "test.happened", SchemaVersion: 1, Data: []byte(`{"round":1}`)}); err != nil {
 				t.Fatal(err)
 			}
 		}
 		want := uint64(5 + 6*round) // round 1: 5 entries, the record, 5 entries
-		waitUntil(t, "the anchor on PostgreSQL", func() bool {
+		ethchaintest.WaitUntil(t, "the anchor on PostgreSQL", func() bool {
 			size, err := service.LoadAnchoredSize(ctx)
 			return err == nil && size >= want
 		})
 		for _, id := range ids {
-			mustVerified(t, "Verify on PostgreSQL", func() (*proof.Result, error) { return service.Verify(ctx, id) })
+			ethchaintest.MustVerified(t, "Verify on PostgreSQL", func() (*proof.Result, error) { return service.Verify(ctx, id) })
 		}
 		if round == 1 {
 			report, err := service.Audit(ctx)

@@ -8,20 +8,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ethereum/go-ethereum/common"
-
 	"github.com/rendertrust/rendertrust/anchor/merkle"
 	"github.com/rendertrust/rendertrust/anchor/proof"
 	"github.com/rendertrust/rendertrust/domain"
 	"github.com/rendertrust/rendertrust/eventstore"
 	"github.com/rendertrust/rendertrust/internal/sqldb"
-)
-
-// Application error codes beyond the domain's, as the HTTP layer maps them:
-// not_anchored (409, with Retry-After) and unavailable (503).
-const (
-	CodeNotAnchored domain.Code = "not_anchored"
-	CodeUnavailable domain.Code = "unavailable"
 )
 
 // anchoredSizeTTL is how stale AnchoredSize may be.
@@ -49,7 +40,7 @@ var (
 	ErrNotAnchored = errors.New("entry not anchored yet")
 	// ErrNoChain: Verify was called on a Service configured without a chain
 	// or without the contract to trust on it.
-	ErrNoChain = domain.Errorf(CodeUnavailable, "no chain is configured to verify against")
+	ErrNoChain = domain.Errorf(domain.CodeUnavailable, "no chain is configured to verify against")
 )
 
 // NotAnchoredError says an entry is in the audit log but no confirmed
@@ -70,10 +61,10 @@ func (e *NotAnchoredError) Error() string {
 // Is makes errors.Is(err, ErrNotAnchored) true.
 func (e *NotAnchoredError) Is(target error) bool { return target == ErrNotAnchored }
 
-// Unwrap returns the application error with CodeNotAnchored, so that
+// Unwrap returns the application error with domain.CodeNotAnchored, so that
 // domain.ErrorCode and ErrorMessage treat e as a client-safe answer.
 func (e *NotAnchoredError) Unwrap() error {
-	return &domain.Error{Code: CodeNotAnchored, Message: "entry not anchored yet"}
+	return &domain.Error{Code: domain.CodeNotAnchored, Message: "entry not anchored yet"}
 }
 
 // RetryAfterSeconds returns ExpectedWait in whole seconds, at least 1, for
@@ -214,7 +205,7 @@ func (s *Service) Proof(ctx context.Context, entryID string) (*proof.Inclusion, 
 // ErrNoChain, an error wrapping ErrEntryNotFound, a *NotAnchoredError, or
 // the database's or chain's error.
 func (s *Service) Verify(ctx context.Context, entryID string) (*proof.Result, error) {
-	if s.cfg.Chain == nil || s.cfg.Trust.Contract == (common.Address{}) {
+	if s.cfg.Chain == nil || s.cfg.Trust.Contract == (proof.Address{}) {
 		return nil, ErrNoChain
 	}
 	lf, rec, err := s.locate(ctx, entryID)
@@ -271,7 +262,7 @@ func (s *Service) Consistency(ctx context.Context, from, to uint64) (*proof.Cons
 // checks it and both anchors against the chain (proof.VerifyConsistency).
 // Errors as for Consistency, plus ErrNoChain and the chain's error.
 func (s *Service) VerifyConsistency(ctx context.Context, from, to uint64) (*proof.Result, error) {
-	if s.cfg.Chain == nil || s.cfg.Trust.Contract == (common.Address{}) {
+	if s.cfg.Chain == nil || s.cfg.Trust.Contract == (proof.Address{}) {
 		return nil, ErrNoChain
 	}
 	doc, err := s.Consistency(ctx, from, to)

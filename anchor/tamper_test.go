@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rendertrust/rendertrust/anchor"
+	"github.com/rendertrust/rendertrust/anchor/ethchain/ethchaintest"
 	"github.com/rendertrust/rendertrust/anchor/merkle"
 	"github.com/rendertrust/rendertrust/anchor/proof"
 	"github.com/rendertrust/rendertrust/eventstore/sqlite"
@@ -20,7 +21,7 @@ import (
 // backs, reopened for checking.
 type tampered struct {
 	ids     []string // test entries; ids[i] is at position i+1 for i < 8, i+2 after
-	chain   *simChain
+	chain   *ethchaintest.SimChain
 	dir     string
 	service *anchor.Service
 }
@@ -45,36 +46,36 @@ func position(i int) uint64 {
 // tamper to the event store file, and reopens the stores for a Service.
 func mustAnchoredLog(t *testing.T, tamper func(t *testing.T, events *sqldb.DB)) *tampered {
 	t.Helper()
-	c := mustSimChain(t)
-	c.mine(t, 5*time.Millisecond)
-	e := newEnv(t, envConfig{chain: c.writer, client: c.client,
-		worker: anchor.WorkerConfig{Interval: time.Hour, EveryEvents: firstAnchor}})
-	ids := e.appendEvents(t, firstAnchor)
-	e.waitAnchored(t, firstAnchor)
-	ids = append(ids, e.appendEvents(t, secondAnchor-firstAnchor-1)...)
-	e.waitAnchored(t, secondAnchor)
-	if err := e.log.Wait(waitCtx(t), secondAnchor+1); err != nil {
+	c := ethchaintest.MustSimChain(t)
+	c.Mine(t, 5*time.Millisecond)
+	e := ethchaintest.NewEnv(t, ethchaintest.EnvConfig{Chain: c.Writer, Client: c.Client,
+		Worker: anchor.WorkerConfig{Interval: time.Hour, EveryEvents: firstAnchor}})
+	ids := e.AppendEvents(t, firstAnchor)
+	e.WaitAnchored(t, firstAnchor)
+	ids = append(ids, e.AppendEvents(t, secondAnchor-firstAnchor-1)...)
+	e.WaitAnchored(t, secondAnchor)
+	if err := e.Log.Wait(ethchaintest.WaitCtx(t), secondAnchor+1); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.stop(); err != nil {
+	if err := e.Stop(); err != nil {
 		t.Fatal(err)
 	}
 
-	events, err := sqldb.OpenSQLite(filepath.Join(e.dir, "events.db"))
+	events, err := sqldb.OpenSQLite(filepath.Join(e.Dir, "events.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	tamper(t, events)
 	events.Close()
 
-	tp := &tampered{ids: ids, chain: c, dir: e.dir}
-	tp.service = mustService(t, e.dir, "anchor.db", c)
+	tp := &tampered{ids: ids, chain: c, dir: e.Dir}
+	tp.service = mustService(t, e.Dir, "anchor.db", c)
 	return tp
 }
 
 // mustService opens the event store and the audit log database dbFile in
 // dir and returns a Service on them that verifies against c.
-func mustService(t *testing.T, dir, dbFile string, c *simChain) *anchor.Service {
+func mustService(t *testing.T, dir, dbFile string, c *ethchaintest.SimChain) *anchor.Service {
 	t.Helper()
 	store, err := sqlite.Open(context.Background(), filepath.Join(dir, "events.db"))
 	if err != nil {
@@ -86,7 +87,7 @@ func mustService(t *testing.T, dir, dbFile string, c *simChain) *anchor.Service 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	return anchor.NewService(db, store, anchor.ServiceConfig{Chain: c.client, Trust: c.trust()})
+	return anchor.NewService(db, store, anchor.ServiceConfig{Chain: c.Client, Trust: c.Trust()})
 }
 
 // mustExec runs statements on the event store file in one transaction.
@@ -103,17 +104,6 @@ func mustExec(t *testing.T, db *sqldb.DB, stmts ...string) {
 	if err != nil {
 		t.Fatalf("tamper: %v", err)
 	}
-}
-
-// mustExecFile runs statements on the SQLite file name in dir.
-func mustExecFile(t *testing.T, dir, name string, stmts ...string) {
-	t.Helper()
-	db, err := sqldb.OpenSQLite(filepath.Join(dir, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	mustExec(t, db, stmts...)
 }
 
 // rewrite replaces the bytes of the event at position with edit's result,
@@ -170,7 +160,7 @@ func (tp *tampered) mustUnverified(t *testing.T, i int, want ...string) {
 // mustVerifiedEntry checks that entry i still verifies.
 func (tp *tampered) mustVerifiedEntry(t *testing.T, i int) {
 	t.Helper()
-	mustVerified(t, "Verify of an untouched entry", func() (*proof.Result, error) {
+	ethchaintest.MustVerified(t, "Verify of an untouched entry", func() (*proof.Result, error) {
 		return tp.service.Verify(context.Background(), tp.ids[i])
 	})
 }
@@ -294,12 +284,12 @@ func TestTamperReplaceSuffix(t *testing.T) {
 	tp.mustAuditFinds(t, anchor.AuditLeafIndex+"@10", anchor.AuditLeafIndex+"@17", anchor.AuditAnchorRoot+"#17")
 
 	// The forger's view: a fresh audit log over the rewritten store.
-	rebuilt := newEnv(t, envConfig{dir: tp.dir, noWorker: true, dbFile: "rebuilt.db"})
-	if err := rebuilt.log.Wait(waitCtx(t), secondAnchor+1); err != nil {
+	rebuilt := ethchaintest.NewEnv(t, ethchaintest.EnvConfig{Dir: tp.dir, NoWorker: true, DBFile: "rebuilt.DB"})
+	if err := rebuilt.Log.Wait(ethchaintest.WaitCtx(t), secondAnchor+1); err != nil {
 		t.Fatal(err)
 	}
-	rebuilt.stop()
-	forged := mustService(t, tp.dir, "rebuilt.db", tp.chain)
+	rebuilt.Stop()
+	forged := mustService(t, tp.dir, "rebuilt.DB", tp.chain)
 	res, err := forged.VerifyConsistency(context.Background(), firstAnchor, secondAnchor)
 	if err != nil {
 		t.Fatalf("VerifyConsistency on the rebuilt log: %v", err)

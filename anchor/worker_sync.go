@@ -4,18 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
+	"strings"
 
-	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/core/types"
-
-	"github.com/rendertrust/rendertrust/anchor/ethchain"
-	"github.com/rendertrust/rendertrust/anchor/merkle"
+	"github.com/rendertrust/rendertrust/anchor/proof"
 )
 
 // sync reads the worker's state from the database and the chain: the
-// latest record, the transactions an earlier run left unconfirmed, and
-// what the contract holds. It decides whether an anchor on the chain must
+// latest record, the anchor an earlier run left unconfirmed, and what the
+// contract holds. It decides whether an anchor on the chain must
 // be recorded (adopt), recorded again (recheck) or sent again (redo).
 func (w *Worker) sync(ctx context.Context) error {
 	last, err := latestRecordOn(ctx, w.log.db, w.chain.ChainID(), w.chain.Contract())
@@ -48,12 +44,17 @@ func (w *Worker) sync(ctx context.Context) error {
 			w.stats.AnchoredSize, w.stats.LastAnchorAt = last.TreeSize, last.RecordedAt
 			w.mu.Unlock()
 		}
-		if w.flight, err = w.loadFlight(ctx); err != nil {
+		f, ok, err := w.chain.Resume(ctx)
+		if err != nil {
+			w.loaded = false
 			return err
 		}
+		if ok {
+			w.flying = true
+			w.setInFlight(f.Size, f.StartedAt)
+		}
 	}
-	if w.flight != nil {
-		w.setInFlight(w.flight.size, w.flight.startedAt)
+	if w.flying {
 		return nil
 	}
 	return w.checkChain(ctx, last)
@@ -114,9 +115,8 @@ func (w *Worker) adopt(ctx context.Context, size uint64, last *record) error {
 	if err != nil {
 		return err
 	}
-	w.logger.Info("anchor worker: found an unrecorded anchor on the chain", "size", size, "tx", tx)
-	w.flight = &flight{size: size, root: ours, found: tx}
-	w.setInFlight(size, time.Now())
+	w.logger.Info("anchor worker: found an unrecorded anchor on the chain", "size", size, "tx", proof.TxHex(tx))
+	w.follow(size, ours, tx)
 	return nil
 }
 
@@ -131,14 +131,14 @@ func (w *Worker) recheck(ctx context.Context, last *record) error {
 	if head > last.Anchor.BlockNumber+recheckBlocksMax {
 		return nil
 	}
-	recorded := common.HexToHash(last.Anchor.TxHash)
+	recorded := hashOf(last.Anchor.TxHash)
 	r, err := w.chain.Receipt(ctx, recorded)
 	switch {
-	case err == nil && r.BlockHash == common.HexToHash(last.Anchor.BlockHash):
+	case err == nil && r.BlockHash == hashOf(last.Anchor.BlockHash):
 		return nil
 	case err == nil: // the same transaction, mined again in another block
 		return w.reRecord(last, recorded)
-	case !errors.Is(err, ethchain.ErrNotFound):
+	case !errors.Is(err, proof.ErrNotFound):
 		return err
 	}
 	// The chain holds the size but has no receipt for the recorded
@@ -150,7 +150,7 @@ func (w *Worker) recheck(ctx context.Context, last *record) error {
 	if tx == recorded {
 		// Its log is there but its receipt is not: a node behind its own
 		// index, not a reorganisation. Nothing to record again.
-		w.logger.Debug("anchor worker: no receipt yet for the recorded anchor", "tx", tx)
+		w.logger.Debug("anchor worker: no receipt yet for the recorded anchor", "tx", proof.TxHex(tx))
 		return nil
 	}
 	return w.reRecord(last, tx)
@@ -158,47 +158,27 @@ func (w *Worker) recheck(ctx context.Context, last *record) error {
 
 // reRecord makes the flight record last's size again with tx, once its
 // block has the confirmations.
-func (w *Worker) reRecord(last *record, tx common.Hash) error {
-	w.logger.Warn("anchor worker: the latest anchor moved to another block; recording it again", "size", last.TreeSize, "tx", tx)
-	w.flight = &flight{size: last.TreeSize, root: last.Root, found: tx}
-	w.setInFlight(last.TreeSize, time.Now())
+func (w *Worker) reRecord(last *record, tx [32]byte) error {
+	w.logger.Warn("anchor worker: the latest anchor moved to another block; recording it again", "size", last.TreeSize, "tx", proof.TxHex(tx))
+	w.follow(last.TreeSize, last.Root, tx)
 	return nil
 }
 
-// loadFlight returns the transactions an earlier run signed and did not
-// see confirmed, as one flight, or nil.
-func (w *Worker) loadFlight(ctx context.Context) (*flight, error) {
-	rows, err := w.log.db.Query(ctx, `SELECT nonce, tree_size, root, raw, sent_at FROM anchor_attempts ORDER BY nonce, sent_at`)
-	if err != nil {
-		return nil, fmt.Errorf("read anchor transactions: %w", err)
+// follow has the Chain confirm tx, found on the chain, as the anchor of
+// root at size.
+func (w *Worker) follow(size uint64, root [32]byte, tx [32]byte) {
+	w.chain.Follow(size, root, tx)
+	w.flying = true
+	w.setInFlight(size, w.cfg.Now())
+}
+
+// hashOf decodes a tx_hash or block_hash of a record ("0x" and 64 hex
+// digits, as the worker wrote it); anything else is the zero hash, which
+// no transaction or block has.
+func hashOf(s string) [32]byte {
+	var h proof.Hash
+	if h.UnmarshalText([]byte(strings.TrimPrefix(s, "0x"))) != nil {
+		return [32]byte{}
 	}
-	defer rows.Close()
-	var f *flight
-	for rows.Next() {
-		var nonce, size, sentAt int64
-		var root, raw []byte
-		if err := rows.Scan(&nonce, &size, &root, &raw, &sentAt); err != nil {
-			return nil, fmt.Errorf("read anchor transaction: %w", err)
-		}
-		tx := new(types.Transaction)
-		if err := tx.UnmarshalBinary(raw); err != nil {
-			return nil, fmt.Errorf("decode anchor transaction: %w", err)
-		}
-		if len(root) != merkle.HashSize {
-			return nil, fmt.Errorf("anchor transaction %s has a %d-byte root", tx.Hash(), len(root))
-		}
-		at := time.UnixMicro(sentAt)
-		if f == nil {
-			f = &flight{startedAt: at}
-		}
-		f.size, f.root, f.nonce, f.sentAt = uint64(size), [merkle.HashSize]byte(root), uint64(nonce), at
-		f.txs = append(f.txs, tx)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read anchor transactions: %w", err)
-	}
-	if f != nil {
-		w.logger.Info("anchor worker: resuming unconfirmed anchor", "size", f.size, "transactions", len(f.txs))
-	}
-	return f, nil
+	return h
 }

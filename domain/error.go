@@ -22,6 +22,7 @@ const (
 	CodeTooLarge            Code = "too_large"
 	CodeRateLimited         Code = "rate_limited"
 	CodeUnavailable         Code = "unavailable"
+	CodeNotAnchored         Code = "not_anchored" // in the audit log, no confirmed anchor covers it yet
 	CodeInternal            Code = "internal"
 	// CodeInvalidSignature: a webhook delivery whose signature does not
 	// verify (it is not from the payment provider).

@@ -14,7 +14,6 @@ import (
 const (
 	codeUnsupportedMediaType domain.Code = "unsupported_media_type"
 	codeMethodNotAllowed     domain.Code = "method_not_allowed"
-	codeNotAnchored          domain.Code = "not_anchored"
 )
 
 // statusOf is the one table from error codes to HTTP statuses.
@@ -32,7 +31,7 @@ var statusOf = map[domain.Code]int{
 	codeUnsupportedMediaType:       http.StatusUnsupportedMediaType,
 	codeMethodNotAllowed:           http.StatusMethodNotAllowed,
 	domain.CodeInvalidSignature:    http.StatusBadRequest,
-	codeNotAnchored:                http.StatusConflict,
+	domain.CodeNotAnchored:         http.StatusConflict,
 	domain.CodeUnavailable:         http.StatusServiceUnavailable,
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/rendertrust/rendertrust/anchor/proof"
 	"github.com/rendertrust/rendertrust/payments"
 )
 
@@ -41,12 +42,13 @@ const (
 	resultCleanupTimeout = 10 * time.Second
 )
 
-// Ledger serves Merkle proofs of log entries; the anchoring service
-// implements it. Results are rendered as JSON as they are.
+// Ledger serves Merkle proofs of log entries; *anchor.Service implements
+// it. Proofs and results are anchor/proof's public format, rendered as JSON
+// as they are.
 type Ledger interface {
-	Proof(ctx context.Context, entryID string) (any, error)
-	Verify(ctx context.Context, entryID string) (any, error)
-	Consistency(ctx context.Context, from, to uint64) (any, error)
+	Proof(ctx context.Context, entryID string) (*proof.Inclusion, error)
+	Verify(ctx context.Context, entryID string) (*proof.Result, error)
+	Consistency(ctx context.Context, from, to uint64) (*proof.Consistency, error)
 	// EntryStream names the stream of an entry, for access checks.
 	EntryStream(ctx context.Context, entryID string) (string, error)
 	// AnchoredSize is the tree size of the latest confirmed anchor.

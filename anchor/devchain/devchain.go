@@ -207,12 +207,12 @@ func (c *Chain) Client() *ethchain.Client { return c.client }
 func (c *Chain) Key() *ecdsa.PrivateKey { return c.key }
 
 // Contract returns the Anchor contract's address.
-func (c *Chain) Contract() common.Address { return c.contract }
+func (c *Chain) Contract() proof.Address { return proof.Address(c.contract) }
 
 // Trust returns the chain id and contract a verifier of this chain's
 // anchors trusts.
 func (c *Chain) Trust() proof.Trust {
-	return proof.Trust{ChainID: c.client.ChainID(), Contract: c.contract}
+	return proof.Trust{ChainID: c.client.ChainID(), Contract: c.Contract()}
 }
 
 // Writer returns a Writer that anchors to the contract with Key.
@@ -265,7 +265,7 @@ func (c *Chain) ensureContract(ctx context.Context, path string) (common.Address
 	if err != nil {
 		return common.Address{}, fmt.Errorf("deploy Anchor: %w", err)
 	}
-	if receipt.Status != types.ReceiptStatusSuccessful {
+	if !receipt.Succeeded() {
 		return common.Address{}, fmt.Errorf("deploy Anchor: transaction %s failed", tx)
 	}
 	rec = contractRecord{Contract: addr, ChainID: c.client.ChainID(), DeployTx: tx}

@@ -5,11 +5,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ethereum/go-ethereum/core/types"
-
 	"github.com/rendertrust/rendertrust/anchor/devchain"
 	"github.com/rendertrust/rendertrust/anchor/ethchain"
 	"github.com/rendertrust/rendertrust/anchor/merkle"
+	"github.com/rendertrust/rendertrust/anchor/proof"
 )
 
 // minedPoll is how often the test polls for receipts.
@@ -75,7 +74,7 @@ func mustOpen(t *testing.T, dir string) *devchain.Chain {
 	return c
 }
 
-func mustAnchor(t *testing.T, c *devchain.Chain, root [32]byte, size uint64) *types.Receipt {
+func mustAnchor(t *testing.T, c *devchain.Chain, root [32]byte, size uint64) *proof.Receipt {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
@@ -96,7 +95,7 @@ func mustAnchor(t *testing.T, c *devchain.Chain, root [32]byte, size uint64) *ty
 		t.Fatalf("Send: %v", err)
 	}
 	receipt, err := c.Client().WaitMined(ctx, tx.Hash(), minedPoll)
-	if err != nil || receipt.Status != types.ReceiptStatusSuccessful {
+	if err != nil || !receipt.Succeeded() {
 		t.Fatalf("anchor(size %d) receipt = %v, %v", size, receipt, err)
 	}
 	return receipt

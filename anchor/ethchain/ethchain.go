@@ -1,11 +1,21 @@
-// Package ethchain talks to the EVM chain that holds the Anchor contract
-// (contracts/Anchor.sol) through go-ethereum's client: it reads anchored
-// roots, receipts and block hashes for verifiers, and signs and sends anchor
-// transactions for the anchor worker. It works the same over JSON-RPC (Dial),
-// an in-process node, or ethclient/simulated (New).
+// Package ethchain is the adapter to the EVM chain that holds the Anchor
+// contract (contracts/Anchor.sol), and the one room of go-ethereum (with
+// anchor/devchain and anchor/anchorcontract, and the wiring in cmd):
 //
-// Hashes and addresses are go-ethereum's types; the Merkle root is the
-// contract's bytes32.
+//   - Client reads anchored roots, receipts and block hashes; it implements
+//     proof.Chain for verifiers.
+//   - Writer signs and sends anchor transactions from one account.
+//   - Sender implements anchor.Chain for the anchor worker: it gets one
+//     anchor at a time mined and confirmed, or reports it lost, managing
+//     the nonce, the fees, replacements of stuck transactions, rebroadcasts
+//     and confirmations (or the finalized block), and keeps its signed
+//     transactions in an AttemptStore across restarts.
+//
+// Everything it hands out is in plain types: [32]byte hashes and roots,
+// proof.Address, proof.Receipt; go-ethereum's types stay inside, except
+// where the Writer's own callers (Sender, deployment) need a transaction.
+// It works the same over JSON-RPC (Dial), an in-process node, or
+// ethclient/simulated (New).
 package ethchain
 
 import (
@@ -23,6 +33,7 @@ import (
 	"github.com/ethereum/go-ethereum/rpc"
 
 	"github.com/rendertrust/rendertrust/anchor/anchorcontract"
+	"github.com/rendertrust/rendertrust/anchor/proof"
 )
 
 // Limits.
@@ -36,18 +47,9 @@ const (
 	revertDataBytesMin = 4
 )
 
-// Sentinel errors; test with errors.Is.
+// Sentinel errors of the Writer; test with errors.Is. Reads return
+// anchor/proof's ErrNotFound, ErrIndexing and ErrNoContract.
 var (
-	// ErrNotFound is returned for a receipt, block or anchor the chain does
-	// not have (yet, or any more after a reorganisation).
-	ErrNotFound = errors.New("ethchain: not found on chain")
-	// ErrIndexing is returned for a receipt asked of a node that is still
-	// indexing transactions (after a start): it may have the receipt
-	// later. Errors wrapping it also match ErrNotFound.
-	ErrIndexing = errors.New("ethchain: node still indexing transactions")
-	// ErrNoContract is returned by contract reads of an address that has
-	// no code on the chain.
-	ErrNoContract = errors.New("ethchain: no contract at the address")
 	// ErrSizeNotIncreasing is returned when the contract refuses an anchor
 	// because its size is not above the latest anchored size.
 	ErrSizeNotIncreasing = errors.New("ethchain: tree size not above the latest anchored size")
@@ -150,41 +152,61 @@ func (c *Client) Finalized(ctx context.Context) (uint64, error) {
 }
 
 // BlockHash returns the hash of the canonical block at number. It returns
-// an error wrapping ErrNotFound if the chain is not that long.
-func (c *Client) BlockHash(ctx context.Context, number uint64) (common.Hash, error) {
+// an error wrapping proof.ErrNotFound if the chain is not that long.
+func (c *Client) BlockHash(ctx context.Context, number uint64) ([32]byte, error) {
 	h, err := c.backend.HeaderByNumber(ctx, new(big.Int).SetUint64(number))
 	if err != nil {
-		return common.Hash{}, fmt.Errorf("read block %d: %w", number, notFound(err))
+		return [32]byte{}, fmt.Errorf("read block %d: %w", number, notFound(err))
 	}
 	return h.Hash(), nil
 }
 
-// Receipt returns the receipt of the transaction tx in the canonical chain.
-// It returns an error wrapping ErrNotFound while tx is not mined, or after
-// a reorganisation dropped it, and one wrapping both ErrIndexing and
-// ErrNotFound while the node is still indexing transactions.
-func (c *Client) Receipt(ctx context.Context, tx common.Hash) (*types.Receipt, error) {
+// Receipt returns the receipt of the transaction tx in the canonical chain,
+// with the Anchor contract's events it carries decoded. It returns an error
+// wrapping proof.ErrNotFound while tx is not mined, or after a
+// reorganisation dropped it, and one wrapping both proof.ErrIndexing and
+// proof.ErrNotFound while the node is still indexing transactions.
+func (c *Client) Receipt(ctx context.Context, tx [32]byte) (*proof.Receipt, error) {
 	r, err := c.backend.TransactionReceipt(ctx, tx)
 	if err != nil {
 		// go-ethereum's TxIndexingError reaches JSON-RPC clients as text.
 		if strings.Contains(err.Error(), "indexing is in progress") {
-			return nil, fmt.Errorf("read receipt of %s: %w", tx, indexingError{err})
+			return nil, fmt.Errorf("read receipt of %s: %w", proof.TxHex(tx), indexingError{err})
 		}
-		return nil, fmt.Errorf("read receipt of %s: %w", tx, notFound(err))
+		return nil, fmt.Errorf("read receipt of %s: %w", proof.TxHex(tx), notFound(err))
 	}
-	return r, nil
+	return ReceiptOf(r), nil
 }
 
-// indexingError matches ErrIndexing and ErrNotFound.
+// ReceiptOf returns go-ethereum's receipt r in plain types, with the
+// Anchor contract's Anchored events among its logs decoded. It cannot fail:
+// logs that are not Anchored events are left out.
+func ReceiptOf(r *types.Receipt) *proof.Receipt {
+	out := &proof.Receipt{TxHash: r.TxHash, Status: r.Status, BlockHash: r.BlockHash, GasUsed: r.GasUsed}
+	if r.BlockNumber != nil {
+		out.BlockNumber = r.BlockNumber.Uint64()
+	}
+	abi := anchorcontract.NewAnchor()
+	for _, l := range r.Logs {
+		if ev, err := abi.UnpackAnchoredEvent(l); err == nil {
+			out.Anchored = append(out.Anchored, proof.Anchored{Contract: proof.Address(l.Address), TreeSize: ev.TreeSize, Root: ev.Root})
+		}
+	}
+	return out
+}
+
+// indexingError matches proof.ErrIndexing and proof.ErrNotFound.
 type indexingError struct{ err error }
 
 func (e indexingError) Error() string { return e.err.Error() }
 
-func (e indexingError) Is(target error) bool { return target == ErrIndexing || target == ErrNotFound }
+func (e indexingError) Is(target error) bool {
+	return target == proof.ErrIndexing || target == proof.ErrNotFound
+}
 
 // RootAt returns the root the contract holds for size at the latest block,
 // zero if that size was never anchored.
-func (c *Client) RootAt(ctx context.Context, contract common.Address, size uint64) ([32]byte, error) {
+func (c *Client) RootAt(ctx context.Context, contract proof.Address, size uint64) ([32]byte, error) {
 	out, err := c.call(ctx, contract, c.abi.PackRootAt(size))
 	if err != nil {
 		return [32]byte{}, fmt.Errorf("rootAt(%d): %w", size, err)
@@ -198,7 +220,7 @@ func (c *Client) RootAt(ctx context.Context, contract common.Address, size uint6
 
 // LatestSize returns the largest tree size the contract holds a root for at
 // the latest block, 0 before the first anchor.
-func (c *Client) LatestSize(ctx context.Context, contract common.Address) (uint64, error) {
+func (c *Client) LatestSize(ctx context.Context, contract proof.Address) (uint64, error) {
 	out, err := c.call(ctx, contract, c.abi.PackLatestSize())
 	if err != nil {
 		return 0, fmt.Errorf("latestSize(): %w", err)
@@ -210,58 +232,44 @@ func (c *Client) LatestSize(ctx context.Context, contract common.Address) (uint6
 	return size, nil
 }
 
-func (c *Client) call(ctx context.Context, contract common.Address, data []byte) ([]byte, error) {
-	out, err := c.backend.CallContract(ctx, ethereum.CallMsg{To: &contract, Data: data}, nil)
+func (c *Client) call(ctx context.Context, contract proof.Address, data []byte) ([]byte, error) {
+	to := common.Address(contract)
+	out, err := c.backend.CallContract(ctx, ethereum.CallMsg{To: &to, Data: data}, nil)
 	if err != nil {
 		return nil, err
 	}
 	if len(out) == 0 {
 		// A call to an address without code succeeds with no output.
-		return nil, fmt.Errorf("%s: %w", contract, ErrNoContract)
+		return nil, fmt.Errorf("%s: %w", contract, proof.ErrNoContract)
 	}
 	return out, nil
 }
 
 // FindAnchor returns the hash of the transaction whose Anchored event set
 // size in contract, searching the canonical chain from block from on. It
-// returns an error wrapping ErrNotFound if there is none.
-func (c *Client) FindAnchor(ctx context.Context, contract common.Address, size, from uint64) (common.Hash, error) {
+// returns an error wrapping proof.ErrNotFound if there is none.
+func (c *Client) FindAnchor(ctx context.Context, contract proof.Address, size, from uint64) ([32]byte, error) {
 	event := c.abi.GetABI().Events["Anchored"]
 	sizeTopic := common.BigToHash(new(big.Int).SetUint64(size))
 	logs, err := c.backend.FilterLogs(ctx, ethereum.FilterQuery{
 		FromBlock: new(big.Int).SetUint64(from),
-		Addresses: []common.Address{contract},
+		Addresses: []common.Address{common.Address(contract)},
 		Topics:    [][]common.Hash{{event.ID}, {sizeTopic}},
 	})
 	if err != nil {
-		return common.Hash{}, fmt.Errorf("find Anchored(%d) logs: %w", size, err)
+		return [32]byte{}, fmt.Errorf("find Anchored(%d) logs: %w", size, err)
 	}
 	for i := len(logs) - 1; i >= 0; i-- {
 		if !logs[i].Removed {
 			return logs[i].TxHash, nil
 		}
 	}
-	return common.Hash{}, fmt.Errorf("Anchored(%d) in %s: %w", size, contract, ErrNotFound)
-}
-
-// AnchoredIn reports whether receipt carries contract's Anchored event for
-// size and root. It cannot fail.
-func (c *Client) AnchoredIn(receipt *types.Receipt, contract common.Address, size uint64, root [32]byte) bool {
-	for _, l := range receipt.Logs {
-		if l.Address != contract {
-			continue
-		}
-		ev, err := c.abi.UnpackAnchoredEvent(l)
-		if err == nil && ev.TreeSize == size && ev.Root == root {
-			return true
-		}
-	}
-	return false
+	return [32]byte{}, fmt.Errorf("Anchored(%d) in %s: %w", size, contract, proof.ErrNotFound)
 }
 
 // WaitMined polls every poll until tx has a receipt and returns it, or
 // returns ctx's error.
-func (c *Client) WaitMined(ctx context.Context, tx common.Hash, poll time.Duration) (*types.Receipt, error) {
+func (c *Client) WaitMined(ctx context.Context, tx [32]byte, poll time.Duration) (*proof.Receipt, error) {
 	t := time.NewTicker(poll)
 	defer t.Stop()
 	for {
@@ -269,21 +277,21 @@ func (c *Client) WaitMined(ctx context.Context, tx common.Hash, poll time.Durati
 		if err == nil {
 			return r, nil
 		}
-		if !errors.Is(err, ErrNotFound) {
+		if !errors.Is(err, proof.ErrNotFound) {
 			return nil, err
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("wait for %s: %w", tx, ctx.Err())
+			return nil, fmt.Errorf("wait for %s: %w", proof.TxHex(tx), ctx.Err())
 		case <-t.C:
 		}
 	}
 }
 
-// notFound maps go-ethereum's ethereum.NotFound to ErrNotFound.
+// notFound maps go-ethereum's ethereum.NotFound to proof.ErrNotFound.
 func notFound(err error) error {
 	if errors.Is(err, ethereum.NotFound) {
-		return fmt.Errorf("%w (%v)", ErrNotFound, err)
+		return fmt.Errorf("%w (%v)", proof.ErrNotFound, err)
 	}
 	return err
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/rendertrust/rendertrust/anchor/anchorcontract"
+	"github.com/rendertrust/rendertrust/anchor/proof"
 )
 
 // Gas limits. Estimates get a margin because the state the estimate ran
@@ -52,7 +53,7 @@ func (c *Client) Writer(contract common.Address, key *ecdsa.PrivateKey) *Writer 
 }
 
 // Contract returns the contract's address. It cannot fail.
-func (w *Writer) Contract() common.Address { return w.contract }
+func (w *Writer) Contract() proof.Address { return proof.Address(w.contract) }
 
 // From returns the sending account's address. It cannot fail.
 func (w *Writer) From() common.Address { return w.from }

@@ -14,8 +14,11 @@ import (
 // size of one PutNodes batch (about two nodes per leaf).
 const AppendLeavesMax = 1 << 16
 
-// rangeFactory builds compact ranges with the RFC 9162 node hash.
-var rangeFactory = &compact.RangeFactory{Hash: hashChildrenSlice}
+// RangeFactory builds compact ranges (transparency-dev/merkle/compact)
+// with the RFC 9162 interior node hash, for code that folds leaf hashes
+// into roots without a Tree (audits recompute the tree this way). It is
+// stateless and safe for concurrent use.
+var RangeFactory = &compact.RangeFactory{Hash: hashChildrenSlice}
 
 // Tree is an append-only RFC 9162 Merkle tree whose nodes live in a
 // NodeStore. Appends are serialized (the log has one tail); queries run
@@ -71,7 +74,7 @@ func (t *Tree) Append(ctx context.Context, leafHashes ...[HashSize]byte) error {
 
 	size, frontier := t.snapshot()
 	// Clone: compact.Range appends into its slice, which readers may hold.
-	rng, err := rangeFactory.NewRange(0, size, slices.Clone(frontier))
+	rng, err := RangeFactory.NewRange(0, size, slices.Clone(frontier))
 	if err != nil {
 		panic(fmt.Sprintf("merkle: frontier does not match size %d: %v", size, err))
 	}

@@ -14,6 +14,8 @@
 //
 // Verification needs no database: SHA-256 for the Merkle checks and a
 // [Chain] (any JSON-RPC endpoint, through anchor/ethchain) for the anchor.
+// Chain is stated in plain types ([32]byte hashes, [Address], [Receipt]),
+// so this package, like its users, does not depend on go-ethereum.
 package proof
 
 import (

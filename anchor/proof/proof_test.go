@@ -18,7 +18,7 @@ import (
 )
 
 var (
-	contract = common.HexToAddress("0x00000000000000000000000000000000000a0c40")
+	contract = proof.Address(common.HexToAddress("0x00000000000000000000000000000000000a0c40"))
 	trust    = proof.Trust{ChainID: 7, Contract: contract}
 )
 
@@ -32,9 +32,9 @@ var _ proof.Chain = (*fakeChain)(nil)
 
 func (c *fakeChain) ChainID() uint64 { return 7 }
 
-func (c *fakeChain) RootAt(_ context.Context, addr common.Address, size uint64) ([32]byte, error) {
+func (c *fakeChain) RootAt(_ context.Context, addr proof.Address, size uint64) ([32]byte, error) {
 	if addr != contract {
-		return [32]byte{}, ethchain.ErrNoContract
+		return [32]byte{}, proof.ErrNoContract
 	}
 	return c.roots[size], nil
 }
@@ -42,7 +42,7 @@ func (c *fakeChain) RootAt(_ context.Context, addr common.Address, size uint64) 
 func txOf(size uint64) common.Hash    { return common.BigToHash(big.NewInt(int64(size) + 1_000_000)) }
 func blockOf(size uint64) common.Hash { return common.BigToHash(big.NewInt(int64(size) + 2_000_000)) }
 
-func (c *fakeChain) Receipt(_ context.Context, tx common.Hash) (*types.Receipt, error) {
+func (c *fakeChain) Receipt(_ context.Context, tx [32]byte) (*proof.Receipt, error) {
 	for size, root := range c.roots {
 		if txOf(size) != tx {
 			continue
@@ -53,14 +53,14 @@ func (c *fakeChain) Receipt(_ context.Context, tx common.Hash) (*types.Receipt, 
 		if err != nil {
 			return nil, err
 		}
-		log := &types.Log{Address: contract, Topics: []common.Hash{ev.ID, common.BigToHash(new(big.Int).SetUint64(size))}, Data: data}
-		return &types.Receipt{Status: types.ReceiptStatusSuccessful, TxHash: tx, BlockHash: blockOf(size),
-			BlockNumber: new(big.Int).SetUint64(size), Logs: []*types.Log{log}}, nil
+		log := &types.Log{Address: common.Address(contract), Topics: []common.Hash{ev.ID, common.BigToHash(new(big.Int).SetUint64(size))}, Data: data}
+		return ethchain.ReceiptOf(&types.Receipt{Status: types.ReceiptStatusSuccessful, TxHash: tx, BlockHash: blockOf(size),
+			BlockNumber: new(big.Int).SetUint64(size), Logs: []*types.Log{log}}), nil
 	}
-	return nil, fmt.Errorf("receipt of %s: %w", tx, ethchain.ErrNotFound)
+	return nil, fmt.Errorf("receipt of %s: %w", proof.TxHex(tx), proof.ErrNotFound)
 }
 
-func (c *fakeChain) BlockHash(_ context.Context, n uint64) (common.Hash, error) {
+func (c *fakeChain) BlockHash(_ context.Context, n uint64) ([32]byte, error) {
 	return blockOf(n), nil
 }
 

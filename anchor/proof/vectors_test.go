@@ -88,18 +88,18 @@ var _ proof.Chain = (*vectorChain)(nil)
 
 func (c *vectorChain) ChainID() uint64 { return c.ID }
 
-func (c *vectorChain) RootAt(_ context.Context, addr common.Address, size uint64) ([32]byte, error) {
+func (c *vectorChain) RootAt(_ context.Context, addr proof.Address, size uint64) ([32]byte, error) {
 	roots, ok := c.Roots[strings.ToLower(addr.Hex())]
 	if !ok {
-		return [32]byte{}, ethchain.ErrNoContract
+		return [32]byte{}, proof.ErrNoContract
 	}
 	return common.HexToHash(roots[strconv.FormatUint(size, 10)]), nil
 }
 
-func (c *vectorChain) Receipt(_ context.Context, tx common.Hash) (*types.Receipt, error) {
-	r, ok := c.Receipts[tx.Hex()]
+func (c *vectorChain) Receipt(_ context.Context, tx [32]byte) (*proof.Receipt, error) {
+	r, ok := c.Receipts[proof.TxHex(tx)]
 	if !ok {
-		return nil, fmt.Errorf("receipt of %s: %w", tx, ethchain.ErrNotFound)
+		return nil, fmt.Errorf("receipt of %s: %w", proof.TxHex(tx), proof.ErrNotFound)
 	}
 	out := &types.Receipt{Status: uint64(hexutil.MustDecodeUint64(r.Status)), TxHash: tx,
 		BlockNumber: hexutil.MustDecodeBig(r.BlockNumber), BlockHash: common.HexToHash(r.BlockHash)}
@@ -110,13 +110,13 @@ func (c *vectorChain) Receipt(_ context.Context, tx common.Hash) (*types.Receipt
 		}
 		out.Logs = append(out.Logs, gl)
 	}
-	return out, nil
+	return ethchain.ReceiptOf(out), nil
 }
 
-func (c *vectorChain) BlockHash(_ context.Context, n uint64) (common.Hash, error) {
+func (c *vectorChain) BlockHash(_ context.Context, n uint64) ([32]byte, error) {
 	h, ok := c.Blocks[strconv.FormatUint(n, 10)]
 	if !ok {
-		return common.Hash{}, fmt.Errorf("block %d: %w", n, ethchain.ErrNotFound)
+		return [32]byte{}, fmt.Errorf("block %d: %w", n, proof.ErrNotFound)
 	}
 	return common.HexToHash(h), nil
 }
@@ -162,7 +162,7 @@ func readVector(t *testing.T, file string) *vector {
 // runVector verifies v's proof against v's chain, trusting v's trusted.
 func runVector(t *testing.T, v *vector) *proof.Result {
 	t.Helper()
-	trust := proof.Trust{ChainID: v.Trusted.ChainID, Contract: common.HexToAddress(v.Trusted.Contract)}
+	trust := proof.Trust{ChainID: v.Trusted.ChainID, Contract: proof.Address(common.HexToAddress(v.Trusted.Contract))}
 	chain := &v.Chain
 	var res *proof.Result
 	var err error

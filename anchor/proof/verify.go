@@ -10,11 +10,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/core/types"
-
-	"github.com/rendertrust/rendertrust/anchor/anchorcontract"
-	"github.com/rendertrust/rendertrust/anchor/ethchain"
 	"github.com/rendertrust/rendertrust/anchor/merkle"
 )
 
@@ -65,15 +60,6 @@ var descriptions = map[string]string{
 	CheckAnchor2Block: "anchor_2's transaction is in its block, on the canonical chain",
 }
 
-// Chain is what verification reads from the chain that holds the anchors.
-// *ethchain.Client implements it over any JSON-RPC endpoint.
-type Chain interface {
-	ChainID() uint64
-	RootAt(ctx context.Context, contract common.Address, size uint64) ([32]byte, error)
-	Receipt(ctx context.Context, tx common.Hash) (*types.Receipt, error)
-	BlockHash(ctx context.Context, number uint64) (common.Hash, error)
-}
-
 // Trust is what a verifier trusts about the chain: the chain id and the
 // address of the Anchor contract the operator publishes out of band (its
 // README, website, a signed release). It is never read from the proof:
@@ -82,7 +68,7 @@ type Chain interface {
 // chain and in this contract, and the roots are read from this contract.
 type Trust struct {
 	ChainID  uint64
-	Contract common.Address
+	Contract Address
 }
 
 // Result is a verification's outcome, the answer of
@@ -227,11 +213,11 @@ var (
 func checkAnchor(ctx context.Context, chain Chain, trust Trust, r *Result, names anchorChecks, a Anchor, size uint64, root Hash) error {
 	r.Add(CheckChainID, chain.ChainID() == trust.ChainID && a.ChainID == trust.ChainID,
 		fmt.Sprintf("trusted chain %d, endpoint serves chain %d, anchor names chain %d", trust.ChainID, chain.ChainID(), a.ChainID))
-	named := common.IsHexAddress(a.Contract) && common.HexToAddress(a.Contract) == trust.Contract
-	r.Add(CheckContract, named, fmt.Sprintf("anchor names contract %q, the trusted contract is %s", truncate(a.Contract), trust.Contract))
+	named, ok := ParseAddress(a.Contract)
+	r.Add(CheckContract, ok && named == trust.Contract, fmt.Sprintf("anchor names contract %q, the trusted contract is %s", truncate(a.Contract), trust.Contract))
 	contract := trust.Contract
 	onChain, err := chain.RootAt(ctx, contract, size)
-	if errors.Is(err, ethchain.ErrNoContract) {
+	if errors.Is(err, ErrNoContract) {
 		r.Add(names.root, false, fmt.Sprintf("no contract at %s on chain %d", contract, chain.ChainID()))
 		r.Add(names.tx, false, "no contract")
 		r.Add(names.block, false, "no contract")
@@ -249,59 +235,45 @@ func checkAnchor(ctx context.Context, chain Chain, trust Trust, r *Result, names
 		return nil
 	}
 	receipt, err := chain.Receipt(ctx, tx)
-	if errors.Is(err, ethchain.ErrIndexing) {
+	if errors.Is(err, ErrIndexing) {
 		return fmt.Errorf("the node cannot tell yet, try again: %w", err)
 	}
-	if errors.Is(err, ethchain.ErrNotFound) {
-		r.Add(names.tx, false, fmt.Sprintf("transaction %s is not on the chain", tx))
+	if errors.Is(err, ErrNotFound) {
+		r.Add(names.tx, false, fmt.Sprintf("transaction %s is not on the chain", TxHex(tx)))
 		r.Add(names.block, false, "no receipt")
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	r.Add(names.tx, receipt.Status == types.ReceiptStatusSuccessful && anchoredIn(receipt, contract, size, root),
-		fmt.Sprintf("transaction %s (status %d) emitted no Anchored(%d, %s) from %s", tx, receipt.Status, size, root, contract))
+	r.Add(names.tx, receipt.Succeeded() && receipt.anchoredIn(contract, size, root),
+		fmt.Sprintf("transaction %s (status %d) emitted no Anchored(%d, %s) from %s", TxHex(tx), receipt.Status, size, root, contract))
 	return checkBlock(ctx, chain, r, names.block, a, receipt)
 }
 
 // checkBlock checks that receipt is in the block a names and that the
 // block is canonical.
-func checkBlock(ctx context.Context, chain Chain, r *Result, name string, a Anchor, receipt *types.Receipt) error {
+func checkBlock(ctx context.Context, chain Chain, r *Result, name string, a Anchor, receipt *Receipt) error {
 	blockHash, ok := parseHash(a.BlockHash)
 	if !ok {
 		r.Add(name, false, fmt.Sprintf("block_hash %q is not a hash", a.BlockHash))
 		return nil
 	}
-	if receipt.BlockNumber == nil || receipt.BlockNumber.Uint64() != a.BlockNumber || receipt.BlockHash != blockHash {
-		r.Add(name, false, fmt.Sprintf("transaction is in block %v (%s), proof names block %d (%s)",
-			receipt.BlockNumber, receipt.BlockHash, a.BlockNumber, blockHash))
+	if receipt.BlockNumber != a.BlockNumber || receipt.BlockHash != blockHash {
+		r.Add(name, false, fmt.Sprintf("transaction is in block %d (%s), proof names block %d (%s)",
+			receipt.BlockNumber, TxHex(receipt.BlockHash), a.BlockNumber, TxHex(blockHash)))
 		return nil
 	}
 	canonical, err := chain.BlockHash(ctx, a.BlockNumber)
-	if errors.Is(err, ethchain.ErrNotFound) {
+	if errors.Is(err, ErrNotFound) {
 		r.Add(name, false, fmt.Sprintf("the chain has no block %d", a.BlockNumber))
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	r.Add(name, canonical == blockHash, fmt.Sprintf("canonical block %d is %s", a.BlockNumber, canonical))
+	r.Add(name, canonical == blockHash, fmt.Sprintf("canonical block %d is %s", a.BlockNumber, TxHex(canonical)))
 	return nil
-}
-
-// anchoredIn reports whether receipt carries contract's Anchored(size, root).
-func anchoredIn(receipt *types.Receipt, contract common.Address, size uint64, root Hash) bool {
-	abi := anchorcontract.NewAnchor()
-	for _, l := range receipt.Logs {
-		if l.Address != contract {
-			continue
-		}
-		if ev, err := abi.UnpackAnchoredEvent(l); err == nil && ev.TreeSize == size && ev.Root == root {
-			return true
-		}
-	}
-	return false
 }
 
 // entryID returns the "id" member of an entry's JSON envelope.
@@ -332,15 +304,16 @@ func rootDetail(onChain [32]byte, root Hash, size uint64) string {
 	return fmt.Sprintf("the contract holds %x for size %d, proof says %s", onChain, size, root)
 }
 
-func parseHash(s string) (common.Hash, bool) {
+// parseHash decodes "0x" and 64 hex digits, as TxHex writes them.
+func parseHash(s string) ([32]byte, bool) {
 	if len(s) != 66 || !strings.HasPrefix(s, "0x") {
-		return common.Hash{}, false
+		return [32]byte{}, false
 	}
 	var h Hash
 	if h.UnmarshalText([]byte(s[2:])) != nil {
-		return common.Hash{}, false
+		return [32]byte{}, false
 	}
-	return common.Hash(h), true
+	return h, true
 }
 
 func errText(err error) string {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/rendertrust/rendertrust/anchor"
 	"github.com/rendertrust/rendertrust/anchor/devchain"
+	"github.com/rendertrust/rendertrust/anchor/ethchain"
 	"github.com/rendertrust/rendertrust/domain"
 	"github.com/rendertrust/rendertrust/eventstore"
 	"github.com/rendertrust/rendertrust/eventstore/postgres"
@@ -150,7 +151,10 @@ func (in *Installation) startAnchoringEvery(tb testing.TB, ctx context.Context, 
 	if in.AuditLog, err = anchor.OpenLog(ctx, in.DB, in.Store, quiet); err != nil {
 		tb.Fatal(err)
 	}
-	w := anchor.NewWorker(in.AuditLog, in.Chain.Writer(), in.Store, anchor.WorkerConfig{
+	sender := ethchain.NewSender(in.Chain.Writer(), anchor.NewAttempts(in.DB), ethchain.SenderConfig{
+		Confirmations: 1, PollInterval: anchorPoll, Logger: quiet,
+	})
+	w := anchor.NewWorker(in.AuditLog, sender, in.Store, anchor.WorkerConfig{
 		Interval: interval, EveryEvents: every, Confirmations: 1, PollInterval: anchorPoll, Logger: quiet,
 	})
 	in.Proofs = anchor.NewService(in.DB, in.Store, anchor.ServiceConfig{Chain: in.Chain.Client(), Trust: in.Chain.Trust()})

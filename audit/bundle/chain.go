@@ -3,9 +3,6 @@ package bundle
 import (
 	"context"
 
-	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/core/types"
-
 	"github.com/rendertrust/rendertrust/anchor/proof"
 )
 
@@ -14,23 +11,23 @@ import (
 type cachedChain struct {
 	proof.Chain
 	roots    map[rootKey][32]byte
-	receipts map[common.Hash]*types.Receipt
-	blocks   map[uint64]common.Hash
+	receipts map[[32]byte]*proof.Receipt
+	blocks   map[uint64][32]byte
 }
 
 type rootKey struct {
-	contract common.Address
+	contract proof.Address
 	size     uint64
 }
 
 var _ proof.Chain = (*cachedChain)(nil)
 
 func newCachedChain(c proof.Chain) *cachedChain {
-	return &cachedChain{Chain: c, roots: map[rootKey][32]byte{}, receipts: map[common.Hash]*types.Receipt{}, blocks: map[uint64]common.Hash{}}
+	return &cachedChain{Chain: c, roots: map[rootKey][32]byte{}, receipts: map[[32]byte]*proof.Receipt{}, blocks: map[uint64][32]byte{}}
 }
 
 // RootAt implements proof.Chain; only answers are cached, not errors.
-func (c *cachedChain) RootAt(ctx context.Context, contract common.Address, size uint64) ([32]byte, error) {
+func (c *cachedChain) RootAt(ctx context.Context, contract proof.Address, size uint64) ([32]byte, error) {
 	k := rootKey{contract, size}
 	if r, ok := c.roots[k]; ok {
 		return r, nil
@@ -43,7 +40,7 @@ func (c *cachedChain) RootAt(ctx context.Context, contract common.Address, size 
 }
 
 // Receipt implements proof.Chain.
-func (c *cachedChain) Receipt(ctx context.Context, tx common.Hash) (*types.Receipt, error) {
+func (c *cachedChain) Receipt(ctx context.Context, tx [32]byte) (*proof.Receipt, error) {
 	if r, ok := c.receipts[tx]; ok {
 		return r, nil
 	}
@@ -55,7 +52,7 @@ func (c *cachedChain) Receipt(ctx context.Context, tx common.Hash) (*types.Recei
 }
 
 // BlockHash implements proof.Chain.
-func (c *cachedChain) BlockHash(ctx context.Context, number uint64) (common.Hash, error) {
+func (c *cachedChain) BlockHash(ctx context.Context, number uint64) ([32]byte, error) {
 	if h, ok := c.blocks[number]; ok {
 		return h, nil
 	}

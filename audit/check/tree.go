@@ -16,12 +16,6 @@ import (
 // stored ones at a time.
 const treeNodesBatch = 4096
 
-// treeRanges builds compact ranges with RFC 9162's interior node hash.
-var treeRanges = &compact.RangeFactory{Hash: func(l, r []byte) []byte {
-	h := merkle.HashChildren([merkle.HashSize]byte(l), [merkle.HashSize]byte(r))
-	return h[:]
-}}
-
 // treeCheck recomputes the audit log's Merkle tree from the entries, as
 // far as the audit log reached, and compares every perfect subtree's hash
 // (leaves included) with the stored node proofs are served from.
@@ -34,7 +28,7 @@ type treeCheck struct {
 }
 
 func newTreeCheck(c *checker) *treeCheck {
-	return &treeCheck{c: c, logged: c.r.Logged, rng: treeRanges.NewEmptyRange(0)}
+	return &treeCheck{c: c, logged: c.r.Logged, rng: merkle.RangeFactory.NewEmptyRange(0)}
 }
 
 // leaf appends rec's leaf hash (checked against its bytes by the read).

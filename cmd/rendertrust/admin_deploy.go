@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/spf13/cobra"
 
@@ -75,10 +74,10 @@ func runDeployAnchor(ctx context.Context, cmd *cobra.Command, rpcURL, keyPath, w
 	if err != nil {
 		return err
 	}
-	if receipt.Status != types.ReceiptStatusSuccessful {
-		return fmt.Errorf("deployment transaction %s failed (block %s)", tx, receipt.BlockNumber)
+	if !receipt.Succeeded() {
+		return fmt.Errorf("deployment transaction %s failed (block %d)", tx, receipt.BlockNumber)
 	}
-	fmt.Fprintf(cmd.ErrOrStderr(), "mined in block %s, %d gas\n", receipt.BlockNumber, receipt.GasUsed)
+	fmt.Fprintf(cmd.ErrOrStderr(), "mined in block %d, %d gas\n", receipt.BlockNumber, receipt.GasUsed)
 	fmt.Fprintln(cmd.OutOrStdout(), addr.Hex())
 	return nil
 }

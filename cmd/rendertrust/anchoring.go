@@ -55,9 +55,10 @@ func (m *Main) startAnchoring(ctx context.Context) (*anchoring, error) {
 		a.close()
 		return nil, err
 	}
-	cfg := m.workerConfig()
+	cfg, scfg := m.workerConfig()
 	if writer != nil && !m.Config.NoAnchor {
-		a.worker = anchor.NewWorker(a.log, writer, m.Store, cfg)
+		sender := ethchain.NewSender(writer, anchor.NewAttempts(m.DB), scfg)
+		a.worker = anchor.NewWorker(a.log, sender, m.Store, cfg)
 	}
 	sc := anchor.ServiceConfig{Chain: a.client, Trust: m.trust(a), Interval: cfg.Interval}
 	if a.worker != nil {
@@ -81,8 +82,8 @@ func (m *Main) trust(a *anchoring) proof.Trust {
 		return a.dev.Trust()
 	}
 	t := proof.Trust{ChainID: a.client.ChainID()}
-	if common.IsHexAddress(m.Config.AnchorContract) {
-		t.Contract = common.HexToAddress(m.Config.AnchorContract)
+	if c, ok := proof.ParseAddress(m.Config.AnchorContract); ok {
+		t.Contract = c
 	}
 	return t
 }
@@ -104,10 +105,11 @@ func (m *Main) chainWriter(c *ethchain.Client) (*ethchain.Writer, error) {
 	return c.Writer(common.HexToAddress(m.Config.AnchorContract), key), nil
 }
 
-// workerConfig fills the anchor worker's settings; the dev chain seals a
-// block per transaction, so one confirmation is all it ever gets.
-func (m *Main) workerConfig() anchor.WorkerConfig {
-	c := anchor.WorkerConfig{Interval: time.Minute, EveryEvents: 1000, Confirmations: 12, Finalized: m.Config.AnchorFinalized, Logger: m.Log}
+// workerConfig fills the settings of the anchor worker and of its
+// transaction sender; the dev chain seals a block per transaction, so one
+// confirmation is all it ever gets.
+func (m *Main) workerConfig() (anchor.WorkerConfig, ethchain.SenderConfig) {
+	c := anchor.WorkerConfig{Interval: time.Minute, EveryEvents: 1000, Confirmations: 12, Logger: m.Log}
 	if m.Config.Dev && m.Config.ChainRPCURL == "" {
 		c.Interval, c.EveryEvents, c.Confirmations, c.PollInterval = 10*time.Second, 100, 1, 100*time.Millisecond
 	}
@@ -120,7 +122,8 @@ func (m *Main) workerConfig() anchor.WorkerConfig {
 	if m.Config.AnchorConfirmations > 0 {
 		c.Confirmations = m.Config.AnchorConfirmations
 	}
-	return c
+	return c, ethchain.SenderConfig{Confirmations: c.Confirmations, Finalized: m.Config.AnchorFinalized,
+		PollInterval: c.PollInterval, Logger: m.Log}
 }
 
 func (a *anchoring) close() {
@@ -147,16 +150,3 @@ func (m *Main) chainInfo() *rthttp.ChainInfo {
 	}
 	return nil
 }
-
-// ledger adapts the proof service to the API's Ledger.
-type ledger struct{ s *anchor.Service }
-
-func (l ledger) Proof(ctx context.Context, id string) (any, error)  { return l.s.Proof(ctx, id) }
-func (l ledger) Verify(ctx context.Context, id string) (any, error) { return l.s.Verify(ctx, id) }
-func (l ledger) Consistency(ctx context.Context, from, to uint64) (any, error) {
-	return l.s.Consistency(ctx, from, to)
-}
-func (l ledger) EntryStream(ctx context.Context, id string) (string, error) {
-	return l.s.EntryStream(ctx, id)
-}
-func (l ledger) AnchoredSize() uint64 { return l.s.AnchoredSize() }

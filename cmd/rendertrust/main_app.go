@@ -312,7 +312,7 @@ func (m *Main) newHTTP(reg *prometheus.Registry) (*rthttp.Server, error) {
 	}
 	var led rthttp.Ledger
 	if m.Anchor != nil {
-		led = ledger{m.Anchor.service}
+		led = m.Anchor.service
 	}
 	proxies, err := m.Config.trustedProxies()
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 
-	"github.com/ethereum/go-ethereum/common"
 	"github.com/spf13/cobra"
 
 	"github.com/rendertrust/rendertrust/anchor/ethchain"
@@ -80,13 +79,14 @@ func (t *trustFlags) register(cmd *cobra.Command) {
 // trust returns the flags as a proof.Trust, or an error naming the flag
 // that is not valid.
 func (t *trustFlags) trust() (proof.Trust, error) {
-	if !common.IsHexAddress(t.contract) {
+	contract, ok := proof.ParseAddress(t.contract)
+	if !ok {
 		return proof.Trust{}, fmt.Errorf("--contract %q is not an address (0x and 40 hex digits)", t.contract)
 	}
 	if t.chainID == 0 {
 		return proof.Trust{}, errors.New("--chain-id must be the chain's id, not 0")
 	}
-	return proof.Trust{ChainID: t.chainID, Contract: common.HexToAddress(t.contract)}, nil
+	return proof.Trust{ChainID: t.chainID, Contract: contract}, nil
 }
 
 // runVerify verifies the proof at path against the chain at rpcURL and
