@@ -14,20 +14,20 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/rendertrust/rendertrust/client"
+	"github.com/rendertrust/rendertrust/internal/atomicfile"
 )
 
 // The client commands' configuration: a server URL from --server, else
 // RENDERTRUST_SERVER, else the saved session's server, else the local
 // default; the session in the user's config dir, owner-only.
 const (
-	serverEnv            = "RENDERTRUST_SERVER"
-	serverDefault        = "http://127.0.0.1:8080"
-	credentialsFileMode  = 0o600
-	credentialsDirMode   = 0o700
-	credentialsBytesMax  = 64 << 10
-	credentialsDirName   = "rendertrust"
-	credentialsFileName  = "credentials.json"
-	credentialsTmpSuffix = ".tmp"
+	serverEnv           = "RENDERTRUST_SERVER"
+	serverDefault       = "http://127.0.0.1:8080"
+	credentialsFileMode = 0o600
+	credentialsDirMode  = 0o700
+	credentialsBytesMax = 64 << 10
+	credentialsDirName  = "rendertrust"
+	credentialsFileName = "credentials.json"
 )
 
 // cliFlags are the flags every client command takes.
@@ -97,14 +97,7 @@ func saveSession(s savedSession) error {
 	if err != nil {
 		return err
 	}
-	tmp := path + credentialsTmpSuffix
-	if err := os.WriteFile(tmp, b, credentialsFileMode); err != nil {
-		return fmt.Errorf("save credentials: %w", err)
-	}
-	if err := os.Chmod(tmp, credentialsFileMode); err != nil { // WriteFile keeps an old file's mode
-		return fmt.Errorf("save credentials: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := atomicfile.Write(path, b, credentialsFileMode); err != nil {
 		return fmt.Errorf("save credentials: %w", err)
 	}
 	return nil
