@@ -222,7 +222,7 @@ func (v *verifier) inclusion(ctx context.Context, p *proof.Inclusion, env event)
 	r.Add(proof.CheckLeafIndex, p.Position >= 1 && p.LeafIndex == p.Position-1 && p.LeafIndex < p.TreeSize,
 		fmt.Sprintf("position %d, leaf_index %d, tree_size %d", p.Position, p.LeafIndex, p.TreeSize))
 	err := merkle.VerifyInclusion(leaf, p.LeafIndex, p.TreeSize, hashes(p.AuditPath), p.Root)
-	r.Add(proof.CheckInclusion, err == nil, errText(err))
+	r.AddErr(proof.CheckInclusion, err)
 	return r, nil
 }
 
@@ -397,7 +397,7 @@ func (v *verifier) consistencyResult(ctx context.Context, c *proof.Consistency) 
 	r := &proof.Result{Verified: true, Checks: map[string]bool{}}
 	r.Add(proof.CheckAlg, c.Alg == proof.Alg, fmt.Sprintf("alg is %q", c.Alg))
 	err := merkle.VerifyConsistency(c.TreeSize1, c.TreeSize2, hashes(c.ConsistencyPath), c.Root1, c.Root2)
-	r.Add(proof.CheckConsistency, err == nil, errText(err))
+	r.AddErr(proof.CheckConsistency, err)
 	return r, nil
 }
 
@@ -476,13 +476,6 @@ func hashes(path []proof.Hash) [][merkle.HashSize]byte {
 		out[i] = h
 	}
 	return out
-}
-
-func errText(err error) string {
-	if err == nil {
-		return ""
-	}
-	return err.Error()
 }
 
 // Write prints one line per check, then the verdict. It returns w's
