@@ -442,7 +442,7 @@ func readEnvelope(p *proof.Inclusion) event {
 	if err := json.Unmarshal(p.Entry, &env); err != nil {
 		return event{err: fmt.Errorf("entry is not a JSON envelope: %w", err)}
 	}
-	at, err := time.Parse(envelopeTimeLayout, env.RecordedAt)
+	at, err := time.Parse(eventstore.RecordedAtLayout, env.RecordedAt)
 	if err != nil {
 		return event{err: fmt.Errorf("entry's recorded_at: %w", err)}
 	}
@@ -451,9 +451,6 @@ func readEnvelope(p *proof.Inclusion) event {
 	e, err := replay.Decode(rec)
 	return event{rec: rec, e: e, err: err}
 }
-
-// envelopeTimeLayout is the envelope's recorded_at format (eventstore).
-const envelopeTimeLayout = "2006-01-02T15:04:05.000000Z"
 
 // typeName returns the entry's event type, for people.
 func (ev event) typeName() string {

@@ -9,11 +9,8 @@ import (
 	"time"
 
 	"github.com/rendertrust/rendertrust/domain"
+	"github.com/rendertrust/rendertrust/eventstore"
 )
-
-// timeLayout is how the text output shows times: UTC, microseconds, as the
-// log stores them.
-const timeLayout = "2006-01-02T15:04:05.000000Z"
 
 // Write prints the moment in one line. It returns w's error.
 func (m Moment) Write(w io.Writer) error {
@@ -123,7 +120,7 @@ func stamp(t time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
-	return t.UTC().Format(timeLayout)
+	return t.UTC().Format(eventstore.RecordedAtLayout) // as the log stores it
 }
 
 func orDash(s string) string {
