@@ -95,16 +95,6 @@ func NewAccount(user UserID) *Account {
 	}
 }
 
-// LoadAccount returns user's account rebuilt by applying events in order.
-// It panics on an event that is not an account event.
-func LoadAccount(user UserID, events []Event) *Account {
-	a := NewAccount(user)
-	for _, e := range events {
-		a.Apply(e)
-	}
-	return a
-}
-
 // Snapshot returns a deep copy of a that shares nothing with it, for caching.
 func (a *Account) Snapshot() *Account {
 	c := *a

@@ -145,7 +145,7 @@ func TestAccountProperties(t *testing.T) {
 			checkAccountState(t, a, m)
 		}
 		mustRoundTrip(t, history)
-		if got := LoadAccount("u", history); !reflect.DeepEqual(got, a) {
+		if got := loadAccount("u", history); !reflect.DeepEqual(got, a) {
 			t.Fatalf("seed %d: rebuilt account differs from live account", seed)
 		}
 		if a.Version() != uint64(len(history)) {

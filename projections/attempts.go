@@ -77,23 +77,13 @@ func (r *attemptRow) scan(rows interface{ Scan(...any) error }) error {
 		&r.DispatchedAt, &r.StartedAt, &r.EndedAt, &r.Position)
 }
 
-// attemptJobOf returns the job whose attempts e changes.
+// attemptJobOf returns the job whose attempts e changes: every job event
+// but the submission, which has no attempt yet.
 func attemptJobOf(e domain.Event) (domain.JobID, bool) {
-	switch e := e.(type) {
-	case domain.JobDispatched:
-		return e.JobID, true
-	case domain.JobStarted:
-		return e.JobID, true
-	case domain.JobCompleted:
-		return e.JobID, true
-	case domain.JobFailed:
-		return e.JobID, true
-	case domain.JobTimedOut:
-		return e.JobID, true
-	case domain.JobCancelled:
-		return e.JobID, true
+	if _, ok := e.(domain.JobSubmitted); ok {
+		return "", false
 	}
-	return "", false
+	return domain.JobIDOf(e)
 }
 
 // Apply folds job events into rm_job_attempts: it reads the latest

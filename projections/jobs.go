@@ -132,29 +132,16 @@ func (JobsProjection) Apply(ctx context.Context, tx *sqldb.Tx, t Tables, events 
 	return w.write(ctx, tx, len(changed), func(i int, args []any) []any { return changed[i].values(args) })
 }
 
-// jobOf returns the job an event changes in rm_jobs.
+// jobOf returns the job an event changes in rm_jobs: its job events, and
+// the deductions and refunds of its credits.
 func jobOf(e domain.Event) (domain.JobID, bool) {
 	switch e := e.(type) {
-	case domain.JobSubmitted:
-		return e.JobID, true
-	case domain.JobDispatched:
-		return e.JobID, true
-	case domain.JobStarted:
-		return e.JobID, true
-	case domain.JobCompleted:
-		return e.JobID, true
-	case domain.JobFailed:
-		return e.JobID, true
-	case domain.JobTimedOut:
-		return e.JobID, true
-	case domain.JobCancelled:
-		return e.JobID, true
 	case domain.CreditsDeducted:
 		return e.JobID, true
 	case domain.CreditsRefunded:
 		return e.JobID, true
 	}
-	return "", false
+	return domain.JobIDOf(e)
 }
 
 // foldJob applies one event to its job's row.
