@@ -13,10 +13,10 @@ import (
 // anchor reproduced from the entries as stored and read from the chain —
 // and turns its problems into findings.
 func (c *checker) auditLog(ctx context.Context) error {
-	bar := newBar(c.cfg.Progress, "check 1/3: entries against the audit log and the anchors", c.head)
-	svc := anchor.NewService(c.cfg.DB, countingReader{log: c.cfg.Log, bar: bar}, anchor.ServiceConfig{Chain: c.cfg.Chain})
+	step := startStep(c.cfg.Progress, "check 1/3: entries against the audit log and the anchors", "events", c.head)
+	svc := anchor.NewService(c.cfg.DB, countingReader{log: c.cfg.Log, step: step}, anchor.ServiceConfig{Chain: c.cfg.Chain})
 	rep, err := svc.Audit(ctx)
-	bar.finish()
+	step.finish()
 	if err != nil {
 		return fmt.Errorf("check: audit the audit log: %w", err)
 	}
@@ -61,17 +61,17 @@ func (c *checker) auditLog(ctx context.Context) error {
 	return nil
 }
 
-// countingReader advances a progress bar by the events read.
+// countingReader reports the events read as the step's progress.
 type countingReader struct {
 	log Log
-	bar *bar
+	step *progress
 }
 
 // ReadAll reads as Log.ReadAll does and counts the events read.
 func (r countingReader) ReadAll(ctx context.Context, from uint64, max int) ([]eventstore.RecordedEvent, error) {
 	evs, err := r.log.ReadAll(ctx, from, max)
 	if err == nil {
-		r.bar.add(len(evs))
+		r.step.add(len(evs))
 	}
 	return evs, err
 }

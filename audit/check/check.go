@@ -31,7 +31,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"time"
 
@@ -83,8 +82,10 @@ type Config struct {
 	// TempDir holds the replay database while the check runs; "" means
 	// os.TempDir().
 	TempDir string
-	// Progress receives progress bars; nil shows none.
-	Progress io.Writer
+	// Progress, when set, is called as each of the three steps advances,
+	// with the items it has done so far: 0 when it begins, step.Total when
+	// it ends.
+	Progress func(step Step, done uint64)
 }
 
 // Finding is one thing the check found wrong.

@@ -52,10 +52,13 @@ func run(t *testing.T, in *audittest.Installation) *check.Report {
 	return r
 }
 
+// report returns r as indented JSON, for failure messages.
 func report(r *check.Report) string {
-	var b bytes.Buffer
-	r.Write(&b)
-	return b.String()
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err.Error()
+	}
+	return string(b)
 }
 
 // TestCheckHealthy: on an anchored installation whose workers are

@@ -42,8 +42,8 @@ func (c *checker) projections(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	bar := itemsBar(c.cfg.Progress, "check 3/3: read models against the replay", "rows", total)
-	defer bar.finish()
+	step := startStep(c.cfg.Progress, "check 3/3: read models against the replay", "rows", total)
+	defer step.finish()
 	for _, p := range c.cfg.Projections {
 		pc := ProjectionCheck{Name: p.Name(), Position: c.rep.target[p.Name()], Skipped: c.rep.skip[p.Name()]}
 		if pc.Skipped == "" && c.rep.hole != 0 && c.rep.hole <= pc.Position {
@@ -53,7 +53,7 @@ func (c *checker) projections(ctx context.Context) error {
 			if pc.Skipped != "" {
 				break
 			}
-			n, err := c.compareTable(ctx, tx, p.Name(), t, pc.Position, bar)
+			n, err := c.compareTable(ctx, tx, p.Name(), t, pc.Position, step)
 			if err != nil {
 				return err
 			}
@@ -93,7 +93,7 @@ func projectionEvent(rec eventstore.RecordedEvent) projections.Event {
 	return e
 }
 
-// rows counts the replay's rows, for the progress bar.
+// rows counts the replay's rows, for the progress report.
 func (r *replayDB) rows(ctx context.Context) (uint64, error) {
 	var total uint64
 	for _, p := range r.ps {
@@ -158,7 +158,7 @@ func (tb *table) isText(col string) bool {
 
 // compareTable merges the live table (in the snapshot) with its replay
 // and reports every row that differs. It returns the rows compared.
-func (c *checker) compareTable(ctx context.Context, tx *sqldb.Tx, projection string, t projections.Table, checkpoint uint64, b *bar) (uint64, error) {
+func (c *checker) compareTable(ctx context.Context, tx *sqldb.Tx, projection string, t projections.Table, checkpoint uint64, step *progress) (uint64, error) {
 	tb := newTable(projection, t, checkpoint)
 	live, err := tx.Query(ctx, tb.query(t.Name, tx.Dialect))
 	if err != nil {
@@ -192,7 +192,7 @@ func (c *checker) compareTable(ctx context.Context, tx *sqldb.Tx, projection str
 			r.take()
 		}
 		n++
-		b.add(1)
+		step.add(1)
 	}
 	return n, errors.Join(l.err, r.err)
 }

@@ -18,8 +18,8 @@ import (
 // recomputed; every event feeds the read models' replay. The log is read
 // one page ahead of the checks.
 func (c *checker) events(ctx context.Context) error {
-	bar := newBar(c.cfg.Progress, "check 2/3: hashes, streams, postings, Merkle tree, replay of the read models", c.head)
-	defer bar.finish()
+	step := startStep(c.cfg.Progress, "check 2/3: hashes, streams, postings, Merkle tree, replay of the read models", "events", c.head)
+	defer step.finish()
 	tree := newTreeCheck(c)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // stops the reader when a check fails
@@ -29,12 +29,12 @@ func (c *checker) events(ctx context.Context) error {
 		if p.err != nil {
 			return p.err
 		}
-		if err := c.page(ctx, tree, p.events, bar); err != nil {
+		if err := c.page(ctx, tree, p.events, step); err != nil {
 			return err
 		}
 		if p.corrupt != nil {
 			c.damaged(ctx, tree, p.corrupt)
-			bar.add(1)
+			step.add(1)
 		}
 		if p.end != 0 {
 			c.r.note("the log ended at position %d during the check, below its head %d", p.end, c.head)
@@ -111,7 +111,7 @@ func readPage(ctx context.Context, log Log, pos uint64, n int) logPage {
 }
 
 // page checks consecutive intact events.
-func (c *checker) page(ctx context.Context, tree *treeCheck, recs []eventstore.RecordedEvent, b *bar) error {
+func (c *checker) page(ctx context.Context, tree *treeCheck, recs []eventstore.RecordedEvent, step *progress) error {
 	for _, rec := range recs {
 		c.r.Events++
 		e := c.decode(rec)
@@ -131,7 +131,7 @@ func (c *checker) page(ctx context.Context, tree *treeCheck, recs []eventstore.R
 			return err
 		}
 	}
-	b.add(len(recs))
+	step.add(len(recs))
 	return nil
 }
 
