@@ -11,13 +11,13 @@ import (
 	"github.com/rendertrust/rendertrust/internal/sqldb"
 )
 
-// JobAttemptsProjection is the "job_attempts" read model: one row per
+// jobAttemptsProjection is the "job_attempts" read model: one row per
 // dispatch of a job — its node, times, how it ended and why (table
 // rm_job_attempts), so a creator sees each failed attempt, not only the
 // last error.
-type JobAttemptsProjection struct{}
+type jobAttemptsProjection struct{}
 
-var _ Projection = JobAttemptsProjection{}
+var _ Projection = jobAttemptsProjection{}
 
 // attemptsView is the view queries read.
 const attemptsView = "rm_job_attempts"
@@ -39,10 +39,10 @@ var attemptColumns = []string{
 }
 
 // Name returns "job_attempts".
-func (JobAttemptsProjection) Name() string { return "job_attempts" }
+func (jobAttemptsProjection) Name() string { return "job_attempts" }
 
 // Tables returns rm_job_attempts, keyed by job and attempt.
-func (JobAttemptsProjection) Tables() []Table {
+func (jobAttemptsProjection) Tables() []Table {
 	return []Table{{
 		Name: attemptsView,
 		Columns: []string{
@@ -89,7 +89,7 @@ func attemptJobOf(e domain.Event) (domain.JobID, bool) {
 // Apply folds job events into rm_job_attempts: it reads the latest
 // attempt of each job the batch touches without dispatching it first,
 // folds the events in memory and writes each changed row once.
-func (JobAttemptsProjection) Apply(ctx context.Context, tx *sqldb.Tx, t Tables, events []Event) error {
+func (jobAttemptsProjection) Apply(ctx context.Context, tx *sqldb.Tx, t Tables, events []Event) error {
 	table := t.Name(attemptsView)
 	latest := map[domain.JobID]*attemptRow{}
 	seen := map[domain.JobID]bool{}

@@ -8,11 +8,11 @@ import (
 	"github.com/rendertrust/rendertrust/internal/sqldb"
 )
 
-// JobsProjection is the "jobs" read model: one row per job, with its
+// jobsProjection is the "jobs" read model: one row per job, with its
 // lifecycle, result and charge (table rm_jobs).
-type JobsProjection struct{}
+type jobsProjection struct{}
 
-var _ Projection = JobsProjection{}
+var _ Projection = jobsProjection{}
 
 // jobsView is the view queries read.
 const jobsView = "rm_jobs"
@@ -26,11 +26,11 @@ var jobColumns = []string{
 }
 
 // Name returns "jobs".
-func (JobsProjection) Name() string { return "jobs" }
+func (jobsProjection) Name() string { return "jobs" }
 
 // Tables returns rm_jobs, keyed by job id, indexed for each owner's list
 // (all jobs, and by status) newest first.
-func (JobsProjection) Tables() []Table {
+func (jobsProjection) Tables() []Table {
 	return []Table{{
 		Name: jobsView,
 		Columns: []string{
@@ -85,7 +85,7 @@ func (j *jobRow) scan(rows interface{ Scan(...any) error }) error {
 // Apply folds job events, and the deductions and refunds of jobs, into
 // rm_jobs: it reads the rows the batch touches that it did not create, folds
 // the events in memory and writes each changed row once.
-func (JobsProjection) Apply(ctx context.Context, tx *sqldb.Tx, t Tables, events []Event) error {
+func (jobsProjection) Apply(ctx context.Context, tx *sqldb.Tx, t Tables, events []Event) error {
 	table := t.Name(jobsView)
 	jobs := map[domain.JobID]*jobRow{}
 	var missing []string

@@ -63,7 +63,7 @@ func TestChangedTablesAreRebuilt(t *testing.T) {
 		mustWait(t, r1, e.store)
 		r1.Stop()
 
-		st, err := Status(context.Background(), e.db, e.store, []Projection{grantsProjection{2}})
+		st, err := ReadStatus(context.Background(), e.db, e.store, []Projection{grantsProjection{2}})
 		if err != nil || len(st) != 1 || !st[0].Stale {
 			t.Fatalf("Status = %+v, %v; want grants stale", st, err)
 		}
@@ -119,7 +119,7 @@ func TestStatusAndProgress(t *testing.T) {
 	t.Parallel()
 	e := sqliteEnv(t)
 	ctx := context.Background()
-	st, err := Status(ctx, e.db, e.store, nil)
+	st, err := ReadStatus(ctx, e.db, e.store, nil)
 	if err != nil || len(st) != len(All()) || st[0].Built {
 		t.Fatalf("Status of a fresh database = %+v, %v; want every projection not built", st, err)
 	}
@@ -133,7 +133,7 @@ func TestStatusAndProgress(t *testing.T) {
 	if len(reported) == 0 || !slices.IsSorted(reported) || reported[len(reported)-1] != res.Events || res.Events != head {
 		t.Errorf("progress reported %v, want rising counts ending at the %d events replayed (head %d)", reported, res.Events, head)
 	}
-	st, err = Status(ctx, e.db, e.store, nil)
+	st, err = ReadStatus(ctx, e.db, e.store, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,7 +54,7 @@ func TestBadEventInTheLog(t *testing.T) {
 }
 
 // brokenProjection fails every batch it is given.
-type brokenProjection struct{ NodesProjection }
+type brokenProjection struct{ nodesProjection }
 
 func (brokenProjection) Name() string { return "failing" }
 
@@ -110,7 +110,7 @@ func TestFailingProjectionIsolated(t *testing.T) {
 		if got := gathered(t, reg, "rendertrust_projection_failing", "balances"); got != 0 {
 			t.Errorf("failing{balances} = %v, want 0", got)
 		}
-		st, err := Status(context.Background(), e.db, e.store, ps)
+		st, err := ReadStatus(context.Background(), e.db, e.store, ps)
 		if err != nil {
 			t.Fatal(err)
 		}

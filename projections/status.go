@@ -8,8 +8,8 @@ import (
 	"github.com/rendertrust/rendertrust/internal/sqldb"
 )
 
-// ProjectionStatus is where one projection stands.
-type ProjectionStatus struct {
+// Status is where one projection stands.
+type Status struct {
 	Name       string    `json:"name"`
 	Built      bool      `json:"built"`      // false: no tables yet (the runner or a rebuild creates them)
 	Stale      bool      `json:"stale"`      // built from other table definitions: needs a rebuild
@@ -24,10 +24,10 @@ type ProjectionStatus struct {
 	Error string `json:"error,omitempty"`
 }
 
-// Status returns the status of each projection of ps (nil means All()), in
+// ReadStatus returns the status of each projection of ps (nil means All()), in
 // order, read from the checkpoints and the log. It creates the shared
 // checkpoint tables if missing, and fails on a database or log error.
-func Status(ctx context.Context, db *sqldb.DB, log Log, ps []Projection) ([]ProjectionStatus, error) {
+func ReadStatus(ctx context.Context, db *sqldb.DB, log Log, ps []Projection) ([]Status, error) {
 	if ps == nil {
 		ps = All()
 	}
@@ -47,9 +47,9 @@ func Status(ctx context.Context, db *sqldb.DB, log Log, ps []Projection) ([]Proj
 		return nil, fmt.Errorf("read head: %w", err)
 	}
 	now := time.Now()
-	out := make([]ProjectionStatus, 0, len(ps))
+	out := make([]Status, 0, len(ps))
 	for _, p := range ps {
-		st := ProjectionStatus{Name: p.Name(), Head: head, Error: failures[p.Name()]}
+		st := Status{Name: p.Name(), Head: head, Error: failures[p.Name()]}
 		if cp, ok := cps[p.Name()]; ok {
 			fp, err := generationFingerprint(ctx, db, p.Name(), cp.generation)
 			if err != nil {

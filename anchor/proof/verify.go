@@ -352,4 +352,3 @@ func parseHash(s string) (common.Hash, bool) {
 	}
 	return common.Hash(h), true
 }
-

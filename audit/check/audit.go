@@ -26,21 +26,21 @@ func (c *checker) auditLog(ctx context.Context) error {
 		f := Finding{Position: p.Position, TreeSize: p.TreeSize, Detail: p.Detail}
 		switch p.Check {
 		case anchor.AuditEntryStored:
-			f.Check = CheckEntry
+			f.Check = Entry
 		case anchor.AuditLeafIndex:
 			if p.Position > rep.Logged {
 				lagging++ // past the audit log's last leaf: it has not read the entry yet
 				continue
 			}
-			f.Check = CheckLeafIndex
+			f.Check = LeafIndex
 		case anchor.AuditAnchorRoot:
-			f.Check = CheckAnchorRoot
+			f.Check = AnchorRoot
 		case anchor.AuditRootOnChain:
-			f.Check = CheckRootOnChain
+			f.Check = RootOnChain
 		default:
 			f.Check = p.Check
 		}
-		if f.Check == CheckEntry || f.Check == CheckLeafIndex {
+		if f.Check == Entry || f.Check == LeafIndex {
 			c.broken = append(c.broken, f.Position)
 		}
 		f.EntryID = c.entryAt(ctx, f.Position)
@@ -63,7 +63,7 @@ func (c *checker) auditLog(ctx context.Context) error {
 
 // countingReader reports the events read as the step's progress.
 type countingReader struct {
-	log Log
+	log  Log
 	step *progress
 }
 

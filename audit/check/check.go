@@ -46,17 +46,18 @@ import (
 // Report.FindingsOmitted.
 const FindingsMax = 1000
 
-// The checks a finding can name.
+// The checks a finding can name (Finding.Check). Those the audit log's own
+// audit and the proofs also name share their names.
 const (
-	CheckEntry       = "entry"
-	CheckLeafIndex   = "leaf_index"
-	CheckAnchorRoot  = "anchor_root"
-	CheckRootOnChain = "root_on_chain"
-	CheckTreeNode    = "tree_node"
-	CheckPostings    = "postings"
-	CheckStream      = "stream"
-	CheckDecode      = "decode"
-	CheckProjection  = "projection"
+	Entry       = "entry"
+	LeafIndex   = anchor.AuditLeafIndex
+	AnchorRoot  = anchor.AuditAnchorRoot
+	RootOnChain = anchor.AuditRootOnChain
+	TreeNode    = "tree_node"
+	Postings    = "postings"
+	Stream      = "stream"
+	Decode      = "decode"
+	Projection  = "projection"
 )
 
 // Log is the event store as the check reads it; eventstore.Store
@@ -184,7 +185,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := c.phase(ctx, "audit log and anchors", c.auditLog); err != nil {
 		return nil, err
 	}
-	statuses, err := projections.Status(ctx, cfg.DB, cfg.Log, cfg.Projections)
+	statuses, err := projections.ReadStatus(ctx, cfg.DB, cfg.Log, cfg.Projections)
 	if errors.Is(err, eventstore.ErrCorrupt) {
 		// Status reads the entry after each checkpoint, for the lag; a
 		// damaged one is reported by the pass, and the read models are

@@ -307,7 +307,7 @@ func (tb *table) diff(live, replayed []any) string {
 // projectionFinding reports a row of tb, naming its key and the position
 // and entry of the last event that changed it.
 func (c *checker) projectionFinding(ctx context.Context, tb *table, row []any, what string) {
-	f := Finding{Check: CheckProjection, Projection: tb.projection, Table: tb.def.Name, Key: tb.keyText(row)}
+	f := Finding{Check: Projection, Projection: tb.projection, Table: tb.def.Name, Key: tb.keyText(row)}
 	if tb.position >= 0 {
 		if p, ok := row[tb.position].(int64); ok && p > 0 {
 			f.Position = uint64(p)

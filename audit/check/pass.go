@@ -121,7 +121,7 @@ func (c *checker) page(ctx context.Context, tree *treeCheck, recs []eventstore.R
 		if _, ok := domain.AccountOf(e); ok {
 			c.r.MoneyEvents++
 			if problem := postingsProblem(e); problem != "" {
-				c.r.add(Finding{Check: CheckPostings, Position: rec.Position, EntryID: rec.ID, Detail: problem})
+				c.r.add(Finding{Check: Postings, Position: rec.Position, EntryID: rec.ID, Detail: problem})
 			}
 		}
 		if err := tree.leaf(ctx, rec); err != nil {
@@ -147,11 +147,11 @@ func (c *checker) decode(rec eventstore.RecordedEvent) domain.Event {
 		return nil
 	}
 	if err != nil {
-		c.r.add(Finding{Check: CheckDecode, Position: rec.Position, EntryID: rec.ID, Detail: err.Error()})
+		c.r.add(Finding{Check: Decode, Position: rec.Position, EntryID: rec.ID, Detail: err.Error()})
 		return nil
 	}
 	if want, _ := replay.ExpectedStream(e); want != rec.Stream {
-		c.r.add(Finding{Check: CheckStream, Position: rec.Position, EntryID: rec.ID,
+		c.r.add(Finding{Check: Stream, Position: rec.Position, EntryID: rec.ID,
 			Detail: fmt.Sprintf("a %s event is in stream %s; its data says it belongs to %s", rec.Type, rec.Stream, want)})
 	}
 	return e
@@ -160,7 +160,7 @@ func (c *checker) decode(rec eventstore.RecordedEvent) domain.Event {
 // damaged records an entry the event store cannot return intact.
 func (c *checker) damaged(ctx context.Context, tree *treeCheck, corrupt *eventstore.CorruptionError) {
 	c.broken = append(c.broken, corrupt.Position)
-	c.r.add(Finding{Check: CheckEntry, Position: corrupt.Position, EntryID: c.entryAt(ctx, corrupt.Position), Detail: corrupt.Reason})
+	c.r.add(Finding{Check: Entry, Position: corrupt.Position, EntryID: c.entryAt(ctx, corrupt.Position), Detail: corrupt.Reason})
 	tree.stop(corrupt.Position)
 	c.rep.markHole(corrupt.Position)
 }

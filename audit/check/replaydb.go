@@ -34,7 +34,7 @@ type replayDB struct {
 
 // openReplay creates the replay database in a new directory of tempDir,
 // with the targets of the projections' checkpoints in statuses.
-func openReplay(ctx context.Context, tempDir string, ps []projections.Projection, statuses []projections.ProjectionStatus) (*replayDB, error) {
+func openReplay(ctx context.Context, tempDir string, ps []projections.Projection, statuses []projections.Status) (*replayDB, error) {
 	dir, err := os.MkdirTemp(tempDir, "rendertrust-check-")
 	if err != nil {
 		return nil, fmt.Errorf("check: replay database: %w", err)

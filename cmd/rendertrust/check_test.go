@@ -22,7 +22,7 @@ func TestWriteCheckReport(t *testing.T) {
 		want     []string
 	}{
 		{"Clean", nil, []string{"checked the log up to position 42", "compared with the chain", "balances: 1 row equal a replay", "jobs: not compared: the log is damaged", "no findings"}},
-		{"Finding", []check.Finding{{Check: check.CheckProjection, Position: 17, EntryID: "0193-entry", Table: "rm_jobs", Key: "job_id=j1", Detail: "status\ndiffers"}},
+		{"Finding", []check.Finding{{Check: check.Projection, Position: 17, EntryID: "0193-entry", Table: "rm_jobs", Key: "job_id=j1", Detail: "status\ndiffers"}},
 			[]string{"1 FINDING", "CHECK", "projection", "17", "0193-entry", "rm_jobs job_id=j1", "status differs"}},
 	}
 	for _, tc := range cases {

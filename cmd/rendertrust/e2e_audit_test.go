@@ -296,7 +296,7 @@ func auditCheck(t *testing.T, s *server) {
 	}
 	t.Logf("check --rpc %s:\n%s", rpc, out)
 	ctx := context.Background()
-	st, err := projections.Status(ctx, s.m.DB, s.m.Store, nil)
+	st, err := projections.ReadStatus(ctx, s.m.DB, s.m.Store, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,7 +313,7 @@ func auditCheck(t *testing.T, s *server) {
 	if !errors.Is(err, errFindings) || json.Unmarshal([]byte(out), &r) != nil || len(r.Findings) != 1 {
 		t.Fatalf("step 6: check after an edit: %v\n%s", err, out)
 	}
-	if f := r.Findings[0]; f.Check != check.CheckProjection || f.Key != "job_id="+job || f.Position == 0 || f.EntryID == "" ||
+	if f := r.Findings[0]; f.Check != check.Projection || f.Key != "job_id="+job || f.Position == 0 || f.EntryID == "" ||
 		!strings.Contains(f.Detail, "charged is 1000 in the read model, 10 in the replay") {
 		t.Fatalf("step 6: finding %+v", f)
 	}

@@ -33,7 +33,7 @@ func newProjectionsStatusCommand() *cobra.Command {
 			if err := m.Open(cmd.Context()); err != nil {
 				return err
 			}
-			st, err := projections.Status(cmd.Context(), m.DB, m.Store, projections.All())
+			st, err := projections.ReadStatus(cmd.Context(), m.DB, m.Store, projections.All())
 			if err != nil {
 				return err
 			}
@@ -94,7 +94,7 @@ func rebuildProjections(ctx context.Context, m *Main, names []string, progress i
 
 // writeProjectionStatus writes statuses as a table, one projection a line.
 // It returns w's error.
-func writeProjectionStatus(w io.Writer, statuses []projections.ProjectionStatus) error {
+func writeProjectionStatus(w io.Writer, statuses []projections.Status) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PROJECTION\tGENERATION\tPOSITION\tHEAD\tLAG EVENTS\tLAG\tUPDATED\tSTATE")
 	for _, s := range statuses {

@@ -13,7 +13,7 @@ import (
 // the state each line shows.
 func TestWriteProjectionStatus(t *testing.T) {
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	st := []projections.ProjectionStatus{
+	st := []projections.Status{
 		{Name: "jobs"},
 		{Name: "nodes", Built: true, Stale: true},
 		{Name: "usage", Built: true, Error: "disk full\x1b[2J"},
