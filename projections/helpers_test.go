@@ -101,7 +101,7 @@ var quietLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
 // ends.
 func mustStart(tb testing.TB, e env, db *sqldb.DB, ps []Projection) *Runner {
 	tb.Helper()
-	r, err := NewRunner(Config{DB: db, Log: e.store, Projections: ps, Registerer: prometheus.NewRegistry(), Logger: quietLogger})
+	r, err := NewRunner(Config{DB: db, Store: e.store, Projections: ps, Registerer: prometheus.NewRegistry(), Logger: quietLogger})
 	if err != nil {
 		tb.Fatalf("NewRunner: %v", err)
 	}

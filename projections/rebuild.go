@@ -59,9 +59,9 @@ type RebuildResult struct {
 // another rebuild of a projection swapped in first, or a database, log or
 // context error; on failure the old tables stay in service and the new ones
 // are dropped.
-func Rebuild(ctx context.Context, db *sqldb.DB, log Log, opts RebuildOptions) (RebuildResult, error) {
+func Rebuild(ctx context.Context, db *sqldb.DB, store Store, opts RebuildOptions) (RebuildResult, error) {
 	start := time.Now()
-	rb, err := newRebuild(db, log, opts)
+	rb, err := newRebuild(db, store, opts)
 	if err != nil {
 		return RebuildResult{}, err
 	}
@@ -93,7 +93,7 @@ func Rebuild(ctx context.Context, db *sqldb.DB, log Log, opts RebuildOptions) (R
 // rebuild is one run of Rebuild.
 type rebuild struct {
 	db     *sqldb.DB
-	log    Log
+	store  Store
 	ps     []Projection
 	logger *slog.Logger
 	// progress is RebuildOptions.Progress.
@@ -104,7 +104,7 @@ type rebuild struct {
 	res      RebuildResult
 }
 
-func newRebuild(db *sqldb.DB, log Log, opts RebuildOptions) (*rebuild, error) {
+func newRebuild(db *sqldb.DB, store Store, opts RebuildOptions) (*rebuild, error) {
 	all := opts.Projections
 	if all == nil {
 		all = All()
@@ -120,7 +120,7 @@ func newRebuild(db *sqldb.DB, log Log, opts RebuildOptions) (*rebuild, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &rebuild{db: db, log: log, ps: ps, logger: logger, progress: opts.Progress, gens: map[string]uint64{}}, nil
+	return &rebuild{db: db, store: store, ps: ps, logger: logger, progress: opts.Progress, gens: map[string]uint64{}}, nil
 }
 
 // prepare records the current checkpoints and creates the new generation.
@@ -155,7 +155,7 @@ func (rb *rebuild) prepare(ctx context.Context) error {
 // run replays the log into the new tables and swaps them in.
 func (rb *rebuild) run(ctx context.Context) (RebuildResult, error) {
 	for {
-		head, err := rb.log.Head(ctx)
+		head, err := rb.store.Head(ctx)
 		if err != nil {
 			return RebuildResult{}, fmt.Errorf("read head: %w", err)
 		}
@@ -188,7 +188,7 @@ func (rb *rebuild) replay(ctx context.Context, to uint64) error {
 	ch := make(chan chunk, feedChunksMax)
 	go func() {
 		defer close(ch)
-		readAhead(ctx, rb.log, rb.pos+1, to, ch)
+		readAhead(ctx, rb.store, rb.pos+1, to, ch)
 	}()
 	var batch []Event
 	flush := func() error {

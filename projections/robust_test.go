@@ -23,7 +23,7 @@ func TestBadEventInTheLog(t *testing.T) {
 	t.Parallel()
 	backends(t, func(t *testing.T, e env) {
 		reg := prometheus.NewRegistry()
-		r, err := NewRunner(Config{DB: e.db, Log: e.store, Registerer: reg, Logger: quietLogger})
+		r, err := NewRunner(Config{DB: e.db, Store: e.store, Registerer: reg, Logger: quietLogger})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -79,7 +79,7 @@ func TestFailingProjectionIsolated(t *testing.T) {
 	backends(t, func(t *testing.T, e env) {
 		reg := prometheus.NewRegistry()
 		ps := append(All(), brokenProjection{})
-		r, err := NewRunner(Config{DB: e.db, Log: e.store, Projections: ps, Registerer: reg, Logger: quietLogger})
+		r, err := NewRunner(Config{DB: e.db, Store: e.store, Projections: ps, Registerer: reg, Logger: quietLogger})
 		if err != nil {
 			t.Fatal(err)
 		}

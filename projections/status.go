@@ -27,7 +27,7 @@ type Status struct {
 // ReadStatus returns the status of each projection of ps (nil means All()), in
 // order, read from the checkpoints and the log. It creates the shared
 // checkpoint tables if missing, and fails on a database or log error.
-func ReadStatus(ctx context.Context, db *sqldb.DB, log Log, ps []Projection) ([]Status, error) {
+func ReadStatus(ctx context.Context, db *sqldb.DB, store Store, ps []Projection) ([]Status, error) {
 	if ps == nil {
 		ps = All()
 	}
@@ -42,7 +42,7 @@ func ReadStatus(ctx context.Context, db *sqldb.DB, log Log, ps []Projection) ([]
 	if err != nil {
 		return nil, err
 	}
-	head, err := log.Head(ctx)
+	head, err := store.Head(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read head: %w", err)
 	}
@@ -60,7 +60,7 @@ func ReadStatus(ctx context.Context, db *sqldb.DB, log Log, ps []Projection) ([]
 		}
 		if head > st.Position {
 			st.LagEvents = head - st.Position
-			next, err := log.ReadAll(ctx, st.Position+1, 1)
+			next, err := store.ReadAll(ctx, st.Position+1, 1)
 			if err != nil {
 				return nil, fmt.Errorf("read log at %d: %w", st.Position+1, err)
 			}

@@ -14,7 +14,7 @@ import (
 // and turns its problems into findings.
 func (c *checker) auditLog(ctx context.Context) error {
 	step := startStep(c.cfg.Progress, "check 1/3: entries against the audit log and the anchors", "events", c.head)
-	svc := anchor.NewService(c.cfg.DB, countingReader{log: c.cfg.Log, step: step}, anchor.ServiceConfig{Chain: c.cfg.Chain})
+	svc := anchor.NewService(c.cfg.DB, countingReader{store: c.cfg.Store, step: step}, anchor.ServiceConfig{Chain: c.cfg.Chain})
 	rep, err := svc.Audit(ctx)
 	step.finish()
 	if err != nil {
@@ -63,13 +63,13 @@ func (c *checker) auditLog(ctx context.Context) error {
 
 // countingReader reports the events read as the step's progress.
 type countingReader struct {
-	log  Log
-	step *progress
+	store Store
+	step  *progress
 }
 
-// ReadAll reads as Log.ReadAll does and counts the events read.
+// ReadAll reads as Store.ReadAll does and counts the events read.
 func (r countingReader) ReadAll(ctx context.Context, from uint64, max int) ([]eventstore.RecordedEvent, error) {
-	evs, err := r.log.ReadAll(ctx, from, max)
+	evs, err := r.store.ReadAll(ctx, from, max)
 	if err == nil {
 		r.step.add(len(evs))
 	}
@@ -83,7 +83,7 @@ func (c *checker) entryAt(ctx context.Context, position uint64) string {
 	if position == 0 {
 		return ""
 	}
-	evs, err := c.cfg.Log.ReadAll(ctx, position, 1)
+	evs, err := c.cfg.Store.ReadAll(ctx, position, 1)
 	if err == nil && len(evs) == 1 && evs[0].Position == position {
 		return evs[0].ID
 	}

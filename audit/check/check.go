@@ -60,9 +60,9 @@ const (
 	Projection  = "projection"
 )
 
-// Log is the event store as the check reads it; eventstore.Store
+// Store is the event store as the check reads it; eventstore.Store
 // implements it.
-type Log interface {
+type Store interface {
 	ReadAll(ctx context.Context, from uint64, max int) ([]eventstore.RecordedEvent, error)
 	Head(ctx context.Context) (uint64, error)
 	Subscribe(ctx context.Context, from uint64) *eventstore.Subscription
@@ -70,8 +70,8 @@ type Log interface {
 
 // Config says what to check.
 type Config struct {
-	// Log is the event log. Required.
-	Log Log
+	// Store is the event store. Required.
+	Store Store
 	// DB is the state database: the audit log's tables and the read
 	// models. Required.
 	DB *sqldb.DB
@@ -176,7 +176,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := anchor.Migrate(ctx, cfg.DB); err != nil {
 		return nil, fmt.Errorf("check: %w", err)
 	}
-	head, err := cfg.Log.Head(ctx)
+	head, err := cfg.Store.Head(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("check: read head: %w", err)
 	}
@@ -185,7 +185,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := c.phase(ctx, "audit log and anchors", c.auditLog); err != nil {
 		return nil, err
 	}
-	statuses, err := projections.ReadStatus(ctx, cfg.DB, cfg.Log, cfg.Projections)
+	statuses, err := projections.ReadStatus(ctx, cfg.DB, cfg.Store, cfg.Projections)
 	if errors.Is(err, eventstore.ErrCorrupt) {
 		// Status reads the entry after each checkpoint, for the lag; a
 		// damaged one is reported by the pass, and the read models are

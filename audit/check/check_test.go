@@ -41,7 +41,7 @@ func newFixture(t *testing.T, opts audittest.Options) (*audittest.Installation, 
 
 func run(t *testing.T, in *audittest.Installation) *check.Report {
 	t.Helper()
-	cfg := check.Config{Log: in.Store, DB: in.DB, TempDir: t.TempDir()}
+	cfg := check.Config{Store: in.Store, DB: in.DB, TempDir: t.TempDir()}
 	if in.Chain != nil {
 		cfg.Chain = in.Chain.Client()
 	}

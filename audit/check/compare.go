@@ -35,7 +35,7 @@ func (c *checker) projections(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := c.rep.catchUp(ctx, c.cfg.Log, projectionEvent, cps); err != nil {
+	if err := c.rep.catchUp(ctx, c.cfg.Store, projectionEvent, cps); err != nil {
 		return err
 	}
 	total, err := c.rep.rows(ctx)

@@ -24,7 +24,7 @@ func (c *checker) events(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // stops the reader when a check fails
 	pages := make(chan logPage, readAheadPages)
-	go readLog(ctx, c.cfg.Log, c.head, pages)
+	go readLog(ctx, c.cfg.Store, c.head, pages)
 	for p := range pages {
 		if p.err != nil {
 			return p.err
@@ -63,7 +63,7 @@ type logPage struct {
 
 // readLog reads positions 1..head in pages, going on past each entry that
 // cannot be read back (which ends its page), and closes out.
-func readLog(ctx context.Context, log Log, head uint64, out chan<- logPage) {
+func readLog(ctx context.Context, store Store, head uint64, out chan<- logPage) {
 	defer close(out)
 	send := func(p logPage) bool {
 		select {
@@ -74,7 +74,7 @@ func readLog(ctx context.Context, log Log, head uint64, out chan<- logPage) {
 		}
 	}
 	for pos := uint64(1); pos <= head; {
-		p := readPage(ctx, log, pos, int(min(uint64(eventstore.ReadEventsMax), head-pos+1)))
+		p := readPage(ctx, store, pos, int(min(uint64(eventstore.ReadEventsMax), head-pos+1)))
 		if !send(p) {
 			return
 		}
@@ -88,14 +88,14 @@ func readLog(ctx context.Context, log Log, head uint64, out chan<- logPage) {
 }
 
 // readPage reads up to n events from pos; a damaged entry ends the page.
-func readPage(ctx context.Context, log Log, pos uint64, n int) logPage {
-	recs, err := log.ReadAll(ctx, pos, n)
+func readPage(ctx context.Context, store Store, pos uint64, n int) logPage {
+	recs, err := store.ReadAll(ctx, pos, n)
 	var corrupt *eventstore.CorruptionError
 	if errors.As(err, &corrupt) && corrupt.Position >= pos {
 		p := logPage{corrupt: corrupt}
 		if corrupt.Position > pos {
 			// Read what precedes the damaged entry on its own.
-			if p.events, err = log.ReadAll(ctx, pos, int(corrupt.Position-pos)); err != nil {
+			if p.events, err = store.ReadAll(ctx, pos, int(corrupt.Position-pos)); err != nil {
 				return logPage{err: fmt.Errorf("check: read the log from %d: %w", pos, err)}
 			}
 		}

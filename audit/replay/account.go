@@ -52,12 +52,12 @@ type Hold struct {
 // It returns the log's error (a *eventstore.CorruptionError for an entry
 // that does not read back intact), a *MisfiledError, or an error for an
 // event that does not decode. A user with no events has an empty account.
-func AccountAt(ctx context.Context, log Log, user domain.UserID, m Moment) (*Account, error) {
+func AccountAt(ctx context.Context, store Store, user domain.UserID, m Moment) (*Account, error) {
 	out := &Account{User: user, Moment: m, Holds: []Hold{}, History: []Entry{}}
 	agg := domain.NewAccount(user)
 	held := map[domain.JobID]Hold{}
 	var order []domain.JobID
-	err := readStream(ctx, log, domain.AccountStream(user), m.Position, func(rec eventstore.RecordedEvent, e domain.Event) {
+	err := readStream(ctx, store, domain.AccountStream(user), m.Position, func(rec eventstore.RecordedEvent, e domain.Event) {
 		agg.Apply(e)
 		if h, ok := e.(domain.CreditsHeld); ok {
 			held[h.JobID] = Hold{Job: h.JobID, HeldAt: h.At, Position: rec.Position}
@@ -96,10 +96,10 @@ func appendBounded(h []Entry, e Entry, omitted int) ([]Entry, int) {
 
 // readStream calls fold for each known event of stream at a position up to
 // until, in version order. Events of unknown types are passed over.
-func readStream(ctx context.Context, log Log, stream string, until uint64, fold func(eventstore.RecordedEvent, domain.Event)) error {
+func readStream(ctx context.Context, store Store, stream string, until uint64, fold func(eventstore.RecordedEvent, domain.Event)) error {
 	next := uint64(1)
 	for {
-		recs, err := log.ReadStream(ctx, stream, next, eventstore.ReadEventsMax)
+		recs, err := store.ReadStream(ctx, stream, next, eventstore.ReadEventsMax)
 		if err != nil {
 			return fmt.Errorf("read %s from version %d: %w", stream, next, err)
 		}

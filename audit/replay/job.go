@@ -49,10 +49,10 @@ type Job struct {
 // about it in its owner's account stream. It returns an error wrapping
 // domain.ErrJobNotFound when the job has no event up to m, and otherwise
 // the errors of AccountAt.
-func JobAt(ctx context.Context, log Log, id domain.JobID, m Moment) (*Job, error) {
+func JobAt(ctx context.Context, store Store, id domain.JobID, m Moment) (*Job, error) {
 	agg := domain.NewJob(id)
 	var lifecycle []Entry
-	err := readStream(ctx, log, domain.JobStream(id), m.Position, func(rec eventstore.RecordedEvent, e domain.Event) {
+	err := readStream(ctx, store, domain.JobStream(id), m.Position, func(rec eventstore.RecordedEvent, e domain.Event) {
 		agg.Apply(e)
 		lifecycle = append(lifecycle, newEntry(rec, e))
 	})
@@ -63,7 +63,7 @@ func JobAt(ctx context.Context, log Log, id domain.JobID, m Moment) (*Job, error
 		return nil, fmt.Errorf("%w: job %s has no event up to position %d", domain.ErrJobNotFound, id, m.Position)
 	}
 	out := newJob(agg, m)
-	money, hold, err := jobMoney(ctx, log, agg.Owner(), id, m)
+	money, hold, err := jobMoney(ctx, store, agg.Owner(), id, m)
 	if err != nil {
 		return nil, err
 	}
@@ -90,11 +90,11 @@ func newJob(j *domain.Job, m Moment) *Job {
 
 // jobMoney returns the money events about job in owner's account up to m,
 // and the job's hold as of m (nil if there was none).
-func jobMoney(ctx context.Context, log Log, owner domain.UserID, job domain.JobID, m Moment) ([]Entry, *Hold, error) {
+func jobMoney(ctx context.Context, store Store, owner domain.UserID, job domain.JobID, m Moment) ([]Entry, *Hold, error) {
 	agg := domain.NewAccount(owner)
 	var entries []Entry
 	var hold *Hold
-	err := readStream(ctx, log, domain.AccountStream(owner), m.Position, func(rec eventstore.RecordedEvent, e domain.Event) {
+	err := readStream(ctx, store, domain.AccountStream(owner), m.Position, func(rec eventstore.RecordedEvent, e domain.Event) {
 		agg.Apply(e)
 		if j, ok := jobOfMoney(e); !ok || j != job {
 			return

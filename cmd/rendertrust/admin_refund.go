@@ -79,7 +79,7 @@ the same details does nothing, so a retry after an error is safe.`,
 // runAdminRefund refunds the job opts names through svc and prints what
 // was refunded and where it is in log. It returns the command's error
 // (domain.ErrNotCharged, domain.ErrRefundExceedsCharge, …) with context.
-func runAdminRefund(ctx context.Context, svc *commands.Service, log replay.Log, out io.Writer, opts refundOptions) error {
+func runAdminRefund(ctx context.Context, svc *commands.Service, store replay.Store, out io.Writer, opts refundOptions) error {
 	if opts.amount < 0 {
 		return fmt.Errorf("--amount %d: refund a positive amount, or omit it to refund everything left", opts.amount)
 	}
@@ -94,7 +94,7 @@ func runAdminRefund(ctx context.Context, svc *commands.Service, log replay.Log, 
 	case err != nil:
 		return fmt.Errorf("refund job %s: %w", job, err)
 	}
-	res, err := refundOutcome(ctx, log, job, opts.refundID, pos)
+	res, err := refundOutcome(ctx, store, job, opts.refundID, pos)
 	if err != nil {
 		return err
 	}
@@ -115,12 +115,12 @@ func runAdminRefund(ctx context.Context, svc *commands.Service, log replay.Log, 
 
 // refundOutcome reads the refund back from the log: the job's money as of
 // the log's head and the refund's entry.
-func refundOutcome(ctx context.Context, log replay.Log, job domain.JobID, refundID string, pos uint64) (refundResult, error) {
-	m, err := replay.Resolve(ctx, log, replay.Until{})
+func refundOutcome(ctx context.Context, store replay.Store, job domain.JobID, refundID string, pos uint64) (refundResult, error) {
+	m, err := replay.Resolve(ctx, store, replay.Until{})
 	if err != nil {
 		return refundResult{}, err
 	}
-	j, err := replay.JobAt(ctx, log, job, m)
+	j, err := replay.JobAt(ctx, store, job, m)
 	if err != nil {
 		return refundResult{}, err
 	}

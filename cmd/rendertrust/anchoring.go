@@ -46,12 +46,12 @@ func (m *Main) startAnchoring(ctx context.Context) (*anchoring, error) {
 			return nil, err
 		}
 		a.dev, a.client, writer = dc, dc.Client(), dc.Writer()
-		m.Log.Info("dev chain", "rpc", dc.URL(), "contract", dc.Contract().Hex(), "chain_id", dc.Client().ChainID())
+		m.Logger.Info("dev chain", "rpc", dc.URL(), "contract", dc.Contract().Hex(), "chain_id", dc.Client().ChainID())
 	default:
 		return nil, nil
 	}
 	var err error
-	if a.log, err = anchor.OpenLog(ctx, m.DB, m.Store, m.Log); err != nil {
+	if a.log, err = anchor.OpenLog(ctx, m.DB, m.Store, m.Logger); err != nil {
 		a.close()
 		return nil, err
 	}
@@ -91,7 +91,7 @@ func (m *Main) trust(a *anchoring) proof.Trust {
 // only) when no key file or contract is configured.
 func (m *Main) chainWriter(c *ethchain.Client) (*ethchain.Writer, error) {
 	if m.Config.ChainKeyFile == "" || m.Config.AnchorContract == "" {
-		m.Log.Warn("no CHAIN_KEY_FILE or ANCHOR_CONTRACT: serving proofs, not anchoring")
+		m.Logger.Warn("no CHAIN_KEY_FILE or ANCHOR_CONTRACT: serving proofs, not anchoring")
 		return nil, nil
 	}
 	if !common.IsHexAddress(m.Config.AnchorContract) {
@@ -107,7 +107,7 @@ func (m *Main) chainWriter(c *ethchain.Client) (*ethchain.Writer, error) {
 // workerConfig fills the anchor worker's settings; the dev chain seals a
 // block per transaction, so one confirmation is all it ever gets.
 func (m *Main) workerConfig() anchor.WorkerConfig {
-	c := anchor.WorkerConfig{Interval: time.Minute, EveryEvents: 1000, Confirmations: 12, Finalized: m.Config.AnchorFinalized, Logger: m.Log}
+	c := anchor.WorkerConfig{Interval: time.Minute, EveryEvents: 1000, Confirmations: 12, Finalized: m.Config.AnchorFinalized, Logger: m.Logger}
 	if m.Config.Dev && m.Config.ChainRPCURL == "" {
 		c.Interval, c.EveryEvents, c.Confirmations, c.PollInterval = 10*time.Second, 100, 1, 100*time.Millisecond
 	}

@@ -91,7 +91,7 @@ func runCheck(ctx context.Context, m *Main, out, progress io.Writer, opts checkO
 	}
 	defer closeChain()
 	report, finishBars := stepBars(progress)
-	r, err := check.Run(ctx, check.Config{Log: m.Store, DB: m.DB, Chain: chain, Progress: report})
+	r, err := check.Run(ctx, check.Config{Store: m.Store, DB: m.DB, Chain: chain, Progress: report})
 	finishBars()
 	if err != nil {
 		return err

@@ -61,7 +61,7 @@ func newProjectionsRebuildCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			m.Log.Info("rebuilt", "projections", res.Projections, "events", res.Events, "position", res.Position, "duration", res.Duration)
+			m.Logger.Info("rebuilt", "projections", res.Projections, "events", res.Events, "position", res.Position, "duration", res.Duration)
 			return nil
 		},
 	}
@@ -84,7 +84,7 @@ func rebuildProjections(ctx context.Context, m *Main, names []string, progress i
 	}
 	b := newBar(progress, "rebuild "+strings.Join(shown, ", "), "events")
 	b.set(0, head)
-	res, err := projections.Rebuild(ctx, m.DB, m.Store, projections.RebuildOptions{Names: names, Logger: m.Log,
+	res, err := projections.Rebuild(ctx, m.DB, m.Store, projections.RebuildOptions{Names: names, Logger: m.Logger,
 		Progress: func(n uint64) { b.set(n, head) }})
 	if err == nil {
 		b.finish()
