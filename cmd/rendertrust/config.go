@@ -35,6 +35,9 @@ type Config struct {
 	TrustedProxies string // RENDERTRUST_TRUSTED_PROXIES, comma-separated
 	// MetricsAddr serves /metrics on another address, not on the API's.
 	MetricsAddr string // RENDERTRUST_METRICS_ADDR
+	// Pprof serves Go's profiles under /debug/pprof/ on MetricsAddr, with
+	// mutex and block profiling on: for operators profiling under load.
+	Pprof bool // RENDERTRUST_PPROF
 
 	StripeSecretKey     string        // STRIPE_SECRET_KEY
 	StripeWebhookSecret string        // STRIPE_WEBHOOK_SECRET, comma-separated during rotation
@@ -79,6 +82,7 @@ var envNames = map[string]string{
 	"log-level":             "RENDERTRUST_LOG_LEVEL",
 	"trusted-proxies":       "RENDERTRUST_TRUSTED_PROXIES",
 	"metrics-addr":          "RENDERTRUST_METRICS_ADDR",
+	"pprof":                 "RENDERTRUST_PPROF",
 	"stripe-secret-key":     "STRIPE_SECRET_KEY",
 	"stripe-webhook-secret": "STRIPE_WEBHOOK_SECRET",
 	"stripe-api-url":        "STRIPE_API_URL",
@@ -125,6 +129,7 @@ func (c *Config) bindServeFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.CORSOrigins, "cors-origins", "app://rendertrust,http://localhost:5173", "origins allowed by CORS (the desktop app's)")
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "reverse proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For is believed (default: none, the peer's address is the client's)")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "serve /metrics on this address instead of the API's (e.g. 127.0.0.1:9090)")
+	fs.BoolVar(&c.Pprof, "pprof", false, "serve Go's CPU, heap, mutex and block profiles under /debug/pprof/ on --metrics-addr (needs it)")
 	fs.StringVar(&c.StripeSecretKey, "stripe-secret-key", "", "Stripe secret key (sk_…)")
 	fs.StringVar(&c.StripeWebhookSecret, "stripe-webhook-secret", "", "Stripe webhook signing secrets (whsec_…), comma-separated")
 	fs.StringVar(&c.StripeAPIURL, "stripe-api-url", "", "another Stripe API endpoint, e.g. stripe-mock")

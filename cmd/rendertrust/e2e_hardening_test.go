@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -130,6 +131,39 @@ func TestMetricsAddr(t *testing.T) {
 	if body := getMetrics(t, "http://"+s.m.MetricsAddr()); !strings.Contains(body, "rendertrust_http_requests_total") {
 		t.Fatalf("the metrics address serves no API metrics:\n%.500s", body)
 	}
+}
+
+// TestPprof: --pprof serves the profiles, mutex and block included, on the
+// metrics address only, and refuses to start without one.
+func TestPprof(t *testing.T) {
+	s := startServer(t, func(c *Config) { c.MetricsAddr, c.Pprof = "127.0.0.1:0", true })
+	// The API's address answers every path with the Creator app's page.
+	if st, body := getBody(t, s.base+"/debug/pprof/mutex?debug=1"); st == 200 && strings.Contains(body, "--- mutex:") {
+		t.Fatal("the profiles are served on the API's address")
+	}
+	for _, profile := range []string{"mutex", "block", "heap"} {
+		// The text form of each profile names its kind in its header
+		// ("--- mutex:", "--- contention:", "heap profile:").
+		st, body := getBody(t, "http://"+s.m.MetricsAddr()+"/debug/pprof/"+profile+"?debug=1")
+		if st != 200 || !strings.Contains(body, map[string]string{"mutex": "--- mutex:", "block": "--- contention:", "heap": "heap profile:"}[profile]) {
+			t.Fatalf("GET /debug/pprof/%s: %d\n%.300s", profile, st, body)
+		}
+	}
+	m := &Main{Config: Config{DataDir: t.TempDir(), Pprof: true}}
+	if err := m.Run(t.Context()); !errors.Is(err, errPprofWithoutMetricsAddr) {
+		t.Fatalf("--pprof without --metrics-addr: %v, want errPprofWithoutMetricsAddr", err)
+	}
+}
+
+func getBody(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 func getMetrics(t *testing.T, base string) string {

@@ -22,6 +22,7 @@ const (
 	// creators' tokens are not refreshed during the run.
 	loadtestDurationMax  = 10 * time.Minute
 	loadtestNodesDefault = 4
+	loadtestIdleNodesMax = 100
 	loadtestUsersMax     = 10_000
 	loadtestNodeSlots    = 16 // the domain's SlotsMax
 )
@@ -38,6 +39,7 @@ type loadtestFlags struct {
 	adminEmail    string
 	adminPassword string
 	nodes         int
+	idleNodes     int
 	packages      int
 	allowRemote   bool
 	json          bool
@@ -78,6 +80,7 @@ or by admin grants (--admin-email, password from $RENDERTRUST_ADMIN_PASSWORD or
 	fs.StringVar(&f.adminPassword, "admin-password", "", "the admin's password (default: $RENDERTRUST_ADMIN_PASSWORD)")
 	fs.IntVar(&f.packages, "packages", 0, "credit packages of 1,000 each creator is funded with (default: 1,000,000 credits shared, 1 to 200 each)")
 	fs.IntVar(&f.nodes, "nodes", loadtestNodesDefault, "protocol-level nodes for the cycle workload")
+	fs.IntVar(&f.idleNodes, "idle-nodes", 0, "submit and mixed: enroll this many nodes that heartbeat and take no work, so jobs wait QUEUED without an executor on the cores (needs --admin-email)")
 	fs.BoolVar(&f.allowRemote, "allow-remote", false, "allow a server that is not on a loopback address")
 	fs.BoolVar(&f.json, "json", false, "print the result as JSON")
 	return cmd
@@ -111,6 +114,12 @@ func (f *loadtestFlags) check() error {
 	}
 	if f.workload == "cycle" && f.nodes < 1 {
 		return fmt.Errorf("--nodes %d: want at least 1", f.nodes)
+	}
+	if f.idleNodes < 0 || f.idleNodes > loadtestIdleNodesMax {
+		return fmt.Errorf("--idle-nodes %d outside [0, %d]", f.idleNodes, loadtestIdleNodesMax)
+	}
+	if f.idleNodes > 0 && (f.adminEmail == "" || (f.workload != "submit" && f.workload != "mixed")) {
+		return fmt.Errorf("--idle-nodes is for the submit and mixed workloads and needs --admin-email")
 	}
 	return loadgen.CheckServer(f.server, f.allowRemote)
 }
@@ -146,10 +155,14 @@ func runLoadtest(cmd *cobra.Command, f *loadtestFlags) error {
 	}
 	var cycles atomic.Int64
 	stopNodes := func() {}
-	if f.workload == "cycle" {
-		if stopNodes, err = env.runNodes(ctx, f, &cycles); err != nil {
-			return err
-		}
+	switch {
+	case f.workload == "cycle":
+		stopNodes, err = env.runNodes(ctx, f, &cycles)
+	case f.idleNodes > 0:
+		stopNodes, err = env.runIdleNodes(ctx, f.jobType, f.idleNodes)
+	}
+	if err != nil {
+		return err
 	}
 	fmt.Fprintf(errOut, "loadtest: %s workload, %d clients for %s against %s\n", f.workload, f.clients, f.duration, f.server)
 	res, err := loadgen.RunConfig(ctx, loadgen.Config{

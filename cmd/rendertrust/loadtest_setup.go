@@ -155,7 +155,56 @@ func (e *loadtestEnv) do(ctx context.Context, token, method, path string, body i
 // what is dispatched to them at once, counting completions in cycles. The
 // returned stop ends them.
 func (e *loadtestEnv) runNodes(ctx context.Context, f *loadtestFlags, cycles *atomic.Int64) (stop func(), err error) {
-	creds := make([]string, f.nodes)
+	creds, err := e.enrollNodes(ctx, f.jobType, f.nodes)
+	if err != nil {
+		return nil, err
+	}
+	nctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for _, cred := range creds {
+		wg.Add(1)
+		go func() { defer wg.Done(); e.runNode(nctx, cred, cycles) }()
+	}
+	return func() { cancel(); wg.Wait() }, nil
+}
+
+// loadtestIdleHeartbeat is how often an idle node heartbeats: well inside
+// the server's default node-lost timeout.
+const loadtestIdleHeartbeat = 5 * time.Second
+
+// runIdleNodes enrolls n nodes that heartbeat and never take work: the job
+// type stays available, so submissions are accepted and wait QUEUED, and no
+// executor competes with the server for the cores. The returned stop ends
+// them.
+func (e *loadtestEnv) runIdleNodes(ctx context.Context, jobType string, n int) (stop func(), err error) {
+	creds, err := e.enrollNodes(ctx, jobType, n)
+	if err != nil {
+		return nil, err
+	}
+	nctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(loadtestIdleHeartbeat)
+		defer t.Stop()
+		for {
+			select {
+			case <-nctx.Done():
+				return
+			case <-t.C:
+				for _, cred := range creds {
+					e.post(nctx, cred, "/api/v1/nodes/heartbeat", struct{}{}, nil)
+				}
+			}
+		}
+	}()
+	return func() { cancel(); <-done }, nil
+}
+
+// enrollNodes enrolls n nodes of loadtestNodeSlots slots that run jobType,
+// each heartbeating once, and returns their credentials.
+func (e *loadtestEnv) enrollNodes(ctx context.Context, jobType string, n int) ([]string, error) {
+	creds := make([]string, n)
 	for i := range creds {
 		var tok struct {
 			Token string `json:"token"`
@@ -166,7 +215,7 @@ func (e *loadtestEnv) runNodes(ctx context.Context, f *loadtestFlags, cycles *at
 		var enrolled struct {
 			Credential string `json:"credential"`
 		}
-		enroll := map[string]any{"token": tok.Token, "name": fmt.Sprintf("loadtest-%d", i), "job_types": []string{f.jobType}, "slots": loadtestNodeSlots}
+		enroll := map[string]any{"token": tok.Token, "name": fmt.Sprintf("loadtest-%d", i), "job_types": []string{jobType}, "slots": loadtestNodeSlots}
 		if err := e.post(ctx, "", "/api/v1/nodes/enroll", enroll, &enrolled); err != nil {
 			return nil, fmt.Errorf("enroll node: %w", err)
 		}
@@ -175,13 +224,7 @@ func (e *loadtestEnv) runNodes(ctx context.Context, f *loadtestFlags, cycles *at
 			return nil, fmt.Errorf("node heartbeat: %w", err)
 		}
 	}
-	nctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	for _, cred := range creds {
-		wg.Add(1)
-		go func() { defer wg.Done(); e.runNode(nctx, cred, cycles) }()
-	}
-	return func() { cancel(); wg.Wait() }, nil
+	return creds, nil
 }
 
 // runNode long-polls one node's assignments and completes each at once

@@ -67,6 +67,29 @@ func TestLoadtest(t *testing.T) {
 	}
 }
 
+// TestLoadtestIdleNodes: on a server with no node, submissions are refused
+// 503; with --idle-nodes the loadtest's own idle node keeps the job type
+// available, so every submission is accepted and waits QUEUED.
+func TestLoadtestIdleNodes(t *testing.T) {
+	s := startServer(t, nil)
+	s.admin(t)
+	flags := []string{"--server", s.base, "--clients", "4", "--duration", "2s", "--users", "2", "--packages", "2", "--json",
+		"--admin-email", "ops@example.com", "--admin-password", "operator password", "--workload", "submit"}
+	out, err := runLoadtestCLI(t, flags...)
+	var rep loadtestReport
+	if err != nil || json.Unmarshal([]byte(out), &rep) != nil || rep.Errors["no_healthy_nodes"] == 0 {
+		t.Fatalf("without a node: %v %+v; want no_healthy_nodes refusals", err, rep)
+	}
+	out, err = runLoadtestCLI(t, append(flags, "--idle-nodes", "1")...)
+	rep = loadtestReport{}
+	if err != nil || json.Unmarshal([]byte(out), &rep) != nil {
+		t.Fatalf("loadtest --idle-nodes 1: %v\n%s", err, out)
+	}
+	if rep.Requests == 0 || rep.Failures != 0 {
+		t.Fatalf("with an idle node: %+v; want every submission accepted", rep)
+	}
+}
+
 // keepAlive heartbeats for the node with credential until the test ends,
 // so it stays healthy however slow the setup is.
 func keepAlive(t *testing.T, s *server, credential string) {
@@ -102,6 +125,9 @@ func TestLoadtestFlags(t *testing.T) {
 		"too long":             {"--dev", "--duration", "11m"},
 		"too many users":       {"--dev", "--users", "10001"},
 		"too many packages":    {"--dev", "--packages", "201"},
+		"idle nodes for reads": {"--workload", "read", "--admin-email", "ops@example.com", "--idle-nodes", "1"},
+		"idle nodes with dev":  {"--dev", "--idle-nodes", "1"},
+		"too many idle nodes":  {"--admin-email", "ops@example.com", "--idle-nodes", "101"},
 		"remote not permitted": {"--dev", "--server", "http://192.0.2.1:8080", "--duration", "1s"},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -152,6 +154,9 @@ func ownerOnly(dir string) error {
 // Run opens everything and starts serving; it returns once the server is
 // listening (Addr says where). Workers run until Close.
 func (m *Main) Run(ctx context.Context) error {
+	if m.Config.Pprof && m.Config.MetricsAddr == "" {
+		return errPprofWithoutMetricsAddr
+	}
 	if err := m.Open(ctx); err != nil {
 		return err
 	}
@@ -185,7 +190,21 @@ func (m *Main) Run(ctx context.Context) error {
 // metricsReadHeaderTimeout bounds the request head of a /metrics scrape.
 const metricsReadHeaderTimeout = 10 * time.Second
 
-// serveMetrics serves /metrics on Config.MetricsAddr when it is set.
+// Sampling rates of the mutex and block profiles under --pprof: one
+// contention event in profileMutexFraction, one blocking event per
+// profileBlockRate nanoseconds blocked. Coarse enough to cost little under
+// load, fine enough to rank the locks.
+const (
+	profileMutexFraction = 100
+	profileBlockRate     = 10_000
+)
+
+// errPprofWithoutMetricsAddr: the profiles are never served on the public
+// API address.
+var errPprofWithoutMetricsAddr = errors.New("--pprof needs --metrics-addr: the profiles are never served on the API's address")
+
+// serveMetrics serves /metrics (and, with --pprof, /debug/pprof/) on
+// Config.MetricsAddr when it is set.
 func (m *Main) serveMetrics() error {
 	if m.Config.MetricsAddr == "" {
 		return nil
@@ -196,6 +215,9 @@ func (m *Main) serveMetrics() error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.HTTP.MetricsHandler())
+	if m.Config.Pprof {
+		servePprof(mux)
+	}
 	m.metricsL, m.metrics = l, &http.Server{Handler: mux, ReadHeaderTimeout: metricsReadHeaderTimeout}
 	m.goWorker(func() error {
 		if err := m.metrics.Serve(l); !errors.Is(err, http.ErrServerClosed) {
@@ -204,6 +226,18 @@ func (m *Main) serveMetrics() error {
 		return nil
 	})
 	return nil
+}
+
+// servePprof adds Go's profiles to mux and turns on the mutex and block
+// profiles, which are off by default.
+func servePprof(mux *http.ServeMux) {
+	runtime.SetMutexProfileFraction(profileMutexFraction)
+	runtime.SetBlockProfileRate(profileBlockRate)
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 }
 
 // MetricsAddr is the address /metrics is served on when Config.MetricsAddr
