@@ -54,16 +54,9 @@ has an id (printed): running the command again with the same --refund-id and
 the same details does nothing, so a retry after an error is safe.`,
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := applyEnv(cmd.Flags()); err != nil {
-				return err
-			}
-			defer m.Close()
-			if err := m.Open(cmd.Context()); err != nil {
-				return err
-			}
+		RunE: withStores(m, func(cmd *cobra.Command, _ []string) error {
 			return runAdminRefund(cmd.Context(), m.Commands, m.Store, cmd.OutOrStdout(), opts)
-		},
+		}),
 	}
 	m.Config.bindStoreFlags(cmd.Flags())
 	cmd.Flags().StringVar(&opts.job, "job", "", "the charged job")

@@ -57,16 +57,9 @@ date). Entries past the latest anchor fail the export unless --anchored-only
 leaves them out. Check a bundle with: rendertrust audit verify FILE --rpc URL.`,
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := applyEnv(cmd.Flags()); err != nil {
-				return err
-			}
-			defer m.Close()
-			if err := m.Open(cmd.Context()); err != nil {
-				return err
-			}
+		RunE: withStores(m, func(cmd *cobra.Command, _ []string) error {
 			return runAuditExport(cmd.Context(), m, cmd.OutOrStdout(), cmd.ErrOrStderr(), opts)
-		},
+		}),
 	}
 	m.Config.bindStoreFlags(cmd.Flags())
 	cmd.Flags().StringVar(&opts.job, "job", "", "export this job: its lifecycle and its money")

@@ -58,19 +58,12 @@ which only works while the server is stopped (it holds the chain); otherwise pas
 --rpc with the dev chain's URL the server logs at start.`,
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := applyEnv(cmd.Flags()); err != nil {
-				return err
-			}
-			defer m.Close()
-			if err := m.Open(cmd.Context()); err != nil {
-				return err
-			}
+		RunE: withStores(m, func(cmd *cobra.Command, _ []string) error {
 			if opts.rpcURL == "" {
 				opts.rpcURL = m.Config.ChainRPCURL
 			}
 			return runCheck(cmd.Context(), m, cmd.OutOrStdout(), cmd.ErrOrStderr(), opts)
-		},
+		}),
 	}
 	m.Config.bindStoreFlags(cmd.Flags())
 	cmd.Flags().StringVar(&opts.rpcURL, "rpc", "", "JSON-RPC endpoint of the anchors' chain (default: CHAIN_RPC_URL)")

@@ -25,20 +25,13 @@ func newProjectionsStatusCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show each projection's position and lag",
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := applyEnv(cmd.Flags()); err != nil {
-				return err
-			}
-			defer m.Close()
-			if err := m.Open(cmd.Context()); err != nil {
-				return err
-			}
+		RunE: withStores(m, func(cmd *cobra.Command, _ []string) error {
 			st, err := projections.ReadStatus(cmd.Context(), m.DB, m.Store, projections.All())
 			if err != nil {
 				return err
 			}
 			return writeProjectionStatus(cmd.OutOrStdout(), st)
-		},
+		}),
 	}
 	m.Config.bindStoreFlags(cmd.Flags())
 	return cmd
@@ -49,21 +42,14 @@ func newProjectionsRebuildCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "rebuild [NAME…]",
 		Short: "Replay the log into fresh tables and swap them in while queries keep being served",
-		RunE: func(cmd *cobra.Command, names []string) error {
-			if err := applyEnv(cmd.Flags()); err != nil {
-				return err
-			}
-			defer m.Close()
-			if err := m.Open(cmd.Context()); err != nil {
-				return err
-			}
+		RunE: withStores(m, func(cmd *cobra.Command, names []string) error {
 			res, err := rebuildProjections(cmd.Context(), m, names, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
 			m.Logger.Info("rebuilt", "projections", res.Projections, "events", res.Events, "position", res.Position, "duration", res.Duration)
 			return nil
-		},
+		}),
 	}
 	m.Config.bindStoreFlags(cmd.Flags())
 	return cmd
