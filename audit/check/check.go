@@ -23,7 +23,8 @@
 // It is read-only except for creating the audit log's and the read models'
 // bookkeeping tables when they are missing, and it tolerates a running
 // server: lag (entries the audit log or a projection has not reached yet)
-// is not a finding.
+// is not a finding. It prints nothing: Run returns a Report (JSON-ready) and
+// reports its progress through Config.Progress; the command draws both.
 package check
 
 import (

@@ -1,5 +1,8 @@
 // Command rendertrust is the RenderTrust server, node agent and tooling in
-// one binary. main handles signals and exit codes; Main wires the rest.
+// one binary. main handles signals and exit codes; Main wires the server;
+// the operator tools (admin, projections, replay, audit, check, verify,
+// loadtest) live here beside it and draw their own progress bars and
+// tables; the creator's client commands are package internal/creator.
 package main
 
 import (
