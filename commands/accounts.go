@@ -32,8 +32,8 @@ func (s *Service) Grant(ctx context.Context, a Actor, user domain.UserID, grantI
 // refunded yet), once per refund id. The
 // refunds of a job never exceed its charge, also under concurrent requests
 // (each decides on the account's latest version). It returns
-// domain.ErrJobNotFound for a job of another user, domain.ErrNotCharged and
-// domain.ErrRefundExceedsCharge.
+// domain.ErrJobNotFound for a job of another user, domain.ErrNotDeducted and
+// domain.ErrRefundExceedsDeduction.
 func (s *Service) Refund(ctx context.Context, a Actor, job domain.JobID, amount domain.Credits, refundID, reason string) (uint64, error) {
 	j, err := s.Job(ctx, job)
 	if err != nil {
@@ -46,7 +46,7 @@ func (s *Service) Refund(ctx context.Context, a Actor, job domain.JobID, amount 
 	return s.accountCommand(ctx, a, j.Owner(), "refund/"+refundID, func(acc *domain.Account) ([]domain.Event, error) {
 		amount := amount
 		if h, ok := acc.JobHold(job); ok && amount == 0 {
-			amount = h.Charged() - h.Refunded
+			amount = h.Deducted() - h.Refunded
 		}
 		return acc.Refund(job, amount, refundID, reason, now)
 	})

@@ -99,7 +99,7 @@ func checkAccountState(tb testing.TB, a *Account, m *accountModel) {
 		if h.State == HoldStateOpen {
 			open += h.Amount
 		}
-		if h.Refunded > h.Charged() || m.charged[job] != h.Charged() {
+		if h.Refunded > h.Deducted() || m.charged[job] != h.Deducted() {
 			tb.Fatalf("job %s: %+v, model charged %d", job, h, m.charged[job])
 		}
 	}

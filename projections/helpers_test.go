@@ -239,11 +239,11 @@ func checkAgainstSim(tb testing.TB, db *sqldb.DB, sim *projectiontest.Sim) {
 		}
 		charged := int64(0)
 		if h, ok := sim.Accounts[userIndex(j.Owner())].JobHold(id); ok {
-			charged = int64(h.Charged())
+			charged = int64(h.Deducted())
 		}
-		if got.Status != j.Status() || got.Attempts != j.Attempts() || got.Charged != charged || got.LastError != j.LastError() {
+		if got.Status != j.Status() || got.Attempts != j.Attempts() || got.Deducted != charged || got.LastError != j.LastError() {
 			tb.Fatalf("Job(%s) = %s/%d attempts/charged %d/%q, want %s/%d/%d/%q", id, got.Status, got.Attempts,
-				got.Charged, got.LastError, j.Status(), j.Attempts(), charged, j.LastError())
+				got.Deducted, got.LastError, j.Status(), j.Attempts(), charged, j.LastError())
 		}
 	}
 }

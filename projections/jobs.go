@@ -58,7 +58,7 @@ type jobRow struct {
 	NodeID                               string
 	Attempts                             int64
 	LastError, CancelReason, PayloadRef  string
-	Cost, Charged, Refunded              int64
+	Cost, Deducted, Refunded             int64
 	ResultSHA256                         string
 	ResultBytes                          int64
 	SubmittedAt, DispatchedAt, StartedAt int64
@@ -70,14 +70,14 @@ type jobRow struct {
 
 func (j *jobRow) values(args []any) []any {
 	return append(args, j.JobID, j.Owner, j.Type, j.Status, j.Priority, j.GPU, j.NodeID, j.Attempts,
-		j.LastError, j.CancelReason, j.PayloadRef, j.Cost, j.Charged, j.Refunded,
+		j.LastError, j.CancelReason, j.PayloadRef, j.Cost, j.Deducted, j.Refunded,
 		j.ResultSHA256, j.ResultBytes, j.SubmittedAt, j.DispatchedAt, j.StartedAt,
 		j.CompletedAt, j.FailedAt, j.CancelledAt, j.UpdatedAt, j.Position)
 }
 
 func (j *jobRow) scan(rows interface{ Scan(...any) error }) error {
 	return rows.Scan(&j.JobID, &j.Owner, &j.Type, &j.Status, &j.Priority, &j.GPU, &j.NodeID, &j.Attempts,
-		&j.LastError, &j.CancelReason, &j.PayloadRef, &j.Cost, &j.Charged, &j.Refunded,
+		&j.LastError, &j.CancelReason, &j.PayloadRef, &j.Cost, &j.Deducted, &j.Refunded,
 		&j.ResultSHA256, &j.ResultBytes, &j.SubmittedAt, &j.DispatchedAt, &j.StartedAt,
 		&j.CompletedAt, &j.FailedAt, &j.CancelledAt, &j.UpdatedAt, &j.Position)
 }
@@ -166,7 +166,7 @@ func foldJob(j *jobRow, e Event) {
 	case domain.JobCancelled:
 		j.Status, j.CancelReason, j.CancelledAt = string(domain.StatusCancelled), d.Reason, at
 	case domain.CreditsDeducted:
-		j.Charged += int64(d.Amount)
+		j.Deducted += int64(d.Amount)
 	case domain.CreditsRefunded:
 		j.Refunded += int64(d.Amount)
 	}

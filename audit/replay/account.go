@@ -42,7 +42,7 @@ type Hold struct {
 	Job      domain.JobID     `json:"job"`
 	Amount   domain.Credits   `json:"amount"`
 	State    domain.HoldState `json:"state"` // open, deducted or released
-	Charged  domain.Credits   `json:"charged"`
+	Deducted domain.Credits   `json:"charged"`
 	Refunded domain.Credits   `json:"refunded"`
 	HeldAt   time.Time        `json:"held_at"`
 	Position uint64           `json:"position"` // of the hold
@@ -74,7 +74,7 @@ func AccountAt(ctx context.Context, store Store, user domain.UserID, m Moment) (
 	for _, job := range order {
 		h, _ := agg.JobHold(job)
 		rec := held[job]
-		rec.Amount, rec.State, rec.Charged, rec.Refunded = h.Amount, h.State, h.Charged(), h.Refunded
+		rec.Amount, rec.State, rec.Deducted, rec.Refunded = h.Amount, h.State, h.Deducted(), h.Refunded
 		out.Holds = append(out.Holds, rec)
 	}
 	return out, nil

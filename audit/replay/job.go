@@ -37,7 +37,7 @@ type Job struct {
 
 	Cost     domain.Credits `json:"cost"`     // what the submission held
 	Hold     *Hold          `json:"hold"`     // the owner's money record; nil before the hold
-	Charged  domain.Credits `json:"charged"`  // deducted at completion
+	Deducted domain.Credits `json:"charged"`  // deducted at completion
 	Refunded domain.Credits `json:"refunded"` // given back after the charge
 
 	// History is every event of the job and of its money, by position.
@@ -68,7 +68,7 @@ func JobAt(ctx context.Context, store Store, id domain.JobID, m Moment) (*Job, e
 		return nil, err
 	}
 	if hold != nil {
-		out.Hold, out.Charged, out.Refunded = hold, hold.Charged, hold.Refunded
+		out.Hold, out.Deducted, out.Refunded = hold, hold.Deducted, hold.Refunded
 	}
 	all := append(lifecycle, money...)
 	slices.SortFunc(all, func(a, b Entry) int { return cmp.Compare(a.Position, b.Position) })
@@ -108,6 +108,6 @@ func jobMoney(ctx context.Context, store Store, owner domain.UserID, job domain.
 		return entries, nil, err
 	}
 	h, _ := agg.JobHold(job)
-	hold.Amount, hold.State, hold.Charged, hold.Refunded = h.Amount, h.State, h.Charged(), h.Refunded
+	hold.Amount, hold.State, hold.Deducted, hold.Refunded = h.Amount, h.State, h.Deducted(), h.Refunded
 	return entries, hold, nil
 }

@@ -261,7 +261,7 @@ func compareJob(t *testing.T, store replay.Store, st *replay.State, s readModels
 	want := projections.Job{
 		ID: string(id), Type: string(j.Type), Status: j.Status, Priority: string(j.Priority), GPURequired: j.GPU,
 		NodeID: string(j.Node), Attempts: j.Attempts, LastError: j.LastError, CancelReason: j.CancelReason,
-		PayloadRef: j.PayloadRef, Cost: int64(j.Cost), Charged: int64(j.Charged), Refunded: int64(j.Refunded),
+		PayloadRef: j.PayloadRef, Cost: int64(j.Cost), Deducted: int64(j.Deducted), Refunded: int64(j.Refunded),
 		ResultSHA256: j.ResultSHA256, ResultBytes: j.ResultBytes,
 		Cancellable: j.Status == domain.StatusQueued || j.Status == domain.StatusDispatched,
 		SubmittedAt: j.SubmittedAt, DispatchedAt: optional(j.DispatchedAt), StartedAt: optional(j.StartedAt),

@@ -38,7 +38,7 @@ func (a *Account) Write(w io.Writer) error {
 	if len(a.Holds) > 0 {
 		fmt.Fprintf(tw, "\nholds (%d)\nJOB\tAMOUNT\tSTATE\tCHARGED\tREFUNDED\tHELD AT\tPOSITION\n", len(a.Holds))
 		for _, h := range a.Holds {
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%s\t%d\n", h.Job, h.Amount, h.State, h.Charged, h.Refunded, stamp(h.HeldAt), h.Position)
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%s\t%d\n", h.Job, h.Amount, h.State, h.Deducted, h.Refunded, stamp(h.HeldAt), h.Position)
 		}
 	}
 	writeHistory(tw, a.History, a.HistoryOmitted)
@@ -61,7 +61,7 @@ func (j *Job) Write(w io.Writer) error {
 		{"result sha256", orDash(j.ResultSHA256)}, {"result bytes", fmt.Sprint(j.ResultBytes)},
 		{"submitted", stamp(j.SubmittedAt)}, {"dispatched", stamp(j.DispatchedAt)}, {"started", stamp(j.StartedAt)},
 		{"finished", stamp(j.FinishedAt)}, {"cost", fmt.Sprint(j.Cost)}, {"hold", holdText(j.Hold)},
-		{"charged", fmt.Sprint(j.Charged)}, {"refunded", fmt.Sprint(j.Refunded)},
+		{"charged", fmt.Sprint(j.Deducted)}, {"refunded", fmt.Sprint(j.Refunded)},
 	}
 	fmt.Fprintln(tw)
 	for _, r := range rows {
