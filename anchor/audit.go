@@ -10,6 +10,7 @@ import (
 	"github.com/transparency-dev/merkle/compact"
 
 	"github.com/rendertrust/rendertrust/anchor/merkle"
+	"github.com/rendertrust/rendertrust/anchor/proof"
 	"github.com/rendertrust/rendertrust/eventstore"
 )
 
@@ -26,10 +27,10 @@ const (
 
 // The checks an audit reports problems for.
 const (
-	AuditEntryStored = "entry_stored"  // the event store holds an intact entry at every logged position
-	AuditLeafIndex   = "leaf_index"    // each entry is the one the log recorded at its position
-	AuditAnchorRoot  = "anchor_root"   // the entries reproduce the root of every anchor record
-	AuditRootOnChain = "root_on_chain" // the chain holds that root for the anchor's size
+	AuditEntryStored = CheckEntryStored       // the event store holds an intact entry at every logged position
+	AuditLeafIndex   = proof.CheckLeafIndex   // each entry is the one the log recorded at its position
+	AuditAnchorRoot  = "anchor_root"          // the entries reproduce the root of every anchor record
+	AuditRootOnChain = proof.CheckRootOnChain // the chain holds that root for the anchor's size
 )
 
 // AuditReport is the outcome of Service.Audit.

@@ -225,7 +225,7 @@ func (s *Service) Verify(ctx context.Context, entryID string) (*proof.Result, er
 	if err != nil {
 		return nil, fmt.Errorf("verify entry %s: %w", entryID, err)
 	}
-	res.Add(CheckEntryStored, stored.err == nil, errText(stored.err))
+	res.AddErr(CheckEntryStored, stored.err)
 	return res, nil
 }
 
@@ -367,11 +367,4 @@ func sizeErr(size uint64, err error) error {
 		return fmt.Errorf("tree size %d: %w", size, ErrSizeNotAnchored)
 	}
 	return err
-}
-
-func errText(err error) string {
-	if err == nil {
-		return ""
-	}
-	return err.Error()
 }

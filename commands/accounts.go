@@ -39,8 +39,8 @@ func (s *Service) Grant(ctx context.Context, a Actor, user domain.UserID, grantI
 // request refunds once), or fresh without one. The refunds of a job never
 // exceed its charge, also under concurrent requests
 // (each decides on the account's latest version). It returns
-// domain.ErrJobNotFound for a job of another user, domain.ErrNotCharged and
-// domain.ErrRefundExceedsCharge.
+// domain.ErrJobNotFound for a job of another user, domain.ErrNotDeducted and
+// domain.ErrRefundExceedsDeduction.
 func (s *Service) Refund(ctx context.Context, a Actor, job domain.JobID, amount domain.Credits, refundID, reason string) (uint64, error) {
 	j, err := s.Job(ctx, job)
 	if err != nil {

@@ -145,7 +145,7 @@ func (m *model) run(ops int, seed uint64) {
 }
 
 func (m *model) startProjections() *projections.Runner {
-	runner, err := projections.NewRunner(projections.Config{DB: m.e.db, Log: m.e.store})
+	runner, err := projections.NewRunner(projections.Config{DB: m.e.db, Store: m.e.store})
 	if err != nil {
 		m.t.Fatal(err)
 	}

@@ -145,7 +145,7 @@ func TestInvalidCommands(t *testing.T) {
 			{"ErrInvalidTransitionStartTwice", func() error { _, err := e.svc.StartJob(ctx, system, "node-a", running.JobID); return err }, domain.ErrInvalidTransition},
 			{"ErrJobNotFound", func() error { _, err := e.svc.StartJob(ctx, system, "node-a", "nope"); return err }, domain.ErrJobNotFound},
 			{"ErrNotTimedOut", func() error { _, err := e.svc.TimeOutJob(ctx, running.JobID); return err }, domain.ErrInvalidTransition},
-			{"ErrNotCharged", func() error { _, err := e.svc.Refund(ctx, admin, running.JobID, 5, "r1", "dispute"); return err }, domain.ErrNotCharged},
+			{"ErrNotDeducted", func() error { _, err := e.svc.Refund(ctx, admin, running.JobID, 5, "r1", "dispute"); return err }, domain.ErrNotDeducted},
 			{"ErrNodeNotFound", func() error { return e.svc.Heartbeat(ctx, "ghost") }, domain.ErrNodeNotFound},
 			{"ErrNodeExists", func() error {
 				_, err := e.svc.EnrollNode(ctx, admin, "node-a", domain.Enrollment{Name: "x", Capabilities: domain.Capabilities{JobTypes: []domain.JobType{domain.JobEcho}, Slots: 1}})
@@ -192,7 +192,7 @@ func TestRefundNeverExceedsCharge(t *testing.T) {
 				_, err := e.svc.Refund(ctx, admin, job.JobID, 3, "refund-"+string(rune('a'+i)), "dispute")
 				if err == nil {
 					ok.Add(1)
-				} else if !errors.Is(err, domain.ErrRefundExceedsCharge) {
+				} else if !errors.Is(err, domain.ErrRefundExceedsDeduction) {
 					t.Errorf("refund: %v", err)
 				}
 			}()
@@ -406,8 +406,8 @@ func TestRefundRestRetried(t *testing.T) {
 		}
 		acc, _ := e.svc.Account(ctx, "u1")
 		h, _ := acc.JobHold(job.JobID)
-		if acc.Refunded() != h.Charged() || h.Refunded != h.Charged() {
-			t.Fatalf("refunded %d of a charge of %d (hold says %d)", acc.Refunded(), h.Charged(), h.Refunded)
+		if acc.Refunded() != h.Deducted() || h.Refunded != h.Deducted() {
+			t.Fatalf("refunded %d of a charge of %d (hold says %d)", acc.Refunded(), h.Deducted(), h.Refunded)
 		}
 		if _, err := e.svc.Refund(ctx, admin, job.JobID, 0, "rest-again", "dispute"); !errors.Is(err, domain.ErrInvalidAmount) {
 			t.Fatalf("a new refund of the rest when nothing is left: %v, want ErrInvalidAmount", err)

@@ -119,21 +119,8 @@ func (r *Registry) observeNode(id domain.NodeID, version uint64, apply func(*nod
 
 // newerJob returns the job e belongs to if e is newer than what was seen.
 func (r *Registry) newerJob(e domain.Event, version uint64) *jobState {
-	var id domain.JobID
-	switch e := e.(type) {
-	case domain.JobDispatched:
-		id = e.JobID
-	case domain.JobStarted:
-		id = e.JobID
-	case domain.JobFailed:
-		id = e.JobID
-	case domain.JobTimedOut:
-		id = e.JobID
-	case domain.JobCompleted:
-		id = e.JobID
-	case domain.JobCancelled:
-		id = e.JobID
-	default:
+	id, isJob := domain.JobIDOf(e)
+	if !isJob {
 		return nil
 	}
 	j, ok := r.jobs[id]

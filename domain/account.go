@@ -17,11 +17,11 @@ const (
 type JobHold struct {
 	Amount   Credits   // the hold, which is also the charge once deducted
 	State    HoldState // open, deducted or released
-	Refunded Credits   // total refunded; never more than Charged()
+	Refunded Credits   // total refunded; never more than Deducted()
 }
 
-// Charged returns the job's charge: the hold's amount once deducted, else 0.
-func (h JobHold) Charged() Credits {
+// Deducted returns the job's charge: the hold's amount once deducted, else 0.
+func (h JobHold) Deducted() Credits {
 	if h.State == HoldStateDeducted {
 		return h.Amount
 	}
@@ -65,7 +65,7 @@ type (
 // the same details returns no events and a nil error; the same id with other
 // details returns ErrIdempotencyConflict. Hold, Deduct and Release are state
 // transitions and return an error when repeated (ErrHoldExists,
-// ErrAlreadyCharged, ErrNoOpenHold), which a retrying reactor can treat as
+// ErrAlreadyDeducted, ErrNoOpenHold), which a retrying reactor can treat as
 // done.
 //
 // Zero-cost jobs (echo) get a hold of 0 like any other job, so every job has
@@ -93,16 +93,6 @@ func NewAccount(user UserID) *Account {
 		refunds:   map[string]refundRecord{},
 		holds:     map[JobID]JobHold{},
 	}
-}
-
-// LoadAccount returns user's account rebuilt by applying events in order.
-// It panics on an event that is not an account event.
-func LoadAccount(user UserID, events []Event) *Account {
-	a := NewAccount(user)
-	for _, e := range events {
-		a.Apply(e)
-	}
-	return a
 }
 
 // Snapshot returns a deep copy of a that shares nothing with it, for caching.

@@ -142,7 +142,7 @@ func (a *Account) Hold(job JobID, cost Credits, now time.Time) ([]Event, error) 
 }
 
 // Deduct charges job by capturing its whole open hold and returns one
-// CreditsDeducted. It returns ErrAlreadyCharged if the hold was already
+// CreditsDeducted. It returns ErrAlreadyDeducted if the hold was already
 // deducted and ErrNoOpenHold if job has no hold or it was released.
 func (a *Account) Deduct(job JobID, now time.Time) ([]Event, error) {
 	h, err := a.openHold(job)
@@ -160,7 +160,7 @@ func (a *Account) Deduct(job JobID, now time.Time) ([]Event, error) {
 
 // Release gives job's whole open hold back to the user uncharged and returns
 // one HoldReleased. It returns ErrInvalidReason for an empty reason,
-// ErrAlreadyCharged if the hold was deducted and ErrNoOpenHold if job has no
+// ErrAlreadyDeducted if the hold was deducted and ErrNoOpenHold if job has no
 // hold or it was already released.
 func (a *Account) Release(job JobID, reason string, now time.Time) ([]Event, error) {
 	h, err := a.openHold(job)
@@ -181,7 +181,7 @@ func (a *Account) Release(job JobID, reason string, now time.Time) ([]Event, err
 	}}, nil
 }
 
-// openHold returns job's hold if it is open, else ErrAlreadyCharged or
+// openHold returns job's hold if it is open, else ErrAlreadyDeducted or
 // ErrNoOpenHold.
 func (a *Account) openHold(job JobID) (JobHold, error) {
 	h, ok := a.holds[job]
@@ -189,7 +189,7 @@ func (a *Account) openHold(job JobID) (JobHold, error) {
 	case !ok:
 		return JobHold{}, fmt.Errorf("%w: job %s has no hold", ErrNoOpenHold, truncate(string(job), 40))
 	case h.State == HoldStateDeducted:
-		return JobHold{}, fmt.Errorf("%w: job %s", ErrAlreadyCharged, job)
+		return JobHold{}, fmt.Errorf("%w: job %s", ErrAlreadyDeducted, job)
 	case h.State != HoldStateOpen:
 		return JobHold{}, fmt.Errorf("%w: job %s hold was %s", ErrNoOpenHold, job, h.State)
 	}
@@ -200,7 +200,7 @@ func (a *Account) openHold(job JobID) (JobHold, error) {
 // CreditsRefunded. A repeat of an applied refund returns no events. It
 // returns ErrInvalidID, ErrInvalidAmount for an amount below 1,
 // ErrInvalidReason, ErrIdempotencyConflict when refundID was used with other
-// details, ErrNotCharged if job was never charged, and ErrRefundExceedsCharge
+// details, ErrNotDeducted if job was never charged, and ErrRefundExceedsDeduction
 // if the job's refunds would exceed its charge.
 func (a *Account) Refund(job JobID, amount Credits, refundID, reason string, now time.Time) ([]Event, error) {
 	want := refundRecord{Job: job, Amount: amount, Reason: cleanText(reason, reasonBytesMax)}
@@ -235,7 +235,7 @@ func (a *Account) RefundRest(job JobID, refundID, reason string, now time.Time) 
 	}
 	var rest Credits
 	if h, ok := a.holds[job]; ok {
-		rest = h.Charged() - h.Refunded
+		rest = h.Deducted() - h.Refunded
 	}
 	return a.Refund(job, rest, refundID, reason, now)
 }
@@ -253,11 +253,11 @@ func (a *Account) checkRefund(job JobID, amount Credits, refundID, reason string
 	}
 	h, ok := a.holds[job]
 	if !ok || h.State != HoldStateDeducted {
-		return fmt.Errorf("%w: job %s", ErrNotCharged, truncate(string(job), 40))
+		return fmt.Errorf("%w: job %s", ErrNotDeducted, truncate(string(job), 40))
 	}
-	if left := h.Charged() - h.Refunded; amount > left {
+	if left := h.Deducted() - h.Refunded; amount > left {
 		return fmt.Errorf("%w: job %s charged %d, refunded %d, asked %d",
-			ErrRefundExceedsCharge, job, h.Charged(), h.Refunded, amount)
+			ErrRefundExceedsDeduction, job, h.Deducted(), h.Refunded, amount)
 	}
 	return nil
 }

@@ -99,7 +99,7 @@ func checkAccountState(tb testing.TB, a *Account, m *accountModel) {
 		if h.State == HoldStateOpen {
 			open += h.Amount
 		}
-		if h.Refunded > h.Charged() || m.charged[job] != h.Charged() {
+		if h.Refunded > h.Deducted() || m.charged[job] != h.Deducted() {
 			tb.Fatalf("job %s: %+v, model charged %d", job, h, m.charged[job])
 		}
 	}
@@ -145,7 +145,7 @@ func TestAccountProperties(t *testing.T) {
 			checkAccountState(t, a, m)
 		}
 		mustRoundTrip(t, history)
-		if got := LoadAccount("u", history); !reflect.DeepEqual(got, a) {
+		if got := loadAccount("u", history); !reflect.DeepEqual(got, a) {
 			t.Fatalf("seed %d: rebuilt account differs from live account", seed)
 		}
 		if a.Version() != uint64(len(history)) {

@@ -38,7 +38,7 @@ func TestAccountFunded(t *testing.T) {
 	if a.Version() != 6 {
 		t.Errorf("Version() = %d, want 6", a.Version())
 	}
-	if h, ok := a.JobHold("charged"); !ok || h.State != HoldStateDeducted || h.Charged() != 10 {
+	if h, ok := a.JobHold("charged"); !ok || h.State != HoldStateDeducted || h.Deducted() != 10 {
 		t.Errorf("JobHold(charged) = %+v, %v", h, ok)
 	}
 }
@@ -62,15 +62,15 @@ func TestAccountErrors(t *testing.T) {
 		{"ErrHoldExists released", func(a *Account) ([]Event, error) { return a.Hold("released", 1, t0) }, ErrHoldExists},
 		{"ErrInvalidAmount negative hold", func(a *Account) ([]Event, error) { return a.Hold("j", -1, t0) }, ErrInvalidAmount},
 		{"ErrInvalidID job", func(a *Account) ([]Event, error) { return a.Hold("a:b", 1, t0) }, ErrInvalidID},
-		{"ErrAlreadyCharged deduct", func(a *Account) ([]Event, error) { return a.Deduct("charged", t0) }, ErrAlreadyCharged},
-		{"ErrAlreadyCharged release", func(a *Account) ([]Event, error) { return a.Release("charged", "x", t0) }, ErrAlreadyCharged},
+		{"ErrAlreadyDeducted deduct", func(a *Account) ([]Event, error) { return a.Deduct("charged", t0) }, ErrAlreadyDeducted},
+		{"ErrAlreadyDeducted release", func(a *Account) ([]Event, error) { return a.Release("charged", "x", t0) }, ErrAlreadyDeducted},
 		{"ErrNoOpenHold deduct released", func(a *Account) ([]Event, error) { return a.Deduct("released", t0) }, ErrNoOpenHold},
 		{"ErrNoOpenHold deduct unknown", func(a *Account) ([]Event, error) { return a.Deduct("nope", t0) }, ErrNoOpenHold},
 		{"ErrNoOpenHold release twice", func(a *Account) ([]Event, error) { return a.Release("released", "x", t0) }, ErrNoOpenHold},
 		{"ErrInvalidReason release", func(a *Account) ([]Event, error) { return a.Release("open", " ", t0) }, ErrInvalidReason},
-		{"ErrNotCharged open", func(a *Account) ([]Event, error) { return a.Refund("open", 1, "r", "x", t0) }, ErrNotCharged},
-		{"ErrNotCharged released", func(a *Account) ([]Event, error) { return a.Refund("released", 1, "r", "x", t0) }, ErrNotCharged},
-		{"ErrRefundExceedsCharge", func(a *Account) ([]Event, error) { return a.Refund("charged", 11, "r", "x", t0) }, ErrRefundExceedsCharge},
+		{"ErrNotDeducted open", func(a *Account) ([]Event, error) { return a.Refund("open", 1, "r", "x", t0) }, ErrNotDeducted},
+		{"ErrNotDeducted released", func(a *Account) ([]Event, error) { return a.Refund("released", 1, "r", "x", t0) }, ErrNotDeducted},
+		{"ErrRefundExceedsDeduction", func(a *Account) ([]Event, error) { return a.Refund("charged", 11, "r", "x", t0) }, ErrRefundExceedsDeduction},
 		{"ErrInvalidAmount refund", func(a *Account) ([]Event, error) { return a.Refund("charged", 0, "r", "x", t0) }, ErrInvalidAmount},
 		{"ErrInvalidReason refund", func(a *Account) ([]Event, error) { return a.Refund("charged", 1, "r", "", t0) }, ErrInvalidReason},
 		{"ErrInvalidID refund", func(a *Account) ([]Event, error) { return a.Refund("charged", 1, "", "x", t0) }, ErrInvalidID},
@@ -165,7 +165,7 @@ func TestAccountZeroCostJob(t *testing.T) {
 		t.Errorf("hold = %+v, balance %d; want deducted, 0", h, a.Balance())
 	}
 	events, err = a.Refund("echo1", 1, "r", "x", t0)
-	wantErr(t, events, err, ErrRefundExceedsCharge)
+	wantErr(t, events, err, ErrRefundExceedsDeduction)
 }
 
 func TestAccountPostings(t *testing.T) {

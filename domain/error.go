@@ -123,12 +123,12 @@ var (
 	ErrHoldExists = &Error{CodeConflict, "job already has a hold"}
 	// ErrNoOpenHold: the job has no open hold to deduct or release.
 	ErrNoOpenHold = &Error{CodeConflict, "job has no open hold"}
-	// ErrAlreadyCharged: the job's hold was already deducted.
-	ErrAlreadyCharged = &Error{CodeConflict, "job already charged"}
-	// ErrNotCharged: a refund names a job that was never charged.
-	ErrNotCharged = &Error{CodeConflict, "job was not charged"}
-	// ErrRefundExceedsCharge: the job's refunds would exceed its charge.
-	ErrRefundExceedsCharge = &Error{CodeConflict, "refund exceeds charge"}
+	// ErrAlreadyDeducted: the job's hold was already deducted.
+	ErrAlreadyDeducted = &Error{CodeConflict, "job already charged"}
+	// ErrNotDeducted: a refund names a job that was never charged.
+	ErrNotDeducted = &Error{CodeConflict, "job was not charged"}
+	// ErrRefundExceedsDeduction: the job's refunds would exceed its charge.
+	ErrRefundExceedsDeduction = &Error{CodeConflict, "refund exceeds charge"}
 
 	// ErrJobNotFound: the job stream is empty (never submitted).
 	ErrJobNotFound = &Error{CodeNotFound, "job not found"}

@@ -85,8 +85,8 @@ func TestSentinelCodes(t *testing.T) {
 	for _, e := range []*Error{ErrInvalidID, ErrInvalidAmount, ErrInvalidReason, ErrInvalidPurchase,
 		ErrInvalidPrice, ErrUnknownJobType, ErrInvalidPriority, ErrInvalidPayload, ErrPayloadTooLarge,
 		ErrInvalidResult, ErrInvalidNode, ErrUnknownPackage, ErrInsufficientCredits, ErrNoHealthyNodes,
-		ErrIdempotencyConflict, ErrHoldExists, ErrNoOpenHold, ErrAlreadyCharged, ErrNotCharged,
-		ErrRefundExceedsCharge, ErrJobNotFound, ErrJobExists, ErrInvalidTransition, ErrNotCancellable,
+		ErrIdempotencyConflict, ErrHoldExists, ErrNoOpenHold, ErrAlreadyDeducted, ErrNotDeducted,
+		ErrRefundExceedsDeduction, ErrJobNotFound, ErrJobExists, ErrInvalidTransition, ErrNotCancellable,
 		ErrWrongNode, ErrNotTimedOut, ErrNodeNotFound, ErrNodeExists, ErrNodeRetired, ErrUnknownEventType} {
 		if !valid[e.Code] || e.Message == "" {
 			t.Errorf("sentinel %q has code %q", e.Message, e.Code)

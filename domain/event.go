@@ -216,3 +216,25 @@ func AccountOf(e Event) (UserID, bool) {
 	}
 	return "", false
 }
+
+// JobIDOf returns the job whose stream a job event belongs to, and false for
+// any other event (an account event that names a job is an account's).
+func JobIDOf(e Event) (JobID, bool) {
+	switch e := e.(type) {
+	case JobSubmitted:
+		return e.JobID, true
+	case JobDispatched:
+		return e.JobID, true
+	case JobStarted:
+		return e.JobID, true
+	case JobCompleted:
+		return e.JobID, true
+	case JobFailed:
+		return e.JobID, true
+	case JobTimedOut:
+		return e.JobID, true
+	case JobCancelled:
+		return e.JobID, true
+	}
+	return "", false
+}

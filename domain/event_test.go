@@ -151,3 +151,25 @@ func TestJobCompletedInputIsOptional(t *testing.T) {
 		t.Errorf("encode with input: %s lacks input_sha256", withInput)
 	}
 }
+
+// TestStreamOf checks, for every event type, the aggregate helpers against
+// the event type's prefix: AccountOf answers for credits.* events only,
+// JobIDOf for job.* events only, and OccurredAt always returns the At field.
+func TestStreamOf(t *testing.T) {
+	for _, e := range sampleEvents() {
+		t.Run(e.EventType(), func(t *testing.T) {
+			typ := e.EventType()
+			user, isAccount := AccountOf(e)
+			if want := strings.HasPrefix(typ, "credits."); isAccount != want || (isAccount && user != "u") {
+				t.Errorf("AccountOf = %q, %v; want an account event: %v", user, isAccount, want)
+			}
+			job, isJob := JobIDOf(e)
+			if want := strings.HasPrefix(typ, "job."); isJob != want || (isJob && job != JobID(reflect.ValueOf(e).Field(0).String())) {
+				t.Errorf("JobIDOf = %q, %v; want a job event: %v", job, isJob, want)
+			}
+			if got, want := OccurredAt(e), reflect.ValueOf(e).FieldByName("At").Interface(); got != want {
+				t.Errorf("OccurredAt = %v, want %v", got, want)
+			}
+		})
+	}
+}

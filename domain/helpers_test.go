@@ -59,3 +59,33 @@ func mustRoundTrip(tb testing.TB, events []Event) {
 
 // sha is a valid result hash.
 const sha = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+
+// loadAccount returns user's account rebuilt by applying events in order.
+// It panics on an event that is not an account event.
+func loadAccount(user UserID, events []Event) *Account {
+	a := NewAccount(user)
+	for _, e := range events {
+		a.Apply(e)
+	}
+	return a
+}
+
+// loadJob returns job id rebuilt by applying events in order. It panics on
+// an event that is not a job event.
+func loadJob(id JobID, events []Event) *Job {
+	j := NewJob(id)
+	for _, e := range events {
+		j.Apply(e)
+	}
+	return j
+}
+
+// loadNode returns node id rebuilt by applying events in order. It panics on
+// an event that is not a node event.
+func loadNode(id NodeID, events []Event) *Node {
+	n := NewNode(id)
+	for _, e := range events {
+		n.Apply(e)
+	}
+	return n
+}

@@ -131,16 +131,6 @@ type Job struct {
 // NewJob returns the not-yet-submitted job id, at version 0.
 func NewJob(id JobID) *Job { return &Job{id: id} }
 
-// LoadJob returns job id rebuilt by applying events in order. It panics on
-// an event that is not a job event.
-func LoadJob(id JobID, events []Event) *Job {
-	j := NewJob(id)
-	for _, e := range events {
-		j.Apply(e)
-	}
-	return j
-}
-
 // Snapshot returns a copy of j that shares nothing with it, for caching.
 func (j *Job) Snapshot() *Job {
 	c := *j

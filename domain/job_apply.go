@@ -1,7 +1,5 @@
 package domain
 
-import "time"
-
 // Apply folds one event into the job and increments its version. It is pure
 // and never fails: the deciding methods validated the event before it was
 // recorded. It panics on an event that is not a job event.
@@ -27,7 +25,7 @@ func (j *Job) Apply(e Event) {
 	default:
 		unknownEvent("job", e)
 	}
-	j.updatedAt = eventTime(e)
+	j.updatedAt = OccurredAt(e)
 	j.version++
 }
 
@@ -39,26 +37,5 @@ func (j *Job) endAttempt(msg string, retry bool, e Event) {
 		j.status, j.node = StatusQueued, ""
 		return
 	}
-	j.status, j.finishedAt = StatusFailed, eventTime(e)
-}
-
-// eventTime returns the decision time an event records.
-func eventTime(e Event) time.Time {
-	switch e := e.(type) {
-	case JobSubmitted:
-		return e.At
-	case JobDispatched:
-		return e.At
-	case JobStarted:
-		return e.At
-	case JobCompleted:
-		return e.At
-	case JobFailed:
-		return e.At
-	case JobTimedOut:
-		return e.At
-	case JobCancelled:
-		return e.At
-	}
-	return time.Time{}
+	j.status, j.finishedAt = StatusFailed, OccurredAt(e)
 }

@@ -126,7 +126,7 @@ func TestJobProperties(t *testing.T) {
 			t.Fatalf("seed %d: %d settlements in status %s, want %d", seed, settlements, j.Status(), want)
 		}
 		mustRoundTrip(t, history)
-		if got := LoadJob("j1", history); !reflect.DeepEqual(got, j) {
+		if got := loadJob("j1", history); !reflect.DeepEqual(got, j) {
 			t.Fatalf("seed %d: rebuilt job differs:\n got %+v\nwant %+v", seed, got, j)
 		}
 	}

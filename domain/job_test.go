@@ -266,7 +266,7 @@ func TestJobRebuild(t *testing.T) {
 		all = append(all, mustDecide(t, j, ev, err)...)
 	}
 	mustRoundTrip(t, all)
-	if got := LoadJob("j1", all); !reflect.DeepEqual(got, j) {
+	if got := loadJob("j1", all); !reflect.DeepEqual(got, j) {
 		t.Errorf("LoadJob = %+v, want %+v", got, j)
 	}
 	snap := j.Snapshot()

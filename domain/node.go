@@ -77,16 +77,6 @@ type Node struct {
 // NewNode returns the not-yet-enrolled node id, at version 0.
 func NewNode(id NodeID) *Node { return &Node{id: id} }
 
-// LoadNode returns node id rebuilt by applying events in order. It panics on
-// an event that is not a node event.
-func LoadNode(id NodeID, events []Event) *Node {
-	n := NewNode(id)
-	for _, e := range events {
-		n.Apply(e)
-	}
-	return n
-}
-
 // Snapshot returns a copy of n that shares nothing with it, for caching.
 func (n *Node) Snapshot() *Node {
 	c := *n

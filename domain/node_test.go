@@ -128,7 +128,7 @@ func TestNodeRebuild(t *testing.T) {
 		all = append(all, mustDecide(t, n, ev, err)...)
 	}
 	mustRoundTrip(t, all)
-	if got := LoadNode("n1", all); !reflect.DeepEqual(got, n) {
+	if got := loadNode("n1", all); !reflect.DeepEqual(got, n) {
 		t.Errorf("LoadNode = %+v, want %+v", got, n)
 	}
 	if got, want := n.JobTypes(), []JobType{JobCPUBenchmark, JobEcho}; !reflect.DeepEqual(got, want) {

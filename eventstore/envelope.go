@@ -30,8 +30,9 @@ type envelope struct {
 	Version       uint64          `json:"version"`
 }
 
-// recordedAtLayout is the envelope's time format: UTC, always six fractional digits.
-const recordedAtLayout = "2006-01-02T15:04:05.000000Z"
+// RecordedAtLayout is the envelope's recorded_at format: UTC, always six
+// fractional digits. It is part of the hashed bytes and may never change.
+const RecordedAtLayout = "2006-01-02T15:04:05.000000Z"
 
 // CanonicalData returns data in RFC 8785 form (sorted keys, no insignificant
 // whitespace, numbers as ECMAScript doubles), or an *InvalidError when it is
@@ -58,7 +59,7 @@ func encodeEnvelope(stream string, version uint64, e EventData, at time.Time) []
 	b = append(b, `,"metadata":`...)
 	b = appendMetadata(b, e.Metadata)
 	b = append(b, `,"recorded_at":"`...)
-	b = at.UTC().AppendFormat(b, recordedAtLayout)
+	b = at.UTC().AppendFormat(b, RecordedAtLayout)
 	b = append(b, `","schema_version":`...)
 	b = strconv.AppendInt(b, int64(e.SchemaVersion), 10)
 	b = append(b, `,"stream":`...)
@@ -149,7 +150,7 @@ func DecodeStored(position uint64, stream string, version uint64, b []byte, stor
 	if env.Stream != stream || env.Version != version {
 		return corrupt(fmt.Sprintf("row says %s@%d, envelope says %s@%d", stream, version, env.Stream, env.Version))
 	}
-	at, err := time.Parse(recordedAtLayout, env.RecordedAt)
+	at, err := time.Parse(RecordedAtLayout, env.RecordedAt)
 	if err != nil {
 		return corrupt("bad recorded_at: " + err.Error())
 	}

@@ -90,7 +90,7 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 		b := encodeEnvelope(stream, version, e, at)
 		got, err := decodeEnvelope(b)
 		if err != nil || got.ID != e.ID || got.Type != e.Type || got.Stream != stream || got.Version != version ||
-			got.SchemaVersion != e.SchemaVersion || got.Metadata != md || string(got.Data) != string(data) || got.RecordedAt != at.Format(recordedAtLayout) {
+			got.SchemaVersion != e.SchemaVersion || got.Metadata != md || string(got.Data) != string(data) || got.RecordedAt != at.Format(RecordedAtLayout) {
 			t.Fatalf("case %d: decoded %+v, %v\nfrom %s", i, got, err, b)
 		}
 		if _, err := decodeEnvelope(b[:r.IntN(len(b))]); err == nil {

@@ -7,8 +7,9 @@
 // are stored verbatim; its RFC 9162 leaf hash SHA-256(0x00 ‖ bytes) is checked
 // on every read.
 //
-// The backends (eventstore/sqlite, eventstore/postgres) implement Store and
-// pass the same contract suite, eventstore/storetest.
+// The backends (eventstore/sqlite, eventstore/postgres, eventstore/esdb for
+// EventStoreDB) implement Store and pass the same contract suite,
+// eventstore/storetest.
 package eventstore
 
 import (

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+
+	"github.com/rendertrust/rendertrust/internal/atomicfile"
 )
 
 // stateFileMode keeps the node's credential readable by its owner only.
@@ -106,36 +108,13 @@ func (f *stateFile) save() error {
 	return writeFileAtomic(f.path, b, stateFileMode)
 }
 
-// writeFileAtomic writes b to path through a temporary file in the same
-// directory (created 0700 if missing), synced and renamed over path.
-func writeFileAtomic(path string, b []byte, mode os.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+// writeFileAtomic writes b to path with mode, creating its directory (0700)
+// if missing; see atomicfile.Write.
+func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("create state dir: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("save node state: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err := tmp.Chmod(mode); err != nil {
-		return fmt.Errorf("save node state: %w", err)
-	}
-	if _, err := tmp.Write(b); err != nil {
-		return fmt.Errorf("save node state: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("save node state: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("save node state: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := atomicfile.Write(path, b, mode); err != nil {
 		return fmt.Errorf("save node state: %w", err)
 	}
 	return nil

@@ -11,13 +11,13 @@ import (
 	"github.com/rendertrust/rendertrust/internal/sqldb"
 )
 
-// JobAttemptsProjection is the "job_attempts" read model: one row per
+// jobAttemptsProjection is the "job_attempts" read model: one row per
 // dispatch of a job — its node, times, how it ended and why (table
 // rm_job_attempts), so a creator sees each failed attempt, not only the
 // last error.
-type JobAttemptsProjection struct{}
+type jobAttemptsProjection struct{}
 
-var _ Projection = JobAttemptsProjection{}
+var _ Projection = jobAttemptsProjection{}
 
 // attemptsView is the view queries read.
 const attemptsView = "rm_job_attempts"
@@ -39,10 +39,10 @@ var attemptColumns = []string{
 }
 
 // Name returns "job_attempts".
-func (JobAttemptsProjection) Name() string { return "job_attempts" }
+func (jobAttemptsProjection) Name() string { return "job_attempts" }
 
 // Tables returns rm_job_attempts, keyed by job and attempt.
-func (JobAttemptsProjection) Tables() []Table {
+func (jobAttemptsProjection) Tables() []Table {
 	return []Table{{
 		Name: attemptsView,
 		Columns: []string{
@@ -77,29 +77,19 @@ func (r *attemptRow) scan(rows interface{ Scan(...any) error }) error {
 		&r.DispatchedAt, &r.StartedAt, &r.EndedAt, &r.Position)
 }
 
-// attemptJobOf returns the job whose attempts e changes.
+// attemptJobOf returns the job whose attempts e changes: every job event
+// but the submission, which has no attempt yet.
 func attemptJobOf(e domain.Event) (domain.JobID, bool) {
-	switch e := e.(type) {
-	case domain.JobDispatched:
-		return e.JobID, true
-	case domain.JobStarted:
-		return e.JobID, true
-	case domain.JobCompleted:
-		return e.JobID, true
-	case domain.JobFailed:
-		return e.JobID, true
-	case domain.JobTimedOut:
-		return e.JobID, true
-	case domain.JobCancelled:
-		return e.JobID, true
+	if _, ok := e.(domain.JobSubmitted); ok {
+		return "", false
 	}
-	return "", false
+	return domain.JobIDOf(e)
 }
 
 // Apply folds job events into rm_job_attempts: it reads the latest
 // attempt of each job the batch touches without dispatching it first,
 // folds the events in memory and writes each changed row once.
-func (JobAttemptsProjection) Apply(ctx context.Context, tx *sqldb.Tx, t Tables, events []Event) error {
+func (jobAttemptsProjection) Apply(ctx context.Context, tx *sqldb.Tx, t Tables, events []Event) error {
 	table := t.Name(attemptsView)
 	latest := map[domain.JobID]*attemptRow{}
 	seen := map[domain.JobID]bool{}

@@ -10,11 +10,11 @@ import (
 	"github.com/rendertrust/rendertrust/internal/sqldb"
 )
 
-// BalancesProjection is the "balances" read model: one row per user with
+// balancesProjection is the "balances" read model: one row per user with
 // the totals of their account (table rm_balances).
-type BalancesProjection struct{}
+type balancesProjection struct{}
 
-var _ Projection = BalancesProjection{}
+var _ Projection = balancesProjection{}
 
 const balancesView = "rm_balances"
 
@@ -23,10 +23,10 @@ var balanceColumns = []string{
 }
 
 // Name returns "balances".
-func (BalancesProjection) Name() string { return "balances" }
+func (balancesProjection) Name() string { return "balances" }
 
 // Tables returns rm_balances, keyed by user.
-func (BalancesProjection) Tables() []Table {
+func (balancesProjection) Tables() []Table {
 	return []Table{{
 		Name: balancesView,
 		Columns: []string{
@@ -58,7 +58,7 @@ func (b *balanceRow) scan(rows interface{ Scan(...any) error }) error {
 
 // Apply folds account events into rm_balances: balance = purchases +
 // grants + refunds − deductions; held = open holds.
-func (BalancesProjection) Apply(ctx context.Context, tx *sqldb.Tx, t Tables, events []Event) error {
+func (balancesProjection) Apply(ctx context.Context, tx *sqldb.Tx, t Tables, events []Event) error {
 	table := t.Name(balancesView)
 	users := map[domain.UserID]*balanceRow{}
 	var keys []string

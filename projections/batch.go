@@ -210,7 +210,7 @@ func (r *Runner) committed(ctx context.Context, events []Event, at time.Time) {
 // observe updates the lag metrics: events between the head and each
 // checkpoint, and the age of the last batch's first event while behind.
 func (r *Runner) observe(ctx context.Context) {
-	head, err := r.log.Head(ctx)
+	head, err := r.store.Head(ctx)
 	if err != nil {
 		return // the next batch tries again
 	}

@@ -313,7 +313,7 @@ func reportLatency(b *testing.B, prefix string, lat []time.Duration) {
 // commit of the batch that applied it.
 func benchLiveLag(b *testing.B, fx benchFixture) {
 	store := fx.newStore(b)
-	r, err := NewRunner(Config{DB: fx.freshDB(b), Log: store, Logger: quietLogger})
+	r, err := NewRunner(Config{DB: fx.freshDB(b), Store: store, Logger: quietLogger})
 	if err != nil {
 		b.Fatal(err)
 	}

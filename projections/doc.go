@@ -36,7 +36,9 @@
 // generation records a fingerprint of the table definitions it was built
 // with; a runner that finds a projection built from other definitions (the
 // code changed) rebuilds it in the background and keeps it out of WaitFor
-// until the rebuild has swapped in.
+// until the rebuild has swapped in. ReadStatus says where each projection
+// stands; Rebuild reports its progress through RebuildOptions.Progress. The
+// package prints nothing: the command draws the status table and the bar.
 //
 // # Read-your-writes
 //

@@ -7,9 +7,9 @@ import (
 	"github.com/rendertrust/rendertrust/eventstore"
 )
 
-// Log is the part of the event store projections read;
+// Store is the part of the event store projections read;
 // eventstore.Store implements it.
-type Log interface {
+type Store interface {
 	// ReadAll returns up to max events with position ≥ from, in order.
 	ReadAll(ctx context.Context, from uint64, max int) ([]eventstore.RecordedEvent, error)
 	// Head returns the last committed position.
@@ -52,7 +52,7 @@ func send(ctx context.Context, out chan<- chunk, c chunk) bool {
 // in parallel, and delivers them on out in order. It returns the next
 // position, and false when it stopped early (ctx ended, or it delivered an
 // error).
-func readAhead(ctx context.Context, log Log, from, to uint64, out chan<- chunk) (uint64, bool) {
+func readAhead(ctx context.Context, store Store, from, to uint64, out chan<- chunk) (uint64, bool) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // stops the spawner when we return early
 	pending := make(chan chan chunk, readAheadChunks)
@@ -66,7 +66,7 @@ func readAhead(ctx context.Context, log Log, from, to uint64, out chan<- chunk) 
 				return
 			}
 			n := int(min(uint64(readChunkEvents), to-start+1))
-			go func() { res <- readChunk(ctx, log, start, n) }()
+			go func() { res <- readChunk(ctx, store, start, n) }()
 		}
 	}()
 	next := from
@@ -83,8 +83,8 @@ func readAhead(ctx context.Context, log Log, from, to uint64, out chan<- chunk) 
 	return next, ctx.Err() == nil
 }
 
-func readChunk(ctx context.Context, log Log, from uint64, n int) chunk {
-	recs, err := log.ReadAll(ctx, from, n)
+func readChunk(ctx context.Context, store Store, from uint64, n int) chunk {
+	recs, err := store.ReadAll(ctx, from, n)
 	if err != nil {
 		return chunk{err: fmt.Errorf("read log from %d: %w", from, err)}
 	}
@@ -96,21 +96,21 @@ func readChunk(ctx context.Context, log Log, from uint64, n int) chunk {
 // ahead up to the head when far behind, then through a subscription that
 // wakes on commits. It closes out when ctx ends or after delivering an
 // error.
-func follow(ctx context.Context, log Log, from uint64, out chan<- chunk) {
+func follow(ctx context.Context, store Store, from uint64, out chan<- chunk) {
 	defer close(out)
-	head, err := log.Head(ctx)
+	head, err := store.Head(ctx)
 	if err != nil {
 		send(ctx, out, chunk{err: fmt.Errorf("read head: %w", err)})
 		return
 	}
 	if head >= from+catchUpEventsMin {
-		next, ok := readAhead(ctx, log, from, head, out)
+		next, ok := readAhead(ctx, store, from, head, out)
 		if !ok {
 			return
 		}
 		from = next
 	}
-	sub := log.Subscribe(ctx, from)
+	sub := store.Subscribe(ctx, from)
 	for {
 		recs, err := sub.Next()
 		if err != nil {

@@ -101,7 +101,7 @@ var quietLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
 // ends.
 func mustStart(tb testing.TB, e env, db *sqldb.DB, ps []Projection) *Runner {
 	tb.Helper()
-	r, err := NewRunner(Config{DB: db, Log: e.store, Projections: ps, Registerer: prometheus.NewRegistry(), Logger: quietLogger})
+	r, err := NewRunner(Config{DB: db, Store: e.store, Projections: ps, Registerer: prometheus.NewRegistry(), Logger: quietLogger})
 	if err != nil {
 		tb.Fatalf("NewRunner: %v", err)
 	}
@@ -239,11 +239,11 @@ func checkAgainstSim(tb testing.TB, db *sqldb.DB, sim *projectiontest.Sim) {
 		}
 		charged := int64(0)
 		if h, ok := sim.Accounts[userIndex(j.Owner())].JobHold(id); ok {
-			charged = int64(h.Charged())
+			charged = int64(h.Deducted())
 		}
-		if got.Status != j.Status() || got.Attempts != j.Attempts() || got.Charged != charged || got.LastError != j.LastError() {
+		if got.Status != j.Status() || got.Attempts != j.Attempts() || got.Deducted != charged || got.LastError != j.LastError() {
 			tb.Fatalf("Job(%s) = %s/%d attempts/charged %d/%q, want %s/%d/%d/%q", id, got.Status, got.Attempts,
-				got.Charged, got.LastError, j.Status(), j.Attempts(), charged, j.LastError())
+				got.Deducted, got.LastError, j.Status(), j.Attempts(), charged, j.LastError())
 		}
 	}
 }

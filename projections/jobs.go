@@ -8,11 +8,11 @@ import (
 	"github.com/rendertrust/rendertrust/internal/sqldb"
 )
 
-// JobsProjection is the "jobs" read model: one row per job, with its
+// jobsProjection is the "jobs" read model: one row per job, with its
 // lifecycle, result and charge (table rm_jobs).
-type JobsProjection struct{}
+type jobsProjection struct{}
 
-var _ Projection = JobsProjection{}
+var _ Projection = jobsProjection{}
 
 // jobsView is the view queries read.
 const jobsView = "rm_jobs"
@@ -26,11 +26,11 @@ var jobColumns = []string{
 }
 
 // Name returns "jobs".
-func (JobsProjection) Name() string { return "jobs" }
+func (jobsProjection) Name() string { return "jobs" }
 
 // Tables returns rm_jobs, keyed by job id, indexed for each owner's list
 // (all jobs, and by status) newest first.
-func (JobsProjection) Tables() []Table {
+func (jobsProjection) Tables() []Table {
 	return []Table{{
 		Name: jobsView,
 		Columns: []string{
@@ -58,7 +58,7 @@ type jobRow struct {
 	NodeID                               string
 	Attempts                             int64
 	LastError, CancelReason, PayloadRef  string
-	Cost, Charged, Refunded              int64
+	Cost, Deducted, Refunded             int64
 	ResultSHA256                         string
 	ResultBytes                          int64
 	SubmittedAt, DispatchedAt, StartedAt int64
@@ -70,14 +70,14 @@ type jobRow struct {
 
 func (j *jobRow) values(args []any) []any {
 	return append(args, j.JobID, j.Owner, j.Type, j.Status, j.Priority, j.GPU, j.NodeID, j.Attempts,
-		j.LastError, j.CancelReason, j.PayloadRef, j.Cost, j.Charged, j.Refunded,
+		j.LastError, j.CancelReason, j.PayloadRef, j.Cost, j.Deducted, j.Refunded,
 		j.ResultSHA256, j.ResultBytes, j.SubmittedAt, j.DispatchedAt, j.StartedAt,
 		j.CompletedAt, j.FailedAt, j.CancelledAt, j.UpdatedAt, j.Position)
 }
 
 func (j *jobRow) scan(rows interface{ Scan(...any) error }) error {
 	return rows.Scan(&j.JobID, &j.Owner, &j.Type, &j.Status, &j.Priority, &j.GPU, &j.NodeID, &j.Attempts,
-		&j.LastError, &j.CancelReason, &j.PayloadRef, &j.Cost, &j.Charged, &j.Refunded,
+		&j.LastError, &j.CancelReason, &j.PayloadRef, &j.Cost, &j.Deducted, &j.Refunded,
 		&j.ResultSHA256, &j.ResultBytes, &j.SubmittedAt, &j.DispatchedAt, &j.StartedAt,
 		&j.CompletedAt, &j.FailedAt, &j.CancelledAt, &j.UpdatedAt, &j.Position)
 }
@@ -85,7 +85,7 @@ func (j *jobRow) scan(rows interface{ Scan(...any) error }) error {
 // Apply folds job events, and the deductions and refunds of jobs, into
 // rm_jobs: it reads the rows the batch touches that it did not create, folds
 // the events in memory and writes each changed row once.
-func (JobsProjection) Apply(ctx context.Context, tx *sqldb.Tx, t Tables, events []Event) error {
+func (jobsProjection) Apply(ctx context.Context, tx *sqldb.Tx, t Tables, events []Event) error {
 	table := t.Name(jobsView)
 	jobs := map[domain.JobID]*jobRow{}
 	var missing []string
@@ -132,29 +132,16 @@ func (JobsProjection) Apply(ctx context.Context, tx *sqldb.Tx, t Tables, events 
 	return w.write(ctx, tx, len(changed), func(i int, args []any) []any { return changed[i].values(args) })
 }
 
-// jobOf returns the job an event changes in rm_jobs.
+// jobOf returns the job an event changes in rm_jobs: its job events, and
+// the deductions and refunds of its credits.
 func jobOf(e domain.Event) (domain.JobID, bool) {
 	switch e := e.(type) {
-	case domain.JobSubmitted:
-		return e.JobID, true
-	case domain.JobDispatched:
-		return e.JobID, true
-	case domain.JobStarted:
-		return e.JobID, true
-	case domain.JobCompleted:
-		return e.JobID, true
-	case domain.JobFailed:
-		return e.JobID, true
-	case domain.JobTimedOut:
-		return e.JobID, true
-	case domain.JobCancelled:
-		return e.JobID, true
 	case domain.CreditsDeducted:
 		return e.JobID, true
 	case domain.CreditsRefunded:
 		return e.JobID, true
 	}
-	return "", false
+	return domain.JobIDOf(e)
 }
 
 // foldJob applies one event to its job's row.
@@ -179,7 +166,7 @@ func foldJob(j *jobRow, e Event) {
 	case domain.JobCancelled:
 		j.Status, j.CancelReason, j.CancelledAt = string(domain.StatusCancelled), d.Reason, at
 	case domain.CreditsDeducted:
-		j.Charged += int64(d.Amount)
+		j.Deducted += int64(d.Amount)
 	case domain.CreditsRefunded:
 		j.Refunded += int64(d.Amount)
 	}

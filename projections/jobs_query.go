@@ -25,7 +25,7 @@ type Job struct {
 	CancelReason string        `json:"cancel_reason,omitempty"`
 	PayloadRef   string        `json:"payload_ref,omitempty"` // the payload's URI; "" for inline JSON
 	Cost         int64         `json:"cost"`                  // credits held at submission
-	Charged      int64         `json:"charged"`               // credits deducted (at completion)
+	Deducted     int64         `json:"charged"`               // credits deducted (at completion)
 	Refunded     int64         `json:"refunded"`              // credits refunded after the charge
 	ResultSHA256 string        `json:"result_sha256,omitempty"`
 	ResultBytes  int64         `json:"result_bytes,omitempty"`
@@ -52,7 +52,7 @@ func (j *jobRow) job() Job {
 	return Job{
 		ID: j.JobID, Type: j.Type, Status: st, Priority: j.Priority, GPURequired: j.GPU,
 		NodeID: j.NodeID, Attempts: int(j.Attempts), LastError: j.LastError, CancelReason: j.CancelReason,
-		PayloadRef: j.PayloadRef, Cost: j.Cost, Charged: j.Charged, Refunded: j.Refunded,
+		PayloadRef: j.PayloadRef, Cost: j.Cost, Deducted: j.Deducted, Refunded: j.Refunded,
 		ResultSHA256: j.ResultSHA256, ResultBytes: j.ResultBytes,
 		Cancellable: st == domain.StatusQueued || st == domain.StatusDispatched,
 		Retrying:    j.LastError != "" && (st == domain.StatusQueued || st == domain.StatusDispatched || st == domain.StatusRunning),

@@ -23,47 +23,41 @@ type metrics struct {
 	projectionFailures *prometheus.CounterVec
 }
 
+// metricPrefix begins every projection metric's name.
+const metricPrefix = "rendertrust_projection_"
+
+// newMetrics makes the runner's metrics and registers them with reg (nil
+// registers none). It fails when reg already holds them.
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
-	perProjection := []string{"projection"}
+	var all []prometheus.Collector
+	gauge := func(name, help string) *prometheus.GaugeVec {
+		g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: metricPrefix + name, Help: help}, []string{"projection"})
+		all = append(all, g)
+		return g
+	}
+	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
+		c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricPrefix + name, Help: help}, labels)
+		all = append(all, c)
+		return c
+	}
 	m := &metrics{
-		position: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "rendertrust_projection_position",
-			Help: "Last log position the projection has applied.",
-		}, perProjection),
-		generation: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "rendertrust_projection_generation",
-			Help: "Generation of the projection's tables that queries read.",
-		}, perProjection),
-		lagEvents: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "rendertrust_projection_lag_events",
-			Help: "Events committed to the log that the projection has not applied yet.",
-		}, perProjection),
-		lagSeconds: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "rendertrust_projection_lag_seconds",
-			Help: "While behind the head, the age of the first event of the last applied batch; 0 when caught up.",
-		}, perProjection),
-		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "rendertrust_projection_skipped_events_total",
-			Help: "Events skipped because the domain does not know their type or schema version.",
-		}, []string{"projection", "type"}),
+		position:   gauge("position", "Last log position the projection has applied."),
+		generation: gauge("generation", "Generation of the projection's tables that queries read."),
+		lagEvents:  gauge("lag_events", "Events committed to the log that the projection has not applied yet."),
+		lagSeconds: gauge("lag_seconds", "While behind the head, the age of the first event of the last applied batch; 0 when caught up."),
+		skipped: counter("skipped_events_total",
+			"Events skipped because the domain does not know their type or schema version.", "projection", "type"),
 		failures: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "rendertrust_projection_batch_failures_total",
+			Name: metricPrefix + "batch_failures_total",
 			Help: "Batches rolled back by an error; they are retried with backoff.",
 		}),
-		sanitized: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "rendertrust_projection_sanitized_events_total",
-			Help: "Events applied with their control characters replaced by spaces (the log keeps them as written).",
-		}, []string{"type"}),
-		failing: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "rendertrust_projection_failing",
-			Help: "1 while the projection's last batch failed; the others go on, it is retried with backoff.",
-		}, perProjection),
-		projectionFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "rendertrust_projection_failures_total",
-			Help: "Batches one projection failed to apply (rolled back for it alone).",
-		}, perProjection),
+		sanitized: counter("sanitized_events_total",
+			"Events applied with their control characters replaced by spaces (the log keeps them as written).", "type"),
+		failing: gauge("failing", "1 while the projection's last batch failed; the others go on, it is retried with backoff."),
+		projectionFailures: counter("failures_total",
+			"Batches one projection failed to apply (rolled back for it alone).", "projection"),
 		batch: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "rendertrust_projection_batch_seconds",
+			Name:    metricPrefix + "batch_seconds",
 			Help:    "Time to apply and commit one batch of events.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}),
@@ -71,7 +65,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.position, m.generation, m.lagEvents, m.lagSeconds, m.skipped, m.failures, m.batch, m.sanitized, m.failing, m.projectionFailures} {
+	for _, c := range append(all, m.failures, m.batch) {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register projection metrics (one runner per registry): %w", err)
 		}

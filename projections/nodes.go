@@ -12,23 +12,23 @@ import (
 	"github.com/rendertrust/rendertrust/internal/sqldb"
 )
 
-// NodesProjection is the "nodes" read model: one row per enrolled compute
+// nodesProjection is the "nodes" read model: one row per enrolled compute
 // node with its capabilities (table rm_nodes). Health and load are not
 // events; queries take them from a NodeHeartbeats.
-type NodesProjection struct{}
+type nodesProjection struct{}
 
-var _ Projection = NodesProjection{}
+var _ Projection = nodesProjection{}
 
 const nodesView = "rm_nodes"
 
 var nodeColumns = []string{"node_id", "name", "job_types", "gpu", "slots", "retired", "enrolled_at", "retired_at", "updated_at", "position"}
 
 // Name returns "nodes".
-func (NodesProjection) Name() string { return "nodes" }
+func (nodesProjection) Name() string { return "nodes" }
 
 // Tables returns rm_nodes, keyed by node id. job_types is a
 // comma-separated list.
-func (NodesProjection) Tables() []Table {
+func (nodesProjection) Tables() []Table {
 	return []Table{{
 		Name: nodesView,
 		Columns: []string{
@@ -60,7 +60,7 @@ func (n *nodeRow) scan(rows interface{ Scan(...any) error }) error {
 }
 
 // Apply folds node events into rm_nodes.
-func (NodesProjection) Apply(ctx context.Context, tx *sqldb.Tx, t Tables, events []Event) error {
+func (nodesProjection) Apply(ctx context.Context, tx *sqldb.Tx, t Tables, events []Event) error {
 	table := t.Name(nodesView)
 	nodes := map[domain.NodeID]*nodeRow{}
 	var keys []string

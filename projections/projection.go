@@ -169,8 +169,8 @@ func indexDDL(t Table, gen uint64) []string {
 // All returns the read models the API serves: jobs, balances,
 // transactions, usage, nodes and job attempts.
 func All() []Projection {
-	return []Projection{JobsProjection{}, BalancesProjection{}, TransactionsProjection{}, UsageProjection{}, NodesProjection{},
-		JobAttemptsProjection{}}
+	return []Projection{jobsProjection{}, balancesProjection{}, transactionsProjection{}, usageProjection{}, nodesProjection{},
+		jobAttemptsProjection{}}
 }
 
 // decodeEvents decodes the domain event of each recorded event. Unknown

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"time"
 
@@ -33,9 +32,9 @@ type RebuildOptions struct {
 	Projections []Projection
 	// Names chooses which of them to rebuild; empty means all.
 	Names []string
-	// Progress receives a progress bar (events/s, time left); nil shows
-	// none.
-	Progress io.Writer
+	// Progress, when set, is called after each batch with the number of
+	// events replayed so far (the log's head may grow meanwhile).
+	Progress func(events uint64)
 	// Logger receives warnings; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -60,9 +59,9 @@ type RebuildResult struct {
 // another rebuild of a projection swapped in first, or a database, log or
 // context error; on failure the old tables stay in service and the new ones
 // are dropped.
-func Rebuild(ctx context.Context, db *sqldb.DB, log Log, opts RebuildOptions) (RebuildResult, error) {
+func Rebuild(ctx context.Context, db *sqldb.DB, store Store, opts RebuildOptions) (RebuildResult, error) {
 	start := time.Now()
-	rb, err := newRebuild(db, log, opts)
+	rb, err := newRebuild(db, store, opts)
 	if err != nil {
 		return RebuildResult{}, err
 	}
@@ -94,17 +93,18 @@ func Rebuild(ctx context.Context, db *sqldb.DB, log Log, opts RebuildOptions) (R
 // rebuild is one run of Rebuild.
 type rebuild struct {
 	db     *sqldb.DB
-	log    Log
+	store  Store
 	ps     []Projection
 	logger *slog.Logger
-	bar    *bar
-	old    map[string]checkpoint // the checkpoints when the rebuild began
-	gens   map[string]uint64     // the generations being built
-	pos    uint64                // applied to the new tables so far
-	res    RebuildResult
+	// progress is RebuildOptions.Progress.
+	progress func(events uint64)
+	old      map[string]checkpoint // the checkpoints when the rebuild began
+	gens     map[string]uint64     // the generations being built
+	pos      uint64                // applied to the new tables so far
+	res      RebuildResult
 }
 
-func newRebuild(db *sqldb.DB, log Log, opts RebuildOptions) (*rebuild, error) {
+func newRebuild(db *sqldb.DB, store Store, opts RebuildOptions) (*rebuild, error) {
 	all := opts.Projections
 	if all == nil {
 		all = All()
@@ -120,7 +120,7 @@ func newRebuild(db *sqldb.DB, log Log, opts RebuildOptions) (*rebuild, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &rebuild{db: db, log: log, ps: ps, logger: logger, bar: newBar(opts.Progress, names(ps)), gens: map[string]uint64{}}, nil
+	return &rebuild{db: db, store: store, ps: ps, logger: logger, progress: opts.Progress, gens: map[string]uint64{}}, nil
 }
 
 // prepare records the current checkpoints and creates the new generation.
@@ -155,11 +155,10 @@ func (rb *rebuild) prepare(ctx context.Context) error {
 // run replays the log into the new tables and swaps them in.
 func (rb *rebuild) run(ctx context.Context) (RebuildResult, error) {
 	for {
-		head, err := rb.log.Head(ctx)
+		head, err := rb.store.Head(ctx)
 		if err != nil {
 			return RebuildResult{}, fmt.Errorf("read head: %w", err)
 		}
-		rb.bar.setTotal(head)
 		if head <= rb.pos+swapLagEventsMax {
 			break
 		}
@@ -177,7 +176,6 @@ func (rb *rebuild) run(ctx context.Context) (RebuildResult, error) {
 	if err := rb.swap(ctx); err != nil {
 		return RebuildResult{}, err
 	}
-	rb.bar.finish()
 	rb.res.Projections, rb.res.Generations, rb.res.Position = names(rb.ps), rb.gens, rb.pos
 	return rb.res, nil
 }
@@ -190,7 +188,7 @@ func (rb *rebuild) replay(ctx context.Context, to uint64) error {
 	ch := make(chan chunk, feedChunksMax)
 	go func() {
 		defer close(ch)
-		readAhead(ctx, rb.log, rb.pos+1, to, ch)
+		readAhead(ctx, rb.store, rb.pos+1, to, ch)
 	}()
 	var batch []Event
 	flush := func() error {
@@ -244,7 +242,9 @@ func (rb *rebuild) advance(events []Event) {
 	}
 	rb.pos = events[len(events)-1].Position
 	rb.res.Events += uint64(len(events))
-	rb.bar.add(len(events))
+	if rb.progress != nil {
+		rb.progress(rb.res.Events)
+	}
 }
 
 // superseded reports whether another rebuild has moved a checkpoint to

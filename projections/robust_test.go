@@ -23,7 +23,7 @@ func TestBadEventInTheLog(t *testing.T) {
 	t.Parallel()
 	backends(t, func(t *testing.T, e env) {
 		reg := prometheus.NewRegistry()
-		r, err := NewRunner(Config{DB: e.db, Log: e.store, Registerer: reg, Logger: quietLogger})
+		r, err := NewRunner(Config{DB: e.db, Store: e.store, Registerer: reg, Logger: quietLogger})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -54,7 +54,7 @@ func TestBadEventInTheLog(t *testing.T) {
 }
 
 // brokenProjection fails every batch it is given.
-type brokenProjection struct{ NodesProjection }
+type brokenProjection struct{ nodesProjection }
 
 func (brokenProjection) Name() string { return "failing" }
 
@@ -79,7 +79,7 @@ func TestFailingProjectionIsolated(t *testing.T) {
 	backends(t, func(t *testing.T, e env) {
 		reg := prometheus.NewRegistry()
 		ps := append(All(), brokenProjection{})
-		r, err := NewRunner(Config{DB: e.db, Log: e.store, Projections: ps, Registerer: reg, Logger: quietLogger})
+		r, err := NewRunner(Config{DB: e.db, Store: e.store, Projections: ps, Registerer: reg, Logger: quietLogger})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -110,14 +110,14 @@ func TestFailingProjectionIsolated(t *testing.T) {
 		if got := gathered(t, reg, "rendertrust_projection_failing", "balances"); got != 0 {
 			t.Errorf("failing{balances} = %v, want 0", got)
 		}
-		st, err := Status(context.Background(), e.db, e.store, ps)
+		st, err := ReadStatus(context.Background(), e.db, e.store, ps)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var b strings.Builder
-		WriteStatus(&b, st)
-		if !strings.Contains(b.String(), "failing: test: this projection cannot apply anything") {
-			t.Errorf("status table does not show the failure:\n%s", b.String())
+		for _, s := range st {
+			if failing := s.Name == "failing"; failing != strings.Contains(s.Error, "test: this projection cannot apply anything") {
+				t.Errorf("status %+v: want the failure's error on the failing projection alone", s)
+			}
 		}
 		var rows int
 		if err := e.db.QueryRow(context.Background(), "SELECT COUNT(*) FROM rm_failing").Scan(&rows); err != nil || rows != 0 {

@@ -32,8 +32,8 @@ var errResync = errors.New("checkpoint behind the feed")
 type Config struct {
 	// DB holds the read models (SQLite or PostgreSQL). Required.
 	DB *sqldb.DB
-	// Log is the event log to follow. Required.
-	Log Log
+	// Store is the event store whose log to follow. Required.
+	Store Store
 	// Projections are the read models to maintain; nil means All().
 	Projections []Projection
 	// Registerer receives the runner's metrics; nil registers none.
@@ -46,7 +46,7 @@ type Config struct {
 // from their checkpoints, then follows new appends. See the package doc.
 type Runner struct {
 	db      *sqldb.DB
-	log     Log
+	store   Store
 	ps      []Projection
 	names   []string
 	logger  *slog.Logger
@@ -68,12 +68,12 @@ type Runner struct {
 }
 
 // NewRunner checks cfg and returns a runner that is not started yet. It
-// fails when DB or Log is missing, a projection or table name is malformed
+// fails when DB or Store is missing, a projection or table name is malformed
 // or repeated, or the metrics cannot be registered (another runner
 // registered them on the same Registerer).
 func NewRunner(cfg Config) (*Runner, error) {
-	if cfg.DB == nil || cfg.Log == nil {
-		return nil, errors.New("projections: Config needs DB and Log")
+	if cfg.DB == nil || cfg.Store == nil {
+		return nil, errors.New("projections: Config needs DB and Store")
 	}
 	ps := cfg.Projections
 	if ps == nil {
@@ -94,7 +94,7 @@ func NewRunner(cfg Config) (*Runner, error) {
 		logger = slog.Default()
 	}
 	return &Runner{
-		db: cfg.DB, log: cfg.Log, ps: ps, names: names(ps), logger: logger, metrics: m,
+		db: cfg.DB, store: cfg.Store, ps: ps, names: names(ps), logger: logger, metrics: m,
 		applied: newProgress(names(ps)),
 		gens:    map[string]uint64{}, stale: map[string]bool{}, failing: map[string]*failure{}, warned: map[string]bool{},
 	}, nil
@@ -168,7 +168,7 @@ func (r *Runner) Positions() map[string]uint64 { return r.applied.snapshot() }
 // runner see their new generation.
 func (r *Runner) rebuildStale(ctx context.Context, stale []string) {
 	r.logger.Warn("projection tables were built by other code; rebuilding", "projections", stale)
-	_, err := Rebuild(ctx, r.db, r.log, RebuildOptions{Projections: r.ps, Names: stale, Logger: r.logger})
+	_, err := Rebuild(ctx, r.db, r.store, RebuildOptions{Projections: r.ps, Names: stale, Logger: r.logger})
 	if err != nil {
 		if ctx.Err() == nil {
 			r.logger.Error("rebuild of stale projections failed; run `rendertrust projections rebuild`", "projections", stale, "err", err)
@@ -232,7 +232,7 @@ func (r *Runner) follow(ctx context.Context) (progressed bool, err error) {
 	defer cancel() // stops the feed
 	from := r.feedStart(cps)
 	ch := make(chan chunk, feedChunksMax)
-	go follow(ctx, r.log, from, ch)
+	go follow(ctx, r.store, from, ch)
 	var carry []Event
 	for {
 		if r.lag.pending && len(carry) == 0 && len(ch) == 0 {

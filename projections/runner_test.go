@@ -92,7 +92,7 @@ func TestRestartMidBatch(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			ps := All()
 			ps[1] = failingProjection{Projection: ps[1], failAt: k, applied: &atomic.Int64{}, cancel: cancel}
-			r, err := NewRunner(Config{DB: db, Log: e.store, Projections: ps, Logger: quietLogger})
+			r, err := NewRunner(Config{DB: db, Store: e.store, Projections: ps, Logger: quietLogger})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -121,7 +121,7 @@ func TestUnknownEventTypes(t *testing.T) {
 	backends(t, func(t *testing.T, e env) {
 		reg := prometheus.NewRegistry()
 		var logs syncBuffer
-		r, err := NewRunner(Config{DB: e.db, Log: e.store, Registerer: reg, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		r, err := NewRunner(Config{DB: e.db, Store: e.store, Registerer: reg, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -54,7 +54,7 @@ func (rb *rebuild) catchUp(ctx context.Context, tx *sqldb.Tx, target uint64) ([]
 	var applied []Event
 	next := rb.pos + 1
 	for {
-		c := readChunk(ctx, rb.log, next, readChunkEvents)
+		c := readChunk(ctx, rb.store, next, readChunkEvents)
 		if c.err != nil {
 			return nil, c.err
 		}

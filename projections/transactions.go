@@ -11,12 +11,12 @@ import (
 	"github.com/rendertrust/rendertrust/internal/sqldb"
 )
 
-// TransactionsProjection is the "transactions" read model: one row per
+// transactionsProjection is the "transactions" read model: one row per
 // credit movement, i.e. per account event that moves credits (table
 // rm_transactions).
-type TransactionsProjection struct{}
+type transactionsProjection struct{}
 
-var _ Projection = TransactionsProjection{}
+var _ Projection = transactionsProjection{}
 
 const transactionsView = "rm_transactions"
 
@@ -33,11 +33,11 @@ const (
 )
 
 // Name returns "transactions".
-func (TransactionsProjection) Name() string { return "transactions" }
+func (transactionsProjection) Name() string { return "transactions" }
 
 // Tables returns rm_transactions, keyed by entry (event) id, indexed for
 // each user's history newest first.
-func (TransactionsProjection) Tables() []Table {
+func (transactionsProjection) Tables() []Table {
 	return []Table{{
 		Name: transactionsView,
 		Columns: []string{
@@ -67,7 +67,7 @@ func (t *transactionRow) values(args []any) []any {
 }
 
 // Apply inserts a row for each account event that moves credits.
-func (TransactionsProjection) Apply(ctx context.Context, tx *sqldb.Tx, t Tables, events []Event) error {
+func (transactionsProjection) Apply(ctx context.Context, tx *sqldb.Tx, t Tables, events []Event) error {
 	var rows []transactionRow
 	for _, e := range events {
 		if row, ok := transactionOf(e); ok {

@@ -10,23 +10,23 @@ import (
 	"github.com/rendertrust/rendertrust/internal/sqldb"
 )
 
-// UsageProjection is the "usage" read model: one row per deduction (the
+// usageProjection is the "usage" read model: one row per deduction (the
 // credits a completed job consumed), bucketed by local day at query time
 // (table rm_usage).
-type UsageProjection struct{}
+type usageProjection struct{}
 
-var _ Projection = UsageProjection{}
+var _ Projection = usageProjection{}
 
 const usageView = "rm_usage"
 
 var usageColumns = []string{"entry_id", "user_id", "at", "amount"}
 
 // Name returns "usage".
-func (UsageProjection) Name() string { return "usage" }
+func (usageProjection) Name() string { return "usage" }
 
 // Tables returns rm_usage, keyed by entry (event) id, indexed by user and
 // time.
-func (UsageProjection) Tables() []Table {
+func (usageProjection) Tables() []Table {
 	return []Table{{
 		Name:       usageView,
 		Columns:    []string{"entry_id TEXT NOT NULL", "user_id TEXT NOT NULL", "at BIGINT NOT NULL", "amount BIGINT NOT NULL"},
@@ -36,7 +36,7 @@ func (UsageProjection) Tables() []Table {
 }
 
 // Apply inserts a row for each deduction of credits.
-func (UsageProjection) Apply(ctx context.Context, tx *sqldb.Tx, t Tables, events []Event) error {
+func (usageProjection) Apply(ctx context.Context, tx *sqldb.Tx, t Tables, events []Event) error {
 	type row struct {
 		entry, user string
 		at, amount  int64

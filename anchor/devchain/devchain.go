@@ -47,6 +47,7 @@ import (
 
 	"github.com/rendertrust/rendertrust/anchor/ethchain"
 	"github.com/rendertrust/rendertrust/anchor/proof"
+	"github.com/rendertrust/rendertrust/internal/atomicfile"
 )
 
 // File names inside the chain's directory.
@@ -55,6 +56,9 @@ const (
 	keyFile      = "writer.key"
 	contractFile = "anchor.json"
 	nodeName     = "node"
+	// fileMode is the files' mode: the key is secret, the rest need not be
+	// shared.
+	fileMode = 0o600
 )
 
 // Sizes and timings of the embedded node, small because it carries one
@@ -273,7 +277,7 @@ func (c *Chain) ensureContract(ctx context.Context, path string) (common.Address
 	if err != nil {
 		return common.Address{}, err
 	}
-	if err := writeFileAtomic(path, append(b, '\n')); err != nil {
+	if err := atomicfile.Write(path, append(b, '\n'), fileMode); err != nil {
 		return common.Address{}, err
 	}
 	return addr, nil
@@ -292,7 +296,7 @@ func loadOrCreateKey(path string) (*ecdsa.PrivateKey, error) {
 		return nil, err
 	}
 	b := []byte(fmt.Sprintf("%x\n", crypto.FromECDSA(key)))
-	if err := writeFileAtomic(path, b); err != nil {
+	if err := atomicfile.Write(path, b, fileMode); err != nil {
 		return nil, err
 	}
 	return key, nil
@@ -321,33 +325,8 @@ func loadOrCreateGenesis(path string, writer common.Address) (*core.Genesis, err
 	if b, err = json.MarshalIndent(g, "", "  "); err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(path, append(b, '\n')); err != nil {
+	if err := atomicfile.Write(path, append(b, '\n'), fileMode); err != nil {
 		return nil, err
 	}
 	return g, nil
-}
-
-// writeFileAtomic writes b to path (mode 0600) through a synced temporary
-// file, so a crash leaves the old file or the new one, never half of one.
-func writeFileAtomic(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }

@@ -109,6 +109,16 @@ func (r *Result) Add(name string, ok bool, detail string) {
 	}
 }
 
+// AddErr records the check name as passed when err is nil, else as failed
+// with err's text as the detail.
+func (r *Result) AddErr(name string, err error) {
+	if err != nil {
+		r.Add(name, false, err.Error())
+		return
+	}
+	r.Add(name, true, "")
+}
+
 // Failed returns the names of the failed checks in the order they were
 // made. It cannot fail.
 func (r *Result) Failed() []string {
@@ -171,7 +181,7 @@ func VerifyInclusion(ctx context.Context, chain Chain, trust Trust, p *Inclusion
 	r.Add(CheckLeafIndex, p.Position >= 1 && p.LeafIndex == p.Position-1 && p.LeafIndex < p.TreeSize,
 		fmt.Sprintf("position %d, leaf_index %d, tree_size %d", p.Position, p.LeafIndex, p.TreeSize))
 	err = merkle.VerifyInclusion(leaf, p.LeafIndex, p.TreeSize, arrays(p.AuditPath), p.Root)
-	r.Add(CheckInclusion, err == nil, errText(err))
+	r.AddErr(CheckInclusion, err)
 
 	if err := checkAnchor(ctx, chain, trust, r, inclusionAnchor, p.Anchor, p.TreeSize, p.Root); err != nil {
 		return nil, err
@@ -188,7 +198,7 @@ func VerifyConsistency(ctx context.Context, chain Chain, trust Trust, c *Consist
 	r.Add(CheckSizes, c.TreeSize1 > 0 && c.TreeSize1 <= c.TreeSize2,
 		fmt.Sprintf("tree_size_1 %d, tree_size_2 %d", c.TreeSize1, c.TreeSize2))
 	err := merkle.VerifyConsistency(c.TreeSize1, c.TreeSize2, arrays(c.ConsistencyPath), c.Root1, c.Root2)
-	r.Add(CheckConsistency, err == nil, errText(err))
+	r.AddErr(CheckConsistency, err)
 	if err := checkAnchor(ctx, chain, trust, r, anchor1, c.Anchor1, c.TreeSize1, c.Root1); err != nil {
 		return nil, err
 	}
@@ -314,11 +324,4 @@ func parseHash(s string) ([32]byte, bool) {
 		return [32]byte{}, false
 	}
 	return h, true
-}
-
-func errText(err error) string {
-	if err == nil {
-		return ""
-	}
-	return err.Error()
 }

@@ -82,7 +82,7 @@ func New(tb testing.TB, opts Options) *Installation {
 		in.Proofs = anchor.NewService(in.DB, in.Store, anchor.ServiceConfig{})
 	}
 	if !opts.NoProjections {
-		r, err := projections.NewRunner(projections.Config{DB: in.DB, Log: in.Store, Logger: quiet})
+		r, err := projections.NewRunner(projections.Config{DB: in.DB, Store: in.Store, Logger: quiet})
 		if err != nil {
 			tb.Fatal(err)
 		}

@@ -56,17 +56,17 @@ type Selection struct {
 // ErrInvalidSelection, domain.ErrJobNotFound, ErrNothingSelected,
 // ErrTooManyEntries or ErrNotAnchored, a *replay.MisfiledError, or the
 // log's or the audit log's error.
-func Export(ctx context.Context, log replay.Log, proofs Proofs, sel Selection, now time.Time) (*Body, error) {
+func Export(ctx context.Context, store replay.Store, proofs Proofs, sel Selection, now time.Time) (*Body, error) {
 	if (sel.Job == "") == (sel.User == "") {
 		return nil, ErrInvalidSelection
 	}
-	head, err := log.Head(ctx)
+	head, err := store.Head(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read head: %w", err)
 	}
 	body := &Body{Format: Format, Alg: proof.Alg, ExportedAt: now.UTC().Truncate(time.Microsecond), LogHead: head,
 		Subject: Subject{Job: string(sel.Job), User: string(sel.User), Window: window(sel.From, sel.To)}}
-	recs, err := selectEntries(ctx, log, sel, body)
+	recs, err := selectEntries(ctx, store, sel, body)
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +93,7 @@ func window(from, to replay.Until) *Window {
 }
 
 // selectEntries reads the selected events, by position.
-func selectEntries(ctx context.Context, log replay.Log, sel Selection, body *Body) ([]eventstore.RecordedEvent, error) {
+func selectEntries(ctx context.Context, store replay.Store, sel Selection, body *Body) ([]eventstore.RecordedEvent, error) {
 	keep := func(rec eventstore.RecordedEvent) bool {
 		return body.Subject.Window.contains(rec.Position, rec.RecordedAt)
 	}
@@ -110,7 +110,7 @@ func selectEntries(ctx context.Context, log replay.Log, sel Selection, body *Bod
 	user := sel.User
 	if sel.Job != "" {
 		var first domain.Event
-		err := eachEvent(ctx, log, domain.JobStream(sel.Job), func(rec eventstore.RecordedEvent, e domain.Event) error {
+		err := eachEvent(ctx, store, domain.JobStream(sel.Job), func(rec eventstore.RecordedEvent, e domain.Event) error {
 			if first == nil {
 				first = e
 			}
@@ -125,7 +125,7 @@ func selectEntries(ctx context.Context, log replay.Log, sel Selection, body *Bod
 		}
 		user, body.Subject.Owner = submitted.Owner, string(submitted.Owner)
 	}
-	err := eachEvent(ctx, log, domain.AccountStream(user), func(rec eventstore.RecordedEvent, e domain.Event) error {
+	err := eachEvent(ctx, store, domain.AccountStream(user), func(rec eventstore.RecordedEvent, e domain.Event) error {
 		if sel.Job != "" && !aboutJob(e, sel.Job) {
 			return nil
 		}
@@ -143,10 +143,10 @@ func selectEntries(ctx context.Context, log replay.Log, sel Selection, body *Bod
 
 // eachEvent calls f for every event of stream, in version order, with its
 // domain event (nil for a type the domain does not know).
-func eachEvent(ctx context.Context, log replay.Log, stream string, f func(eventstore.RecordedEvent, domain.Event) error) error {
+func eachEvent(ctx context.Context, store replay.Store, stream string, f func(eventstore.RecordedEvent, domain.Event) error) error {
 	next := uint64(1)
 	for {
-		recs, err := log.ReadStream(ctx, stream, next, eventstore.ReadEventsMax)
+		recs, err := store.ReadStream(ctx, stream, next, eventstore.ReadEventsMax)
 		if err != nil {
 			return fmt.Errorf("read %s: %w", stream, err)
 		}

@@ -222,7 +222,7 @@ func (v *verifier) inclusion(ctx context.Context, p *proof.Inclusion, env event)
 	r.Add(proof.CheckLeafIndex, p.Position >= 1 && p.LeafIndex == p.Position-1 && p.LeafIndex < p.TreeSize,
 		fmt.Sprintf("position %d, leaf_index %d, tree_size %d", p.Position, p.LeafIndex, p.TreeSize))
 	err := merkle.VerifyInclusion(leaf, p.LeafIndex, p.TreeSize, hashes(p.AuditPath), p.Root)
-	r.Add(proof.CheckInclusion, err == nil, errText(err))
+	r.AddErr(proof.CheckInclusion, err)
 	return r, nil
 }
 
@@ -397,7 +397,7 @@ func (v *verifier) consistencyResult(ctx context.Context, c *proof.Consistency) 
 	r := &proof.Result{Verified: true, Checks: map[string]bool{}}
 	r.Add(proof.CheckAlg, c.Alg == proof.Alg, fmt.Sprintf("alg is %q", c.Alg))
 	err := merkle.VerifyConsistency(c.TreeSize1, c.TreeSize2, hashes(c.ConsistencyPath), c.Root1, c.Root2)
-	r.Add(proof.CheckConsistency, err == nil, errText(err))
+	r.AddErr(proof.CheckConsistency, err)
 	return r, nil
 }
 
@@ -442,7 +442,7 @@ func readEnvelope(p *proof.Inclusion) event {
 	if err := json.Unmarshal(p.Entry, &env); err != nil {
 		return event{err: fmt.Errorf("entry is not a JSON envelope: %w", err)}
 	}
-	at, err := time.Parse(envelopeTimeLayout, env.RecordedAt)
+	at, err := time.Parse(eventstore.RecordedAtLayout, env.RecordedAt)
 	if err != nil {
 		return event{err: fmt.Errorf("entry's recorded_at: %w", err)}
 	}
@@ -451,9 +451,6 @@ func readEnvelope(p *proof.Inclusion) event {
 	e, err := replay.Decode(rec)
 	return event{rec: rec, e: e, err: err}
 }
-
-// envelopeTimeLayout is the envelope's recorded_at format (eventstore).
-const envelopeTimeLayout = "2006-01-02T15:04:05.000000Z"
 
 // typeName returns the entry's event type, for people.
 func (ev event) typeName() string {
@@ -476,13 +473,6 @@ func hashes(path []proof.Hash) [][merkle.HashSize]byte {
 		out[i] = h
 	}
 	return out
-}
-
-func errText(err error) string {
-	if err == nil {
-		return ""
-	}
-	return err.Error()
 }
 
 // Write prints one line per check, then the verdict. It returns w's

@@ -13,10 +13,10 @@ import (
 // anchor reproduced from the entries as stored and read from the chain —
 // and turns its problems into findings.
 func (c *checker) auditLog(ctx context.Context) error {
-	bar := newBar(c.cfg.Progress, "check 1/3: entries against the audit log and the anchors", c.head)
-	svc := anchor.NewService(c.cfg.DB, countingReader{log: c.cfg.Log, bar: bar}, anchor.ServiceConfig{Chain: c.cfg.Chain})
+	step := startStep(c.cfg.Progress, "check 1/3: entries against the audit log and the anchors", "events", c.head)
+	svc := anchor.NewService(c.cfg.DB, countingReader{store: c.cfg.Store, step: step}, anchor.ServiceConfig{Chain: c.cfg.Chain})
 	rep, err := svc.Audit(ctx)
-	bar.finish()
+	step.finish()
 	if err != nil {
 		return fmt.Errorf("check: audit the audit log: %w", err)
 	}
@@ -26,21 +26,21 @@ func (c *checker) auditLog(ctx context.Context) error {
 		f := Finding{Position: p.Position, TreeSize: p.TreeSize, Detail: p.Detail}
 		switch p.Check {
 		case anchor.AuditEntryStored:
-			f.Check = CheckEntry
+			f.Check = Entry
 		case anchor.AuditLeafIndex:
 			if p.Position > rep.Logged {
 				lagging++ // past the audit log's last leaf: it has not read the entry yet
 				continue
 			}
-			f.Check = CheckLeafIndex
+			f.Check = LeafIndex
 		case anchor.AuditAnchorRoot:
-			f.Check = CheckAnchorRoot
+			f.Check = AnchorRoot
 		case anchor.AuditRootOnChain:
-			f.Check = CheckRootOnChain
+			f.Check = RootOnChain
 		default:
 			f.Check = p.Check
 		}
-		if f.Check == CheckEntry || f.Check == CheckLeafIndex {
+		if f.Check == Entry || f.Check == LeafIndex {
 			c.broken = append(c.broken, f.Position)
 		}
 		f.EntryID = c.entryAt(ctx, f.Position)
@@ -61,17 +61,17 @@ func (c *checker) auditLog(ctx context.Context) error {
 	return nil
 }
 
-// countingReader advances a progress bar by the events read.
+// countingReader reports the events read as the step's progress.
 type countingReader struct {
-	log Log
-	bar *bar
+	store Store
+	step  *progress
 }
 
-// ReadAll reads as Log.ReadAll does and counts the events read.
+// ReadAll reads as Store.ReadAll does and counts the events read.
 func (r countingReader) ReadAll(ctx context.Context, from uint64, max int) ([]eventstore.RecordedEvent, error) {
-	evs, err := r.log.ReadAll(ctx, from, max)
+	evs, err := r.store.ReadAll(ctx, from, max)
 	if err == nil {
-		r.bar.add(len(evs))
+		r.step.add(len(evs))
 	}
 	return evs, err
 }
@@ -83,7 +83,7 @@ func (c *checker) entryAt(ctx context.Context, position uint64) string {
 	if position == 0 {
 		return ""
 	}
-	evs, err := c.cfg.Log.ReadAll(ctx, position, 1)
+	evs, err := c.cfg.Store.ReadAll(ctx, position, 1)
 	if err == nil && len(evs) == 1 && evs[0].Position == position {
 		return evs[0].ID
 	}

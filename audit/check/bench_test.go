@@ -27,7 +27,7 @@ func BenchmarkCheck(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	cfg := check.Config{Log: in.Store, DB: in.DB, Chain: in.Chain.Client(), TempDir: b.TempDir()}
+	cfg := check.Config{Store: in.Store, DB: in.DB, Chain: in.Chain.Client(), TempDir: b.TempDir()}
 	phases := map[string]time.Duration{}
 	start := time.Now()
 	for b.Loop() {

@@ -23,7 +23,8 @@
 // It is read-only except for creating the audit log's and the read models'
 // bookkeeping tables when they are missing, and it tolerates a running
 // server: lag (entries the audit log or a projection has not reached yet)
-// is not a finding.
+// is not a finding. It prints nothing: Run returns a Report (JSON-ready) and
+// reports its progress through Config.Progress; the command draws both.
 package check
 
 import (
@@ -31,7 +32,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"time"
 
@@ -47,22 +47,23 @@ import (
 // Report.FindingsOmitted.
 const FindingsMax = 1000
 
-// The checks a finding can name.
+// The checks a finding can name (Finding.Check). Those the audit log's own
+// audit and the proofs also name share their names.
 const (
-	CheckEntry       = "entry"
-	CheckLeafIndex   = "leaf_index"
-	CheckAnchorRoot  = "anchor_root"
-	CheckRootOnChain = "root_on_chain"
-	CheckTreeNode    = "tree_node"
-	CheckPostings    = "postings"
-	CheckStream      = "stream"
-	CheckDecode      = "decode"
-	CheckProjection  = "projection"
+	Entry       = "entry"
+	LeafIndex   = anchor.AuditLeafIndex
+	AnchorRoot  = anchor.AuditAnchorRoot
+	RootOnChain = anchor.AuditRootOnChain
+	TreeNode    = "tree_node"
+	Postings    = "postings"
+	Stream      = "stream"
+	Decode      = "decode"
+	Projection  = "projection"
 )
 
-// Log is the event store as the check reads it; eventstore.Store
+// Store is the event store as the check reads it; eventstore.Store
 // implements it.
-type Log interface {
+type Store interface {
 	ReadAll(ctx context.Context, from uint64, max int) ([]eventstore.RecordedEvent, error)
 	Head(ctx context.Context) (uint64, error)
 	Subscribe(ctx context.Context, from uint64) *eventstore.Subscription
@@ -70,8 +71,8 @@ type Log interface {
 
 // Config says what to check.
 type Config struct {
-	// Log is the event log. Required.
-	Log Log
+	// Store is the event store. Required.
+	Store Store
 	// DB is the state database: the audit log's tables and the read
 	// models. Required.
 	DB *sqldb.DB
@@ -83,8 +84,10 @@ type Config struct {
 	// TempDir holds the replay database while the check runs; "" means
 	// os.TempDir().
 	TempDir string
-	// Progress receives progress bars; nil shows none.
-	Progress io.Writer
+	// Progress, when set, is called as each of the three steps advances,
+	// with the items it has done so far: 0 when it begins, step.Total when
+	// it ends.
+	Progress func(step Step, done uint64)
 }
 
 // Finding is one thing the check found wrong.
@@ -174,7 +177,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := anchor.Migrate(ctx, cfg.DB); err != nil {
 		return nil, fmt.Errorf("check: %w", err)
 	}
-	head, err := cfg.Log.Head(ctx)
+	head, err := cfg.Store.Head(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("check: read head: %w", err)
 	}
@@ -183,7 +186,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := c.phase(ctx, "audit log and anchors", c.auditLog); err != nil {
 		return nil, err
 	}
-	statuses, err := projections.Status(ctx, cfg.DB, cfg.Log, cfg.Projections)
+	statuses, err := projections.ReadStatus(ctx, cfg.DB, cfg.Store, cfg.Projections)
 	if errors.Is(err, eventstore.ErrCorrupt) {
 		// Status reads the entry after each checkpoint, for the lag; a
 		// damaged one is reported by the pass, and the read models are

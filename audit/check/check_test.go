@@ -41,7 +41,7 @@ func newFixture(t *testing.T, opts audittest.Options) (*audittest.Installation, 
 
 func run(t *testing.T, in *audittest.Installation) *check.Report {
 	t.Helper()
-	cfg := check.Config{Log: in.Store, DB: in.DB, TempDir: t.TempDir()}
+	cfg := check.Config{Store: in.Store, DB: in.DB, TempDir: t.TempDir()}
 	if in.Chain != nil {
 		cfg.Chain = in.Chain.Client()
 	}
@@ -52,10 +52,13 @@ func run(t *testing.T, in *audittest.Installation) *check.Report {
 	return r
 }
 
+// report returns r as indented JSON, for failure messages.
 func report(r *check.Report) string {
-	var b bytes.Buffer
-	r.Write(&b)
-	return b.String()
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err.Error()
+	}
+	return string(b)
 }
 
 // TestCheckHealthy: on an anchored installation whose workers are
@@ -127,7 +130,7 @@ type fault struct {
 // anchorsAfter accepts the anchor_root findings of anchors at or above
 // the damaged position: their roots cannot be reproduced any more.
 func anchorsAfter(want, got check.Finding) bool {
-	return got.Check == check.CheckAnchorRoot && got.TreeSize >= want.Position
+	return got.Check == check.AnchorRoot && got.TreeSize >= want.Position
 }
 
 func none(want, got check.Finding) bool { return false }
@@ -246,9 +249,9 @@ func alterByte(rehash bool) func(*testing.T, *audittest.Installation, uint64) (c
 			t.Fatal(err)
 		}
 		if rehash {
-			return check.Finding{Check: check.CheckLeafIndex, Position: e.Position, EntryID: e.ID, Detail: "changed: its bytes hash to"}, undo
+			return check.Finding{Check: check.LeafIndex, Position: e.Position, EntryID: e.ID, Detail: "changed: its bytes hash to"}, undo
 		}
-		return check.Finding{Check: check.CheckEntry, Position: e.Position, EntryID: e.ID, Detail: "leaf hash does not match the stored bytes"}, undo
+		return check.Finding{Check: check.Entry, Position: e.Position, EntryID: e.ID, Detail: "leaf hash does not match the stored bytes"}, undo
 	}
 }
 
@@ -258,7 +261,7 @@ func deleteRow(t *testing.T, in *audittest.Installation, head uint64) (check.Fin
 	if _, err := in.EventsSQL(t).Exec(context.Background(), `DELETE FROM events WHERE position = ?`, int64(e.Position)); err != nil {
 		t.Fatal(err)
 	}
-	return check.Finding{Check: check.CheckEntry, Position: e.Position, EntryID: e.ID, Detail: "missing"}, undo
+	return check.Finding{Check: check.Entry, Position: e.Position, EntryID: e.ID, Detail: "missing"}, undo
 }
 
 // brokenPostings appends, through the store and not the commands, a grant
@@ -270,7 +273,7 @@ func brokenPostings(t *testing.T, in *audittest.Installation, _ uint64) (check.F
 		At:       time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)}
 	pos, id := appendRaw(t, in, domain.AccountStream(user), g)
 	in.Settle(t)
-	return check.Finding{Check: check.CheckPostings, Position: pos, EntryID: id, Detail: "the grant of 100 credits moves +150 on user:" + string(user) + ", want +100"}, nil
+	return check.Finding{Check: check.Postings, Position: pos, EntryID: id, Detail: "the grant of 100 credits moves +150 on user:" + string(user) + ", want +100"}, nil
 }
 
 // oneSidedPosting appends, through the store, a grant whose posting
@@ -282,7 +285,7 @@ func oneSidedPosting(t *testing.T, in *audittest.Installation, _ uint64) (check.
 		At:       time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)}
 	pos, id := appendRaw(t, in, domain.AccountStream(user), g)
 	in.Settle(t)
-	return check.Finding{Check: check.CheckPostings, Position: pos, EntryID: id, Detail: "posting 0: empty account"}, nil
+	return check.Finding{Check: check.Postings, Position: pos, EntryID: id, Detail: "posting 0: empty account"}, nil
 }
 
 // misfile appends a grant to user 1 into user 2's account stream.
@@ -293,7 +296,7 @@ func misfile(t *testing.T, in *audittest.Installation, _ uint64) (check.Finding,
 		At:       time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)}
 	pos, id := appendRaw(t, in, domain.AccountStream(projectiontest.UserID(2)), g)
 	in.Settle(t)
-	return check.Finding{Check: check.CheckStream, Position: pos, EntryID: id, Detail: "its data says it belongs to " + domain.AccountStream(user)}, nil
+	return check.Finding{Check: check.Stream, Position: pos, EntryID: id, Detail: "its data says it belongs to " + domain.AccountStream(user)}, nil
 }
 
 func appendRaw(t *testing.T, in *audittest.Installation, stream string, e domain.Event) (uint64, string) {
@@ -314,7 +317,7 @@ func appendRaw(t *testing.T, in *audittest.Installation, stream string, e domain
 // generation returns the table behind a projection's view.
 func generation(t *testing.T, in *audittest.Installation, projection, view string) string {
 	t.Helper()
-	st, err := projections.Status(context.Background(), in.DB, in.Store, nil)
+	st, err := projections.ReadStatus(context.Background(), in.DB, in.Store, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,7 +345,7 @@ func editProjectionRow(t *testing.T, in *audittest.Installation, _ uint64) (chec
 	if _, err := in.DB.Exec(ctx, `UPDATE `+table+` SET status = 'FAILED' WHERE job_id = ?`, job); err != nil {
 		t.Fatal(err)
 	}
-	return check.Finding{Check: check.CheckProjection, Position: uint64(pos), EntryID: entryAt(t, in, uint64(pos)),
+	return check.Finding{Check: check.Projection, Position: uint64(pos), EntryID: entryAt(t, in, uint64(pos)),
 		Table: "rm_jobs", Key: "job_id=" + job, Detail: `status is "FAILED" in the read model, "COMPLETED" in the replay`}, undo
 }
 
@@ -359,7 +362,7 @@ func deleteProjectionRow(t *testing.T, in *audittest.Installation, _ uint64) (ch
 	if _, err := in.DB.Exec(ctx, `DELETE FROM `+table+` WHERE user_id = ?`, user); err != nil {
 		t.Fatal(err)
 	}
-	return check.Finding{Check: check.CheckProjection, Position: uint64(pos), EntryID: entryAt(t, in, uint64(pos)),
+	return check.Finding{Check: check.Projection, Position: uint64(pos), EntryID: entryAt(t, in, uint64(pos)),
 		Table: "rm_balances", Key: "user_id=" + user, Detail: "the read model lacks this row"}, undo
 }
 
@@ -370,7 +373,7 @@ func alterTreeNode(t *testing.T, in *audittest.Installation, _ uint64) (check.Fi
 	if _, err := in.DB.Exec(context.Background(), `UPDATE anchor_nodes SET hash = ? WHERE level = 2 AND idx = 1`, bytes.Repeat([]byte{7}, 32)); err != nil {
 		t.Fatal(err)
 	}
-	return check.Finding{Check: check.CheckTreeNode, Position: 5, EntryID: entryAt(t, in, 5), Key: "node 2/1", Detail: "stored node 2/1 (positions 5..8) is 0707"}, undo
+	return check.Finding{Check: check.TreeNode, Position: 5, EntryID: entryAt(t, in, 5), Key: "node 2/1", Detail: "stored node 2/1 (positions 5..8) is 0707"}, undo
 }
 
 func entryAt(t *testing.T, in *audittest.Installation, pos uint64) string {

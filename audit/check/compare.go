@@ -35,15 +35,15 @@ func (c *checker) projections(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := c.rep.catchUp(ctx, c.cfg.Log, projectionEvent, cps); err != nil {
+	if err := c.rep.catchUp(ctx, c.cfg.Store, projectionEvent, cps); err != nil {
 		return err
 	}
 	total, err := c.rep.rows(ctx)
 	if err != nil {
 		return err
 	}
-	bar := itemsBar(c.cfg.Progress, "check 3/3: read models against the replay", "rows", total)
-	defer bar.finish()
+	step := startStep(c.cfg.Progress, "check 3/3: read models against the replay", "rows", total)
+	defer step.finish()
 	for _, p := range c.cfg.Projections {
 		pc := ProjectionCheck{Name: p.Name(), Position: c.rep.target[p.Name()], Skipped: c.rep.skip[p.Name()]}
 		if pc.Skipped == "" && c.rep.hole != 0 && c.rep.hole <= pc.Position {
@@ -53,7 +53,7 @@ func (c *checker) projections(ctx context.Context) error {
 			if pc.Skipped != "" {
 				break
 			}
-			n, err := c.compareTable(ctx, tx, p.Name(), t, pc.Position, bar)
+			n, err := c.compareTable(ctx, tx, p.Name(), t, pc.Position, step)
 			if err != nil {
 				return err
 			}
@@ -93,7 +93,7 @@ func projectionEvent(rec eventstore.RecordedEvent) projections.Event {
 	return e
 }
 
-// rows counts the replay's rows, for the progress bar.
+// rows counts the replay's rows, for the progress report.
 func (r *replayDB) rows(ctx context.Context) (uint64, error) {
 	var total uint64
 	for _, p := range r.ps {
@@ -158,7 +158,7 @@ func (tb *table) isText(col string) bool {
 
 // compareTable merges the live table (in the snapshot) with its replay
 // and reports every row that differs. It returns the rows compared.
-func (c *checker) compareTable(ctx context.Context, tx *sqldb.Tx, projection string, t projections.Table, checkpoint uint64, b *bar) (uint64, error) {
+func (c *checker) compareTable(ctx context.Context, tx *sqldb.Tx, projection string, t projections.Table, checkpoint uint64, step *progress) (uint64, error) {
 	tb := newTable(projection, t, checkpoint)
 	live, err := tx.Query(ctx, tb.query(t.Name, tx.Dialect))
 	if err != nil {
@@ -192,7 +192,7 @@ func (c *checker) compareTable(ctx context.Context, tx *sqldb.Tx, projection str
 			r.take()
 		}
 		n++
-		b.add(1)
+		step.add(1)
 	}
 	return n, errors.Join(l.err, r.err)
 }
@@ -307,7 +307,7 @@ func (tb *table) diff(live, replayed []any) string {
 // projectionFinding reports a row of tb, naming its key and the position
 // and entry of the last event that changed it.
 func (c *checker) projectionFinding(ctx context.Context, tb *table, row []any, what string) {
-	f := Finding{Check: CheckProjection, Projection: tb.projection, Table: tb.def.Name, Key: tb.keyText(row)}
+	f := Finding{Check: Projection, Projection: tb.projection, Table: tb.def.Name, Key: tb.keyText(row)}
 	if tb.position >= 0 {
 		if p, ok := row[tb.position].(int64); ok && p > 0 {
 			f.Position = uint64(p)

@@ -18,23 +18,23 @@ import (
 // recomputed; every event feeds the read models' replay. The log is read
 // one page ahead of the checks.
 func (c *checker) events(ctx context.Context) error {
-	bar := newBar(c.cfg.Progress, "check 2/3: hashes, streams, postings, Merkle tree, replay of the read models", c.head)
-	defer bar.finish()
+	step := startStep(c.cfg.Progress, "check 2/3: hashes, streams, postings, Merkle tree, replay of the read models", "events", c.head)
+	defer step.finish()
 	tree := newTreeCheck(c)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // stops the reader when a check fails
 	pages := make(chan logPage, readAheadPages)
-	go readLog(ctx, c.cfg.Log, c.head, pages)
+	go readLog(ctx, c.cfg.Store, c.head, pages)
 	for p := range pages {
 		if p.err != nil {
 			return p.err
 		}
-		if err := c.page(ctx, tree, p.events, bar); err != nil {
+		if err := c.page(ctx, tree, p.events, step); err != nil {
 			return err
 		}
 		if p.corrupt != nil {
 			c.damaged(ctx, tree, p.corrupt)
-			bar.add(1)
+			step.add(1)
 		}
 		if p.end != 0 {
 			c.r.note("the log ended at position %d during the check, below its head %d", p.end, c.head)
@@ -63,7 +63,7 @@ type logPage struct {
 
 // readLog reads positions 1..head in pages, going on past each entry that
 // cannot be read back (which ends its page), and closes out.
-func readLog(ctx context.Context, log Log, head uint64, out chan<- logPage) {
+func readLog(ctx context.Context, store Store, head uint64, out chan<- logPage) {
 	defer close(out)
 	send := func(p logPage) bool {
 		select {
@@ -74,7 +74,7 @@ func readLog(ctx context.Context, log Log, head uint64, out chan<- logPage) {
 		}
 	}
 	for pos := uint64(1); pos <= head; {
-		p := readPage(ctx, log, pos, int(min(uint64(eventstore.ReadEventsMax), head-pos+1)))
+		p := readPage(ctx, store, pos, int(min(uint64(eventstore.ReadEventsMax), head-pos+1)))
 		if !send(p) {
 			return
 		}
@@ -88,14 +88,14 @@ func readLog(ctx context.Context, log Log, head uint64, out chan<- logPage) {
 }
 
 // readPage reads up to n events from pos; a damaged entry ends the page.
-func readPage(ctx context.Context, log Log, pos uint64, n int) logPage {
-	recs, err := log.ReadAll(ctx, pos, n)
+func readPage(ctx context.Context, store Store, pos uint64, n int) logPage {
+	recs, err := store.ReadAll(ctx, pos, n)
 	var corrupt *eventstore.CorruptionError
 	if errors.As(err, &corrupt) && corrupt.Position >= pos {
 		p := logPage{corrupt: corrupt}
 		if corrupt.Position > pos {
 			// Read what precedes the damaged entry on its own.
-			if p.events, err = log.ReadAll(ctx, pos, int(corrupt.Position-pos)); err != nil {
+			if p.events, err = store.ReadAll(ctx, pos, int(corrupt.Position-pos)); err != nil {
 				return logPage{err: fmt.Errorf("check: read the log from %d: %w", pos, err)}
 			}
 		}
@@ -111,7 +111,7 @@ func readPage(ctx context.Context, log Log, pos uint64, n int) logPage {
 }
 
 // page checks consecutive intact events.
-func (c *checker) page(ctx context.Context, tree *treeCheck, recs []eventstore.RecordedEvent, b *bar) error {
+func (c *checker) page(ctx context.Context, tree *treeCheck, recs []eventstore.RecordedEvent, step *progress) error {
 	for _, rec := range recs {
 		c.r.Events++
 		e := c.decode(rec)
@@ -121,7 +121,7 @@ func (c *checker) page(ctx context.Context, tree *treeCheck, recs []eventstore.R
 		if _, ok := domain.AccountOf(e); ok {
 			c.r.MoneyEvents++
 			if problem := postingsProblem(e); problem != "" {
-				c.r.add(Finding{Check: CheckPostings, Position: rec.Position, EntryID: rec.ID, Detail: problem})
+				c.r.add(Finding{Check: Postings, Position: rec.Position, EntryID: rec.ID, Detail: problem})
 			}
 		}
 		if err := tree.leaf(ctx, rec); err != nil {
@@ -131,7 +131,7 @@ func (c *checker) page(ctx context.Context, tree *treeCheck, recs []eventstore.R
 			return err
 		}
 	}
-	b.add(len(recs))
+	step.add(len(recs))
 	return nil
 }
 
@@ -147,11 +147,11 @@ func (c *checker) decode(rec eventstore.RecordedEvent) domain.Event {
 		return nil
 	}
 	if err != nil {
-		c.r.add(Finding{Check: CheckDecode, Position: rec.Position, EntryID: rec.ID, Detail: err.Error()})
+		c.r.add(Finding{Check: Decode, Position: rec.Position, EntryID: rec.ID, Detail: err.Error()})
 		return nil
 	}
 	if want, _ := replay.ExpectedStream(e); want != rec.Stream {
-		c.r.add(Finding{Check: CheckStream, Position: rec.Position, EntryID: rec.ID,
+		c.r.add(Finding{Check: Stream, Position: rec.Position, EntryID: rec.ID,
 			Detail: fmt.Sprintf("a %s event is in stream %s; its data says it belongs to %s", rec.Type, rec.Stream, want)})
 	}
 	return e
@@ -160,7 +160,7 @@ func (c *checker) decode(rec eventstore.RecordedEvent) domain.Event {
 // damaged records an entry the event store cannot return intact.
 func (c *checker) damaged(ctx context.Context, tree *treeCheck, corrupt *eventstore.CorruptionError) {
 	c.broken = append(c.broken, corrupt.Position)
-	c.r.add(Finding{Check: CheckEntry, Position: corrupt.Position, EntryID: c.entryAt(ctx, corrupt.Position), Detail: corrupt.Reason})
+	c.r.add(Finding{Check: Entry, Position: corrupt.Position, EntryID: c.entryAt(ctx, corrupt.Position), Detail: corrupt.Reason})
 	tree.stop(corrupt.Position)
 	c.rep.markHole(corrupt.Position)
 }

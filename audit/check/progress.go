@@ -1,65 +1,48 @@
 package check
 
-import (
-	"fmt"
-	"io"
-	"time"
-
-	"github.com/schollz/progressbar/v3"
-)
-
-// barThrottle is how often a progress bar redraws.
-const barThrottle = 200 * time.Millisecond
-
-// bar is one phase's progress bar; a nil *bar shows nothing.
-type bar struct {
-	pb    *progressbar.ProgressBar
-	total int64
-	done  int64
+// Step is one of the check's three passes, as Config.Progress reports it.
+type Step struct {
+	// Name says which pass it is and what it checks, e.g. "check 1/3:
+	// entries against the audit log and the anchors".
+	Name string
+	// Unit is what Total counts: "events" or "rows".
+	Unit string
+	// Total is how many items the pass has to do.
+	Total uint64
 }
 
-func newBar(w io.Writer, description string, total uint64) *bar {
-	if w == nil {
+// progress reports one step's progress to a Config.Progress callback; a
+// nil *progress reports nothing.
+type progress struct {
+	report func(Step, uint64)
+	step   Step
+	done   uint64
+}
+
+// startStep reports that step begins; it returns nil when report is nil.
+func startStep(report func(Step, uint64), name, unit string, total uint64) *progress {
+	if report == nil {
 		return nil
 	}
-	return &bar{total: int64(total), pb: progressbar.NewOptions64(int64(max(total, 1)),
-		progressbar.OptionSetWriter(w),
-		progressbar.OptionSetDescription(description),
-		progressbar.OptionShowCount(),
-		progressbar.OptionShowIts(),
-		progressbar.OptionSetItsString("events"),
-		progressbar.OptionSetPredictTime(true),
-		progressbar.OptionSetElapsedTime(true),
-		progressbar.OptionThrottle(barThrottle),
-		progressbar.OptionFullWidth(),
-		progressbar.OptionOnCompletion(func() { fmt.Fprintln(w) }),
-	)}
+	p := &progress{report: report, step: Step{Name: name, Unit: unit, Total: total}}
+	report(p.step, 0)
+	return p
 }
 
-// itemsBar is a bar counting rows instead of events.
-func itemsBar(w io.Writer, description, unit string, total uint64) *bar {
-	b := newBar(w, description, total)
-	if b != nil {
-		progressbar.OptionSetItsString(unit)(b.pb)
-	}
-	return b
-}
-
-// add advances the bar by n, never past its total (a live log grows while
+// add advances the step by n, never past its total (a live log grows while
 // it is read).
-func (b *bar) add(n int) {
-	if b == nil {
+func (p *progress) add(n int) {
+	if p == nil || n <= 0 || p.done >= p.step.Total {
 		return
 	}
-	n64 := min(int64(n), b.total-b.done)
-	if n64 > 0 {
-		b.done += n64
-		b.pb.Add64(n64)
-	}
+	p.done = min(p.done+uint64(n), p.step.Total)
+	p.report(p.step, p.done)
 }
 
-func (b *bar) finish() {
-	if b != nil {
-		b.pb.Finish()
+// finish reports the step as done.
+func (p *progress) finish() {
+	if p != nil && p.done < p.step.Total {
+		p.done = p.step.Total
+		p.report(p.step, p.done)
 	}
 }

@@ -34,7 +34,7 @@ type replayDB struct {
 
 // openReplay creates the replay database in a new directory of tempDir,
 // with the targets of the projections' checkpoints in statuses.
-func openReplay(ctx context.Context, tempDir string, ps []projections.Projection, statuses []projections.ProjectionStatus) (*replayDB, error) {
+func openReplay(ctx context.Context, tempDir string, ps []projections.Projection, statuses []projections.Status) (*replayDB, error) {
 	dir, err := os.MkdirTemp(tempDir, "rendertrust-check-")
 	if err != nil {
 		return nil, fmt.Errorf("check: replay database: %w", err)
@@ -147,7 +147,7 @@ func window(evs []projections.Event, after, upTo uint64) []projections.Event {
 
 // catchUp moves each projection's target to its live checkpoint in cps
 // and replays the events the targets gained, read from log.
-func (r *replayDB) catchUp(ctx context.Context, log Log, decode func(eventstore.RecordedEvent) projections.Event, cps map[string]uint64) error {
+func (r *replayDB) catchUp(ctx context.Context, store Store, decode func(eventstore.RecordedEvent) projections.Event, cps map[string]uint64) error {
 	from := uint64(0)
 	for name, t := range r.target {
 		switch cp := cps[name]; {
@@ -161,7 +161,7 @@ func (r *replayDB) catchUp(ctx context.Context, log Log, decode func(eventstore.
 		}
 	}
 	for to := r.maxTarget(); from != 0 && from <= to; {
-		recs, err := log.ReadAll(ctx, from, int(min(uint64(eventstore.ReadEventsMax), to-from+1)))
+		recs, err := store.ReadAll(ctx, from, int(min(uint64(eventstore.ReadEventsMax), to-from+1)))
 		if err != nil {
 			return fmt.Errorf("check: read the log from %d: %w", from, err)
 		}

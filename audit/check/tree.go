@@ -163,6 +163,6 @@ func (c *checker) dropShadowedNodes(ctx context.Context) {
 			continue
 		}
 		// The entry named is the first whose proofs the node serves.
-		c.r.add(Finding{Check: CheckTreeNode, Position: n.first, EntryID: c.entryAt(ctx, n.first), Key: "node " + n.id.String(), Detail: n.detail})
+		c.r.add(Finding{Check: TreeNode, Position: n.first, EntryID: c.entryAt(ctx, n.first), Key: "node " + n.id.String(), Detail: n.detail})
 	}
 }

@@ -42,7 +42,7 @@ type Hold struct {
 	Job      domain.JobID     `json:"job"`
 	Amount   domain.Credits   `json:"amount"`
 	State    domain.HoldState `json:"state"` // open, deducted or released
-	Charged  domain.Credits   `json:"charged"`
+	Deducted domain.Credits   `json:"charged"`
 	Refunded domain.Credits   `json:"refunded"`
 	HeldAt   time.Time        `json:"held_at"`
 	Position uint64           `json:"position"` // of the hold
@@ -52,12 +52,12 @@ type Hold struct {
 // It returns the log's error (a *eventstore.CorruptionError for an entry
 // that does not read back intact), a *MisfiledError, or an error for an
 // event that does not decode. A user with no events has an empty account.
-func AccountAt(ctx context.Context, log Log, user domain.UserID, m Moment) (*Account, error) {
+func AccountAt(ctx context.Context, store Store, user domain.UserID, m Moment) (*Account, error) {
 	out := &Account{User: user, Moment: m, Holds: []Hold{}, History: []Entry{}}
 	agg := domain.NewAccount(user)
 	held := map[domain.JobID]Hold{}
 	var order []domain.JobID
-	err := readStream(ctx, log, domain.AccountStream(user), m.Position, func(rec eventstore.RecordedEvent, e domain.Event) {
+	err := readStream(ctx, store, domain.AccountStream(user), m.Position, func(rec eventstore.RecordedEvent, e domain.Event) {
 		agg.Apply(e)
 		if h, ok := e.(domain.CreditsHeld); ok {
 			held[h.JobID] = Hold{Job: h.JobID, HeldAt: h.At, Position: rec.Position}
@@ -74,7 +74,7 @@ func AccountAt(ctx context.Context, log Log, user domain.UserID, m Moment) (*Acc
 	for _, job := range order {
 		h, _ := agg.JobHold(job)
 		rec := held[job]
-		rec.Amount, rec.State, rec.Charged, rec.Refunded = h.Amount, h.State, h.Charged(), h.Refunded
+		rec.Amount, rec.State, rec.Deducted, rec.Refunded = h.Amount, h.State, h.Deducted(), h.Refunded
 		out.Holds = append(out.Holds, rec)
 	}
 	return out, nil
@@ -96,10 +96,10 @@ func appendBounded(h []Entry, e Entry, omitted int) ([]Entry, int) {
 
 // readStream calls fold for each known event of stream at a position up to
 // until, in version order. Events of unknown types are passed over.
-func readStream(ctx context.Context, log Log, stream string, until uint64, fold func(eventstore.RecordedEvent, domain.Event)) error {
+func readStream(ctx context.Context, store Store, stream string, until uint64, fold func(eventstore.RecordedEvent, domain.Event)) error {
 	next := uint64(1)
 	for {
-		recs, err := log.ReadStream(ctx, stream, next, eventstore.ReadEventsMax)
+		recs, err := store.ReadStream(ctx, stream, next, eventstore.ReadEventsMax)
 		if err != nil {
 			return fmt.Errorf("read %s from version %d: %w", stream, next, err)
 		}

@@ -37,7 +37,7 @@ type Job struct {
 
 	Cost     domain.Credits `json:"cost"`     // what the submission held
 	Hold     *Hold          `json:"hold"`     // the owner's money record; nil before the hold
-	Charged  domain.Credits `json:"charged"`  // deducted at completion
+	Deducted domain.Credits `json:"charged"`  // deducted at completion
 	Refunded domain.Credits `json:"refunded"` // given back after the charge
 
 	// History is every event of the job and of its money, by position.
@@ -49,10 +49,10 @@ type Job struct {
 // about it in its owner's account stream. It returns an error wrapping
 // domain.ErrJobNotFound when the job has no event up to m, and otherwise
 // the errors of AccountAt.
-func JobAt(ctx context.Context, log Log, id domain.JobID, m Moment) (*Job, error) {
+func JobAt(ctx context.Context, store Store, id domain.JobID, m Moment) (*Job, error) {
 	agg := domain.NewJob(id)
 	var lifecycle []Entry
-	err := readStream(ctx, log, domain.JobStream(id), m.Position, func(rec eventstore.RecordedEvent, e domain.Event) {
+	err := readStream(ctx, store, domain.JobStream(id), m.Position, func(rec eventstore.RecordedEvent, e domain.Event) {
 		agg.Apply(e)
 		lifecycle = append(lifecycle, newEntry(rec, e))
 	})
@@ -63,12 +63,12 @@ func JobAt(ctx context.Context, log Log, id domain.JobID, m Moment) (*Job, error
 		return nil, fmt.Errorf("%w: job %s has no event up to position %d", domain.ErrJobNotFound, id, m.Position)
 	}
 	out := newJob(agg, m)
-	money, hold, err := jobMoney(ctx, log, agg.Owner(), id, m)
+	money, hold, err := jobMoney(ctx, store, agg.Owner(), id, m)
 	if err != nil {
 		return nil, err
 	}
 	if hold != nil {
-		out.Hold, out.Charged, out.Refunded = hold, hold.Charged, hold.Refunded
+		out.Hold, out.Deducted, out.Refunded = hold, hold.Deducted, hold.Refunded
 	}
 	all := append(lifecycle, money...)
 	slices.SortFunc(all, func(a, b Entry) int { return cmp.Compare(a.Position, b.Position) })
@@ -90,11 +90,11 @@ func newJob(j *domain.Job, m Moment) *Job {
 
 // jobMoney returns the money events about job in owner's account up to m,
 // and the job's hold as of m (nil if there was none).
-func jobMoney(ctx context.Context, log Log, owner domain.UserID, job domain.JobID, m Moment) ([]Entry, *Hold, error) {
+func jobMoney(ctx context.Context, store Store, owner domain.UserID, job domain.JobID, m Moment) ([]Entry, *Hold, error) {
 	agg := domain.NewAccount(owner)
 	var entries []Entry
 	var hold *Hold
-	err := readStream(ctx, log, domain.AccountStream(owner), m.Position, func(rec eventstore.RecordedEvent, e domain.Event) {
+	err := readStream(ctx, store, domain.AccountStream(owner), m.Position, func(rec eventstore.RecordedEvent, e domain.Event) {
 		agg.Apply(e)
 		if j, ok := jobOfMoney(e); !ok || j != job {
 			return
@@ -108,6 +108,6 @@ func jobMoney(ctx context.Context, log Log, owner domain.UserID, job domain.JobI
 		return entries, nil, err
 	}
 	h, _ := agg.JobHold(job)
-	hold.Amount, hold.State, hold.Charged, hold.Refunded = h.Amount, h.State, h.Charged(), h.Refunded
+	hold.Amount, hold.State, hold.Deducted, hold.Refunded = h.Amount, h.State, h.Deducted(), h.Refunded
 	return entries, hold, nil
 }

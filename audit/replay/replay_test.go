@@ -160,24 +160,24 @@ func transactions(t *testing.T, rd *projections.Reader, u domain.UserID) []proje
 }
 
 // compare replays the log up to s.head and checks it against s.
-func compare(t *testing.T, log replay.Log, sim *projectiontest.Sim, s readModels) {
+func compare(t *testing.T, store replay.Store, sim *projectiontest.Sim, s readModels) {
 	t.Helper()
-	m, err := replay.Resolve(ctx, log, replay.Until{Position: s.head})
+	m, err := replay.Resolve(ctx, store, replay.Until{Position: s.head})
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := replay.StateAt(ctx, log, m, replay.Options{})
+	st, err := replay.StateAt(ctx, store, m, replay.Options{})
 	if err != nil {
 		t.Fatalf("replay to %d: %v", s.head, err)
 	}
 	for i := range sim.Accounts {
-		compareAccount(t, log, st, s, projectiontest.UserID(i))
+		compareAccount(t, store, st, s, projectiontest.UserID(i))
 	}
 	existing := 0
 	for id, j := range st.Jobs {
 		if j.Exists() {
 			existing++
-			compareJob(t, log, st, s, id)
+			compareJob(t, store, st, s, id)
 		}
 	}
 	if existing != len(s.jobs) {
@@ -186,7 +186,7 @@ func compare(t *testing.T, log replay.Log, sim *projectiontest.Sim, s readModels
 	compareNodes(t, st, s)
 }
 
-func compareAccount(t *testing.T, log replay.Log, st *replay.State, s readModels, u domain.UserID) {
+func compareAccount(t *testing.T, store replay.Store, st *replay.State, s readModels, u domain.UserID) {
 	t.Helper()
 	want := projections.Balance{}
 	if a := st.Accounts[u]; a != nil {
@@ -195,7 +195,7 @@ func compareAccount(t *testing.T, log replay.Log, st *replay.State, s readModels
 	if got := s.balances[u]; got != want {
 		t.Errorf("at %d: balance of %s: read model %+v, replay %+v", s.head, u, got, want)
 	}
-	acc, err := replay.AccountAt(ctx, log, u, st.Moment)
+	acc, err := replay.AccountAt(ctx, store, u, st.Moment)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,14 +244,14 @@ func transaction(e replay.Entry) (projections.Transaction, bool) {
 	return tx, true
 }
 
-func compareJob(t *testing.T, log replay.Log, st *replay.State, s readModels, id domain.JobID) {
+func compareJob(t *testing.T, store replay.Store, st *replay.State, s readModels, id domain.JobID) {
 	t.Helper()
 	got, ok := s.jobs[id]
 	if !ok {
 		t.Errorf("at %d: job %s is in the replay, not in the read model", s.head, id)
 		return
 	}
-	j, err := replay.JobAt(ctx, log, id, st.Moment)
+	j, err := replay.JobAt(ctx, store, id, st.Moment)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +261,7 @@ func compareJob(t *testing.T, log replay.Log, st *replay.State, s readModels, id
 	want := projections.Job{
 		ID: string(id), Type: string(j.Type), Status: j.Status, Priority: string(j.Priority), GPURequired: j.GPU,
 		NodeID: string(j.Node), Attempts: j.Attempts, LastError: j.LastError, CancelReason: j.CancelReason,
-		PayloadRef: j.PayloadRef, Cost: int64(j.Cost), Charged: int64(j.Charged), Refunded: int64(j.Refunded),
+		PayloadRef: j.PayloadRef, Cost: int64(j.Cost), Deducted: int64(j.Deducted), Refunded: int64(j.Refunded),
 		ResultSHA256: j.ResultSHA256, ResultBytes: j.ResultBytes,
 		Cancellable: j.Status == domain.StatusQueued || j.Status == domain.StatusDispatched,
 		SubmittedAt: j.SubmittedAt, DispatchedAt: optional(j.DispatchedAt), StartedAt: optional(j.StartedAt),

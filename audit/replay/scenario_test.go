@@ -130,15 +130,15 @@ func TestJobAndAccountHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 	if j.Status != domain.StatusCompleted || j.Node != "n2" || j.Attempts != 2 || j.LastError != "out of memory" ||
-		j.Charged != 0 || j.Hold == nil || j.Hold.State != domain.HoldStateOpen || j.ResultBytes != 2048 {
+		j.Deducted != 0 || j.Hold == nil || j.Hold.State != domain.HoldStateOpen || j.ResultBytes != 2048 {
 		t.Errorf("job at completion: %+v, hold %+v", j, j.Hold)
 	}
 	j, err = replay.JobAt(ctx, s.store, "j1", at(replay.Until{Position: firstRefund}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if j.Charged != 10 || j.Refunded != 4 {
-		t.Errorf("job after the first refund: charged %d, refunded %d; want 10, 4", j.Charged, j.Refunded)
+	if j.Deducted != 10 || j.Refunded != 4 {
+		t.Errorf("job after the first refund: charged %d, refunded %d; want 10, 4", j.Deducted, j.Refunded)
 	}
 	m := at(replay.Until{})
 	j, err = replay.JobAt(ctx, s.store, "j1", m)

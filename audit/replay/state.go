@@ -36,7 +36,7 @@ type Options struct {
 // (a *eventstore.CorruptionError for an entry that does not read back
 // intact), a *MisfiledError, an error for an event that does not decode,
 // or ctx's error.
-func StateAt(ctx context.Context, log Log, m Moment, opts Options) (*State, error) {
+func StateAt(ctx context.Context, store Store, m Moment, opts Options) (*State, error) {
 	s := &State{
 		Moment: m, Accounts: map[domain.UserID]*domain.Account{},
 		Jobs: map[domain.JobID]*domain.Job{}, Nodes: map[domain.NodeID]*domain.Node{},
@@ -44,7 +44,7 @@ func StateAt(ctx context.Context, log Log, m Moment, opts Options) (*State, erro
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // stops the reader when the fold fails
 	pages := make(chan page, readAheadPages)
-	go readPages(ctx, log, 1, m.Position, pages)
+	go readPages(ctx, store, 1, m.Position, pages)
 	for p := range pages {
 		if p.err != nil {
 			return nil, p.err
@@ -114,11 +114,11 @@ type page struct {
 }
 
 // readPages sends positions from..to in pages, in order, and closes out.
-func readPages(ctx context.Context, log Log, from, to uint64, out chan<- page) {
+func readPages(ctx context.Context, store Store, from, to uint64, out chan<- page) {
 	defer close(out)
 	for from <= to {
 		n := int(min(uint64(eventstore.ReadEventsMax), to-from+1))
-		recs, err := log.ReadAll(ctx, from, n)
+		recs, err := store.ReadAll(ctx, from, n)
 		if err == nil && (len(recs) == 0 || recs[0].Position != from) {
 			err = &eventstore.CorruptionError{Position: from, Reason: "missing from the log"}
 		}

@@ -29,9 +29,9 @@ import (
 	"github.com/rendertrust/rendertrust/eventstore"
 )
 
-// Log is the part of the event store a replay reads; eventstore.Store
+// Store is the part of the event store a replay reads; eventstore.Store
 // implements it.
-type Log interface {
+type Store interface {
 	ReadAll(ctx context.Context, from uint64, max int) ([]eventstore.RecordedEvent, error)
 	ReadStream(ctx context.Context, stream string, from uint64, max int) ([]eventstore.RecordedEvent, error)
 	Head(ctx context.Context) (uint64, error)
@@ -100,8 +100,8 @@ type Moment struct {
 // events for a time. It returns an error wrapping ErrBeyondHead for a
 // position past the head, or the log's error (a *eventstore.CorruptionError
 // for an entry that does not read back intact).
-func Resolve(ctx context.Context, log Log, u Until) (Moment, error) {
-	head, err := log.Head(ctx)
+func Resolve(ctx context.Context, store Store, u Until) (Moment, error) {
+	head, err := store.Head(ctx)
 	if err != nil {
 		return Moment{}, fmt.Errorf("read head: %w", err)
 	}
@@ -112,14 +112,14 @@ func Resolve(ctx context.Context, log Log, u Until) (Moment, error) {
 	case u.Position > 0:
 		m.Position = u.Position
 	case !u.Time.IsZero():
-		if m.Position, err = lastRecordedBy(ctx, log, u.Time, head); err != nil {
+		if m.Position, err = lastRecordedBy(ctx, store, u.Time, head); err != nil {
 			return Moment{}, err
 		}
 	default:
 		m.Position = head
 	}
 	if m.Position > 0 {
-		e, err := readAt(ctx, log, m.Position)
+		e, err := readAt(ctx, store, m.Position)
 		if err != nil {
 			return Moment{}, err
 		}
@@ -131,11 +131,11 @@ func Resolve(ctx context.Context, log Log, u Until) (Moment, error) {
 // lastRecordedBy returns the last position p ≤ head whose event, and every
 // one before it, was recorded at or before t (0 if the first was not), by
 // binary search over positions.
-func lastRecordedBy(ctx context.Context, log Log, t time.Time, head uint64) (uint64, error) {
+func lastRecordedBy(ctx context.Context, store Store, t time.Time, head uint64) (uint64, error) {
 	lo, hi := uint64(0), head // invariant: lo qualifies (0 trivially), hi+1 does not
 	for lo < hi {
 		mid := lo + (hi-lo+1)/2
-		e, err := readAt(ctx, log, mid)
+		e, err := readAt(ctx, store, mid)
 		if err != nil {
 			return 0, err
 		}
@@ -150,8 +150,8 @@ func lastRecordedBy(ctx context.Context, log Log, t time.Time, head uint64) (uin
 
 // readAt returns the event at position, or a *eventstore.CorruptionError
 // when the log does not hold it.
-func readAt(ctx context.Context, log Log, position uint64) (eventstore.RecordedEvent, error) {
-	evs, err := log.ReadAll(ctx, position, 1)
+func readAt(ctx context.Context, store Store, position uint64) (eventstore.RecordedEvent, error) {
+	evs, err := store.ReadAll(ctx, position, 1)
 	if err != nil {
 		return eventstore.RecordedEvent{}, fmt.Errorf("read position %d: %w", position, err)
 	}

@@ -9,11 +9,8 @@ import (
 	"time"
 
 	"github.com/rendertrust/rendertrust/domain"
+	"github.com/rendertrust/rendertrust/eventstore"
 )
-
-// timeLayout is how the text output shows times: UTC, microseconds, as the
-// log stores them.
-const timeLayout = "2006-01-02T15:04:05.000000Z"
 
 // Write prints the moment in one line. It returns w's error.
 func (m Moment) Write(w io.Writer) error {
@@ -41,7 +38,7 @@ func (a *Account) Write(w io.Writer) error {
 	if len(a.Holds) > 0 {
 		fmt.Fprintf(tw, "\nholds (%d)\nJOB\tAMOUNT\tSTATE\tCHARGED\tREFUNDED\tHELD AT\tPOSITION\n", len(a.Holds))
 		for _, h := range a.Holds {
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%s\t%d\n", h.Job, h.Amount, h.State, h.Charged, h.Refunded, stamp(h.HeldAt), h.Position)
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%s\t%d\n", h.Job, h.Amount, h.State, h.Deducted, h.Refunded, stamp(h.HeldAt), h.Position)
 		}
 	}
 	writeHistory(tw, a.History, a.HistoryOmitted)
@@ -64,7 +61,7 @@ func (j *Job) Write(w io.Writer) error {
 		{"result sha256", orDash(j.ResultSHA256)}, {"result bytes", fmt.Sprint(j.ResultBytes)},
 		{"submitted", stamp(j.SubmittedAt)}, {"dispatched", stamp(j.DispatchedAt)}, {"started", stamp(j.StartedAt)},
 		{"finished", stamp(j.FinishedAt)}, {"cost", fmt.Sprint(j.Cost)}, {"hold", holdText(j.Hold)},
-		{"charged", fmt.Sprint(j.Charged)}, {"refunded", fmt.Sprint(j.Refunded)},
+		{"charged", fmt.Sprint(j.Deducted)}, {"refunded", fmt.Sprint(j.Refunded)},
 	}
 	fmt.Fprintln(tw)
 	for _, r := range rows {
@@ -123,7 +120,7 @@ func stamp(t time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
-	return t.UTC().Format(timeLayout)
+	return t.UTC().Format(eventstore.RecordedAtLayout) // as the log stores it
 }
 
 func orDash(s string) string {

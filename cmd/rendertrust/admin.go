@@ -22,14 +22,7 @@ func newCreateUserCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "create-user --email E --password P [--admin]",
 		Short: "Create a user (an operator with --admin)",
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := applyEnv(cmd.Flags()); err != nil {
-				return err
-			}
-			defer m.Close()
-			if err := m.Open(cmd.Context()); err != nil {
-				return err
-			}
+		RunE: withStores(m, func(cmd *cobra.Command, _ []string) error {
 			role := identity.RoleCreator
 			if isAdmin {
 				role = identity.RoleAdmin
@@ -43,7 +36,7 @@ func newCreateUserCommand() *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "created %s user %s (%s)\n", u.Role, u.ID, u.Email)
 			return nil
-		},
+		}),
 	}
 	m.Config.bindStoreFlags(cmd.Flags())
 	cmd.Flags().StringVar(&email, "email", "", "the user's email")

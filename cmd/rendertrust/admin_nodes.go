@@ -18,21 +18,14 @@ func newRetireNodeCommand() *cobra.Command {
 		Use:   "retire-node NODE_ID --reason R",
 		Short: "Retire a node: its credential is refused, its jobs are retried on other nodes",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := applyEnv(cmd.Flags()); err != nil {
-				return err
-			}
-			defer m.Close()
-			if err := m.Open(cmd.Context()); err != nil {
-				return err
-			}
+		RunE: withStores(m, func(cmd *cobra.Command, args []string) error {
 			pos, err := m.Identity.RetireNode(cmd.Context(), commands.Actor{ID: "admin:cli"}, domain.NodeID(args[0]), reason)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "retired node %s (log position %d)\n", args[0], pos)
 			return nil
-		},
+		}),
 	}
 	m.Config.bindStoreFlags(cmd.Flags())
 	cmd.Flags().StringVar(&reason, "reason", "", "why the node is retired")
@@ -48,21 +41,14 @@ func newRotateNodeCredentialCommand() *cobra.Command {
 		Use:   "rotate-node-credential NODE_ID",
 		Short: "Give a node a new credential (printed once); the old one is refused from now on",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := applyEnv(cmd.Flags()); err != nil {
-				return err
-			}
-			defer m.Close()
-			if err := m.Open(cmd.Context()); err != nil {
-				return err
-			}
+		RunE: withStores(m, func(cmd *cobra.Command, args []string) error {
 			cred, err := m.Identity.RotateNodeCredential(cmd.Context(), domain.NodeID(args[0]))
 			if err != nil {
 				return err
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), cred)
 			return nil
-		},
+		}),
 	}
 	m.Config.bindStoreFlags(cmd.Flags())
 	return cmd

@@ -32,7 +32,7 @@ type refundResult struct {
 	Amount   domain.Credits `json:"amount"`   // this refund; 0 when it had been made before
 	EntryID  string         `json:"entry_id"` // the refund's ledger entry
 	Position uint64         `json:"position"`
-	Charged  domain.Credits `json:"charged"`
+	Deducted domain.Credits `json:"charged"`
 	Refunded domain.Credits `json:"refunded"` // in all, this refund included
 	Repeated bool           `json:"repeated"` // the refund id had been used with these details: nothing new
 }
@@ -54,16 +54,9 @@ has an id (printed): running the command again with the same --refund-id and
 the same details does nothing, so a retry after an error is safe.`,
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := applyEnv(cmd.Flags()); err != nil {
-				return err
-			}
-			defer m.Close()
-			if err := m.Open(cmd.Context()); err != nil {
-				return err
-			}
+		RunE: withStores(m, func(cmd *cobra.Command, _ []string) error {
 			return runAdminRefund(cmd.Context(), m.Commands, m.Store, cmd.OutOrStdout(), opts)
-		},
+		}),
 	}
 	m.Config.bindStoreFlags(cmd.Flags())
 	cmd.Flags().StringVar(&opts.job, "job", "", "the charged job")
@@ -78,8 +71,8 @@ the same details does nothing, so a retry after an error is safe.`,
 
 // runAdminRefund refunds the job opts names through svc and prints what
 // was refunded and where it is in log. It returns the command's error
-// (domain.ErrNotCharged, domain.ErrRefundExceedsCharge, …) with context.
-func runAdminRefund(ctx context.Context, svc *commands.Service, log replay.Log, out io.Writer, opts refundOptions) error {
+// (domain.ErrNotDeducted, domain.ErrRefundExceedsDeduction, …) with context.
+func runAdminRefund(ctx context.Context, svc *commands.Service, store replay.Store, out io.Writer, opts refundOptions) error {
 	if opts.amount < 0 {
 		return fmt.Errorf("--amount %d: refund a positive amount, or omit it to refund everything left", opts.amount)
 	}
@@ -89,12 +82,12 @@ func runAdminRefund(ctx context.Context, svc *commands.Service, log replay.Log, 
 	job := domain.JobID(opts.job)
 	pos, err := svc.Refund(ctx, commands.Actor{ID: refundActor}, job, domain.Credits(opts.amount), opts.refundID, opts.reason)
 	switch {
-	case errors.Is(err, domain.ErrNotCharged):
+	case errors.Is(err, domain.ErrNotDeducted):
 		return fmt.Errorf("job %s was never charged (only a completed job is): %w", job, err)
 	case err != nil:
 		return fmt.Errorf("refund job %s: %w", job, err)
 	}
-	res, err := refundOutcome(ctx, log, job, opts.refundID, pos)
+	res, err := refundOutcome(ctx, store, job, opts.refundID, pos)
 	if err != nil {
 		return err
 	}
@@ -105,26 +98,26 @@ func runAdminRefund(ctx context.Context, svc *commands.Service, log replay.Log, 
 	}
 	if res.Repeated {
 		_, err = fmt.Fprintf(out, "refund %s of job %s was made before (entry %s at position %d): nothing new; the job is charged %d, refunded %d in all\n",
-			res.RefundID, job, res.EntryID, res.Position, res.Charged, res.Refunded)
+			res.RefundID, job, res.EntryID, res.Position, res.Deducted, res.Refunded)
 		return err
 	}
 	_, err = fmt.Fprintf(out, "refunded %d credits of job %s: entry %s at position %d (refund id %s)\nthe job is charged %d, refunded %d in all, %d left to refund\n",
-		res.Amount, job, res.EntryID, res.Position, res.RefundID, res.Charged, res.Refunded, res.Charged-res.Refunded)
+		res.Amount, job, res.EntryID, res.Position, res.RefundID, res.Deducted, res.Refunded, res.Deducted-res.Refunded)
 	return err
 }
 
 // refundOutcome reads the refund back from the log: the job's money as of
 // the log's head and the refund's entry.
-func refundOutcome(ctx context.Context, log replay.Log, job domain.JobID, refundID string, pos uint64) (refundResult, error) {
-	m, err := replay.Resolve(ctx, log, replay.Until{})
+func refundOutcome(ctx context.Context, store replay.Store, job domain.JobID, refundID string, pos uint64) (refundResult, error) {
+	m, err := replay.Resolve(ctx, store, replay.Until{})
 	if err != nil {
 		return refundResult{}, err
 	}
-	j, err := replay.JobAt(ctx, log, job, m)
+	j, err := replay.JobAt(ctx, store, job, m)
 	if err != nil {
 		return refundResult{}, err
 	}
-	res := refundResult{Job: job, RefundID: refundID, Charged: j.Charged, Refunded: j.Refunded, Repeated: pos == 0}
+	res := refundResult{Job: job, RefundID: refundID, Deducted: j.Deducted, Refunded: j.Refunded, Repeated: pos == 0}
 	for _, e := range j.History {
 		if r, ok := e.Event.(domain.CreditsRefunded); ok && r.RefundID == refundID {
 			res.EntryID, res.Position = e.EntryID, e.Position

@@ -46,12 +46,12 @@ func (m *Main) startAnchoring(ctx context.Context) (*anchoring, error) {
 			return nil, err
 		}
 		a.dev, a.client, writer = dc, dc.Client(), dc.Writer()
-		m.Log.Info("dev chain", "rpc", dc.URL(), "contract", dc.Contract().Hex(), "chain_id", dc.Client().ChainID())
+		m.Logger.Info("dev chain", "rpc", dc.URL(), "contract", dc.Contract().Hex(), "chain_id", dc.Client().ChainID())
 	default:
 		return nil, nil
 	}
 	var err error
-	if a.log, err = anchor.OpenLog(ctx, m.DB, m.Store, m.Log); err != nil {
+	if a.log, err = anchor.OpenLog(ctx, m.DB, m.Store, m.Logger); err != nil {
 		a.close()
 		return nil, err
 	}
@@ -92,7 +92,7 @@ func (m *Main) trust(a *anchoring) proof.Trust {
 // only) when no key file or contract is configured.
 func (m *Main) chainWriter(c *ethchain.Client) (*ethchain.Writer, error) {
 	if m.Config.ChainKeyFile == "" || m.Config.AnchorContract == "" {
-		m.Log.Warn("no CHAIN_KEY_FILE or ANCHOR_CONTRACT: serving proofs, not anchoring")
+		m.Logger.Warn("no CHAIN_KEY_FILE or ANCHOR_CONTRACT: serving proofs, not anchoring")
 		return nil, nil
 	}
 	if !common.IsHexAddress(m.Config.AnchorContract) {
@@ -109,7 +109,7 @@ func (m *Main) chainWriter(c *ethchain.Client) (*ethchain.Writer, error) {
 // transaction sender; the dev chain seals a block per transaction, so one
 // confirmation is all it ever gets.
 func (m *Main) workerConfig() (anchor.WorkerConfig, ethchain.SenderConfig) {
-	c := anchor.WorkerConfig{Interval: time.Minute, EveryEvents: 1000, Confirmations: 12, Logger: m.Log}
+	c := anchor.WorkerConfig{Interval: time.Minute, EveryEvents: 1000, Confirmations: 12, Logger: m.Logger}
 	if m.Config.Dev && m.Config.ChainRPCURL == "" {
 		c.Interval, c.EveryEvents, c.Confirmations, c.PollInterval = 10*time.Second, 100, 1, 100*time.Millisecond
 	}
@@ -123,7 +123,7 @@ func (m *Main) workerConfig() (anchor.WorkerConfig, ethchain.SenderConfig) {
 		c.Confirmations = m.Config.AnchorConfirmations
 	}
 	return c, ethchain.SenderConfig{Confirmations: c.Confirmations, Finalized: m.Config.AnchorFinalized,
-		PollInterval: c.PollInterval, Logger: m.Log}
+		PollInterval: c.PollInterval, Logger: m.Logger}
 }
 
 func (a *anchoring) close() {

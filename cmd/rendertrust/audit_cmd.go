@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -18,11 +17,16 @@ import (
 	"github.com/rendertrust/rendertrust/audit/bundle"
 	"github.com/rendertrust/rendertrust/audit/replay"
 	"github.com/rendertrust/rendertrust/domain"
+	"github.com/rendertrust/rendertrust/internal/atomicfile"
 )
 
 // errBundleNotVerified makes `audit verify` exit non-zero when a check
 // failed.
 var errBundleNotVerified = errors.New("bundle NOT verified")
+
+// bundleFileMode lets anyone read an exported bundle: it is meant to be
+// handed to a third party.
+const bundleFileMode = 0o644
 
 // newAuditCommand returns `rendertrust audit`, with export and verify.
 func newAuditCommand() *cobra.Command {
@@ -53,16 +57,9 @@ date). Entries past the latest anchor fail the export unless --anchored-only
 leaves them out. Check a bundle with: rendertrust audit verify FILE --rpc URL.`,
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := applyEnv(cmd.Flags()); err != nil {
-				return err
-			}
-			defer m.Close()
-			if err := m.Open(cmd.Context()); err != nil {
-				return err
-			}
+		RunE: withStores(m, func(cmd *cobra.Command, _ []string) error {
 			return runAuditExport(cmd.Context(), m, cmd.OutOrStdout(), cmd.ErrOrStderr(), opts)
-		},
+		}),
 	}
 	m.Config.bindStoreFlags(cmd.Flags())
 	cmd.Flags().StringVar(&opts.job, "job", "", "export this job: its lifecycle and its money")
@@ -106,7 +103,7 @@ func runAuditExport(ctx context.Context, m *Main, stdout, status io.Writer, opts
 	if opts.output == "-" {
 		_, err = stdout.Write(file)
 	} else {
-		err = writeBundleFile(opts.output, file)
+		err = atomicfile.Write(opts.output, file, bundleFileMode)
 	}
 	if err != nil {
 		return err
@@ -119,28 +116,6 @@ func runAuditExport(ctx context.Context, m *Main, stdout, status io.Writer, opts
 	}
 	fmt.Fprintf(status, "\ncheck it with: rendertrust audit verify %s --rpc <JSON-RPC URL of chain %d>\n", opts.output, body.Latest.Anchor.ChainID)
 	return nil
-}
-
-// writeBundleFile writes b to path through a temporary file in the same
-// directory, so a reader never sees half a bundle.
-func writeBundleFile(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".bundle-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 func newAuditVerifyCommand() *cobra.Command {

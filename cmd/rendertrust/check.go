@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -55,19 +58,12 @@ which only works while the server is stopped (it holds the chain); otherwise pas
 --rpc with the dev chain's URL the server logs at start.`,
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := applyEnv(cmd.Flags()); err != nil {
-				return err
-			}
-			defer m.Close()
-			if err := m.Open(cmd.Context()); err != nil {
-				return err
-			}
+		RunE: withStores(m, func(cmd *cobra.Command, _ []string) error {
 			if opts.rpcURL == "" {
 				opts.rpcURL = m.Config.ChainRPCURL
 			}
 			return runCheck(cmd.Context(), m, cmd.OutOrStdout(), cmd.ErrOrStderr(), opts)
-		},
+		}),
 	}
 	m.Config.bindStoreFlags(cmd.Flags())
 	cmd.Flags().StringVar(&opts.rpcURL, "rpc", "", "JSON-RPC endpoint of the anchors' chain (default: CHAIN_RPC_URL)")
@@ -87,7 +83,9 @@ func runCheck(ctx context.Context, m *Main, out, progress io.Writer, opts checkO
 		return err
 	}
 	defer closeChain()
-	r, err := check.Run(ctx, check.Config{Log: m.Store, DB: m.DB, Chain: chain, Progress: progress})
+	report, finishBars := stepBars(progress)
+	r, err := check.Run(ctx, check.Config{Store: m.Store, DB: m.DB, Chain: chain, Progress: report})
+	finishBars()
 	if err != nil {
 		return err
 	}
@@ -96,7 +94,7 @@ func runCheck(ctx context.Context, m *Main, out, progress io.Writer, opts checkO
 		enc.SetIndent("", "  ")
 		err = enc.Encode(r)
 	} else {
-		err = r.Write(out)
+		err = writeCheckReport(out, r)
 	}
 	if err != nil {
 		return err
@@ -130,3 +128,89 @@ func openCheckChain(ctx context.Context, c Config, opts checkOptions) (proof.Cha
 	}
 	return nil, func() {}, nil
 }
+
+// writeCheckReport prints what the check checked, its notes and every
+// finding with its position and entry, as tables. It returns w's error.
+func writeCheckReport(w io.Writer, r *check.Report) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "checked the log up to position %d in %s (%s)\n", r.Head, r.Duration.Round(time.Millisecond), phases(r.Phases))
+	fmt.Fprintf(tw, "  entries\t%d read back intact (stored hash = SHA-256(0x00 ‖ bytes)); the postings of %d money events checked\n", r.Events, r.MoneyEvents)
+	chain := "not compared with a chain"
+	if r.ChainChecked {
+		chain = "compared with the chain"
+	}
+	fmt.Fprintf(tw, "  audit log\t%d entries logged; %d anchored roots reproduced from the entries, %s\n", r.Logged, r.AnchorsChecked, chain)
+	fmt.Fprintf(tw, "  merkle tree\t%d stored nodes recomputed\n", r.TreeNodes)
+	for _, p := range r.Projections {
+		if p.Skipped != "" {
+			fmt.Fprintf(tw, "  read model\t%s: not compared: %s\n", p.Name, p.Skipped)
+			continue
+		}
+		fmt.Fprintf(tw, "  read model\t%s: %d %s equal a replay up to position %d\n", p.Name, p.Rows, plural(p.Rows, "row"), p.Position)
+	}
+	tw.Flush()
+	for _, n := range r.Notes {
+		fmt.Fprintf(w, "note: %s\n", n)
+	}
+	if r.OK() {
+		_, err := fmt.Fprintln(w, "no findings")
+		return err
+	}
+	n := len(r.Findings) + r.FindingsOmitted
+	if n == 1 {
+		fmt.Fprintln(w, "\n1 FINDING")
+	} else {
+		fmt.Fprintf(w, "\n%d FINDINGS\n", n)
+	}
+	fmt.Fprintln(tw, "CHECK\tPOSITION\tENTRY\tWHERE\tWHAT")
+	for _, f := range r.Findings {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", f.Check, dash(f.Position), orDash(f.EntryID), where(f), oneLine(f.Detail))
+	}
+	if r.FindingsOmitted > 0 {
+		fmt.Fprintf(tw, "…\t\t\t\t%d more findings not listed\n", r.FindingsOmitted)
+	}
+	return tw.Flush()
+}
+
+func phases(ps []check.Phase) string {
+	parts := make([]string, len(ps))
+	for i, p := range ps {
+		parts[i] = fmt.Sprintf("%s %s", p.Name, p.Duration.Round(time.Millisecond))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func plural(n uint64, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
+}
+
+func where(f check.Finding) string {
+	switch {
+	case f.Table != "":
+		return f.Table + " " + f.Key
+	case f.Key != "":
+		return f.Key
+	case f.TreeSize != 0:
+		return fmt.Sprintf("the anchor of tree size %d", f.TreeSize)
+	}
+	return "-"
+}
+
+func dash(n uint64) string {
+	if n == 0 {
+		return "-"
+	}
+	return fmt.Sprint(n)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func oneLine(s string) string { return strings.ReplaceAll(s, "\n", " ") }

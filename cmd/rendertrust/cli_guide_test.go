@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/rendertrust/rendertrust/client"
+	"github.com/rendertrust/rendertrust/cmd/rendertrust/internal/creator"
 )
 
 // TestErrorLinePrintsOnce: an SDK error, which names the program already,
@@ -18,8 +19,8 @@ func TestErrorLinePrintsOnce(t *testing.T) {
 		err  error
 		want string
 	}{
-		"APIError":        {cliExplain(apiErr), "rendertrust: 400 invalid: payload_ref or payload: required for render jobs"},
-		"WrappedAPIError": {cliExplain(&client.APIError{Status: 402, Code: "insufficient_credits", Message: "insufficient credits"}), "rendertrust: 402 insufficient_credits: insufficient credits (buy credits with 'rendertrust credits buy')"},
+		"APIError":        {creator.Explain(apiErr), "rendertrust: 400 invalid: payload_ref or payload: required for render jobs"},
+		"WrappedAPIError": {creator.Explain(&client.APIError{Status: 402, Code: "insufficient_credits", Message: "insufficient credits"}), "rendertrust: 402 insufficient_credits: insufficient credits (buy credits with 'rendertrust credits buy')"},
 		"PlainError":      {errors.New("--server (or $RENDERTRUST_SERVER) is required"), "rendertrust: --server (or $RENDERTRUST_SERVER) is required"},
 		"WrappedPlain":    {fmt.Errorf("read payload: %w", errors.New("EOF")), "rendertrust: read payload: EOF"},
 	} {
@@ -41,7 +42,7 @@ func TestCLIGuideSteps(t *testing.T) {
 	config := t.TempDir()
 	t.Setenv("XDG_CONFIG_HOME", config)
 	t.Setenv("HOME", config)
-	t.Setenv(serverEnv, "")
+	t.Setenv(creator.ServerEnv, "")
 	s := startE2EServer(t, nil)
 	startInProcessNode(t, s)
 	cliLoginStep(t, s.base)

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rendertrust/rendertrust/client"
+	"github.com/rendertrust/rendertrust/cmd/rendertrust/internal/creator"
 	"github.com/rendertrust/rendertrust/node"
 )
 
@@ -23,7 +24,7 @@ import (
 func cliRun(t *testing.T, stdin string, args ...string) (string, error) {
 	t.Helper()
 	root := &cobra.Command{Use: "rendertrust", SilenceUsage: true, SilenceErrors: true}
-	root.AddCommand(newLoginCommand(), newLogoutCommand(), newJobsCommand(), newCreditsCommand(), newLedgerCommand())
+	root.AddCommand(creator.Commands()...)
 	var out bytes.Buffer
 	root.SetArgs(args)
 	root.SetIn(strings.NewReader(stdin))
@@ -80,7 +81,7 @@ func TestCLI(t *testing.T) {
 	config := t.TempDir()
 	t.Setenv("XDG_CONFIG_HOME", config)
 	t.Setenv("HOME", config)
-	t.Setenv(serverEnv, "")
+	t.Setenv(creator.ServerEnv, "")
 	s := startE2EServer(t, func(c *Config) { c.AnchorInterval = 300 * time.Millisecond })
 	startInProcessNode(t, s)
 
@@ -123,7 +124,7 @@ func cliLoginStep(t *testing.T, base string) string {
 	if out, err := cliRun(t, "creator password\n", "login", "--server", base, "--register", "--email", "cli@example.com", "--password-stdin"); err != nil {
 		t.Fatalf("step 1: %v\n%s", err, out)
 	}
-	path, _ := credentialsPath()
+	path, _ := creator.CredentialsPath()
 	fi, err := os.Stat(path)
 	di, derr := os.Stat(filepath.Dir(path))
 	if err != nil || derr != nil || fi.Mode().Perm() != 0o600 || di.Mode().Perm() != 0o700 {
@@ -182,42 +183,5 @@ func cliLedgerSteps(t *testing.T) {
 	})
 	if out := mustCLI(t, "ledger", "verify", entry); !strings.HasPrefix(out, "VERIFIED") {
 		t.Fatalf("step 8: verify\n%s", out)
-	}
-}
-
-func TestUsageBar(t *testing.T) {
-	for _, tc := range []struct {
-		name       string
-		n, most    int64
-		wantLength int // in runes
-	}{
-		{"None", 0, 10, 0},
-		{"Busiest", 10, 10, usageBarWidthMax},
-		{"Half", 5, 10, usageBarWidthMax / 2},
-		{"SliverForAnyUse", 1, 1000, 1},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := len([]rune(usageBar(tc.n, tc.most))); got != tc.wantLength {
-				t.Fatalf("usageBar(%d, %d) is %d runes, want %d", tc.n, tc.most, got, tc.wantLength)
-			}
-		})
-	}
-}
-
-func TestResolveServer(t *testing.T) {
-	for _, tc := range []struct {
-		name, flag, env, saved, want string
-	}{
-		{"Flag", "http://flag:1/", "http://env:1", "http://saved:1", "http://flag:1"},
-		{"Env", "", "http://env:1", "http://saved:1", "http://env:1"},
-		{"Saved", "", "", "http://saved:1", "http://saved:1"},
-		{"Default", "", "", "", serverDefault},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Setenv(serverEnv, tc.env)
-			if got := resolveServer(tc.flag, savedSession{Server: tc.saved}); got != tc.want {
-				t.Fatalf("got %q, want %q", got, tc.want)
-			}
-		})
 	}
 }

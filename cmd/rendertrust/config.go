@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
 
@@ -211,4 +212,19 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// withStores wraps an operator command's run function: it fills the flags
+// from the environment, opens m's stores, runs f and closes them.
+func withStores(m *Main, f func(cmd *cobra.Command, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := applyEnv(cmd.Flags()); err != nil {
+			return err
+		}
+		defer m.Close()
+		if err := m.Open(cmd.Context()); err != nil {
+			return err
+		}
+		return f(cmd, args)
+	}
 }

@@ -37,10 +37,10 @@ func auditRun(t *testing.T, s *server, cmd *cobra.Command, args ...string) (stri
 	return out.String(), err
 }
 
-// auditChargedJob runs a render job of a new creator to completion and
+// auditDeductedJob runs a render job of a new creator to completion and
 // waits until it is charged; it returns the creator's token and id and the
 // job's id.
-func auditChargedJob(t *testing.T, s *server, email, node string) (string, string, string) {
+func auditDeductedJob(t *testing.T, s *server, email, node string) (string, string, string) {
 	t.Helper()
 	tok := s.register(t, email)
 	s.call(t, "POST", "/api/v1/credits/checkout", tok.AccessToken, map[string]string{"package_id": "credits_100"}, nil)
@@ -87,11 +87,11 @@ func TestDisputeTooling(t *testing.T) {
 	node := s.enrollNode(t, s.admin(t), 4)
 
 	// 1.
-	tok, user, job := auditChargedJob(t, s, "disputed@example.com", node)
+	tok, user, job := auditDeductedJob(t, s, "disputed@example.com", node)
 
 	// 2.
 	first := auditRefund(t, s, "--job", job, "--amount", "4", "--reason", "late delivery")
-	if first.Amount != 4 || first.Charged != 10 || first.Refunded != 4 || first.EntryID == "" {
+	if first.Amount != 4 || first.Deducted != 10 || first.Refunded != 4 || first.EntryID == "" {
 		t.Fatalf("step 2: first refund %+v", first)
 	}
 	rest := auditRefund(t, s, "--job", job, "--reason", "settled in full")
@@ -102,13 +102,13 @@ func TestDisputeTooling(t *testing.T) {
 	if !again.Repeated || again.Refunded != 10 {
 		t.Fatalf("step 2: a retried refund %+v, want a no-op", again)
 	}
-	if _, err := auditRun(t, s, newAdminRefundCommand(), "--job", job, "--amount", "1", "--reason", "one more"); !errors.Is(err, domain.ErrRefundExceedsCharge) {
-		t.Fatalf("step 2: refund beyond the charge: %v, want ErrRefundExceedsCharge", err)
+	if _, err := auditRun(t, s, newAdminRefundCommand(), "--job", job, "--amount", "1", "--reason", "one more"); !errors.Is(err, domain.ErrRefundExceedsDeduction) {
+		t.Fatalf("step 2: refund beyond the charge: %v, want ErrRefundExceedsDeduction", err)
 	}
 	auditRefundsInHistory(t, s, tok, first.EntryID, rest.EntryID)
 
 	// 3.
-	_, _, other := auditChargedJob(t, s, "racer@example.com", node)
+	_, _, other := auditDeductedJob(t, s, "racer@example.com", node)
 	auditConcurrentRefunds(t, s, other)
 
 	// 4.
@@ -186,7 +186,7 @@ func auditConcurrentRefunds(t *testing.T, s *server, job string) {
 		switch {
 		case err == nil:
 			ok++
-		case !errors.Is(err, domain.ErrRefundExceedsCharge):
+		case !errors.Is(err, domain.ErrRefundExceedsDeduction):
 			t.Errorf("step 3: refund failed with %v", err)
 		}
 	}
@@ -195,8 +195,8 @@ func auditConcurrentRefunds(t *testing.T, s *server, job string) {
 		t.Fatal(err)
 	}
 	h, _ := acc.JobHold(domain.JobID(job))
-	if ok != 3 || h.Refunded != 9 || h.Refunded > h.Charged() {
-		t.Fatalf("step 3: %d of %d racing refunds of 3 succeeded, refunded %d of %d; want 3 and 9", ok, racers, h.Refunded, h.Charged())
+	if ok != 3 || h.Refunded != 9 || h.Refunded > h.Deducted() {
+		t.Fatalf("step 3: %d of %d racing refunds of 3 succeeded, refunded %d of %d; want 3 and 9", ok, racers, h.Refunded, h.Deducted())
 	}
 }
 
@@ -215,7 +215,7 @@ func auditReplay(t *testing.T, s *server, job, user string, first, rest refundRe
 	var before, after replayResult
 	auditJSON(t, s, &before, "--job", job, "--until", fmt.Sprint(first.Position-1))
 	auditJSON(t, s, &after, "--job", job, "--user", user, "--until", "now")
-	if before.Job == nil || before.Job.Status != domain.StatusCompleted || before.Job.Charged != 10 || before.Job.Refunded != 0 {
+	if before.Job == nil || before.Job.Status != domain.StatusCompleted || before.Job.Deducted != 10 || before.Job.Refunded != 0 {
 		t.Fatalf("step 4: job before the refunds: %+v", before.Job)
 	}
 	kinds := map[string]string{}
@@ -296,7 +296,7 @@ func auditCheck(t *testing.T, s *server) {
 	}
 	t.Logf("check --rpc %s:\n%s", rpc, out)
 	ctx := context.Background()
-	st, err := projections.Status(ctx, s.m.DB, s.m.Store, nil)
+	st, err := projections.ReadStatus(ctx, s.m.DB, s.m.Store, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,7 +313,7 @@ func auditCheck(t *testing.T, s *server) {
 	if !errors.Is(err, errFindings) || json.Unmarshal([]byte(out), &r) != nil || len(r.Findings) != 1 {
 		t.Fatalf("step 6: check after an edit: %v\n%s", err, out)
 	}
-	if f := r.Findings[0]; f.Check != check.CheckProjection || f.Key != "job_id="+job || f.Position == 0 || f.EntryID == "" ||
+	if f := r.Findings[0]; f.Check != check.Projection || f.Key != "job_id="+job || f.Position == 0 || f.EntryID == "" ||
 		!strings.Contains(f.Detail, "charged is 1000 in the read model, 10 in the replay") {
 		t.Fatalf("step 6: finding %+v", f)
 	}

@@ -7,10 +7,12 @@ import (
 	"maps"
 	"slices"
 	"sync/atomic"
+	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/rendertrust/rendertrust/cmd/rendertrust/internal/creator"
 	"github.com/rendertrust/rendertrust/internal/loadgen"
 )
 
@@ -69,7 +71,7 @@ or by admin grants (--admin-email, password from $RENDERTRUST_ADMIN_PASSWORD or
 		RunE: func(cmd *cobra.Command, _ []string) error { return runLoadtest(cmd, f) },
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&f.server, "server", serverDefault, "API base URL")
+	fs.StringVar(&f.server, "server", creator.ServerDefault, "API base URL")
 	fs.IntVar(&f.clients, "clients", loadtestClientsDefault, "concurrent clients")
 	fs.DurationVar(&f.duration, "duration", loadtestDurationDefault, "how long to load the server")
 	fs.StringVar(&f.workload, "workload", "submit", "submit, read, mixed or cycle")
@@ -178,7 +180,9 @@ func runLoadtest(cmd *cobra.Command, f *loadtestFlags) error {
 	}
 	rep := newLoadtestReport(f, res, cycles.Load())
 	if f.json {
-		return cliPrintJSON(cmd.OutOrStdout(), rep)
+		enc := json.NewEncoder(cmd.OutOrStdout())
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
 	}
 	return rep.print(cmd.OutOrStdout())
 }
@@ -200,7 +204,7 @@ func newLoadtestReport(f *loadtestFlags, res loadgen.Result, cycles int64) loadt
 }
 
 func (r loadtestReport) print(w io.Writer) error {
-	t := cliTable(w)
+	t := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(t, "WORKLOAD\tCLIENTS\tUSERS\tREQUESTS\tPER SECOND\tP50 ms\tP90 ms\tP99 ms\tMAX ms\tFAILED")
 	fmt.Fprintf(t, "%s\t%d\t%d\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%d\n", r.Workload, r.Clients, r.Users, r.Requests, r.PerSecond,
 		r.P50Millis, r.P90Millis, r.P99Millis, r.MaxMillis, r.Failures)

@@ -44,7 +44,7 @@ func (m *Main) startLocalNode(ctx context.Context) error {
 	}
 	agent, err := node.New(node.Config{Inputs: &node.Fetcher{S3: s3},
 		Server: "http://" + m.Addr(), EnrollToken: token, StatePath: statePath, Name: "local dev node",
-		Executors: node.Demo(), WorkDir: m.Config.path("node-work"), Log: m.Log.With("component", "local-node"),
+		Executors: node.Demo(), WorkDir: m.Config.path("node-work"), Log: m.Logger.With("component", "local-node"),
 		DrainTimeout: localNodeDrainTimeout,
 	})
 	if err != nil {
@@ -68,5 +68,5 @@ func (m *Main) stopLocalNode() {
 	}
 	m.local.stop()
 	<-m.local.done
-	m.Log.Debug("shutdown: the local node stopped")
+	m.Logger.Debug("shutdown: the local node stopped")
 }

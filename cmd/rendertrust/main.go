@@ -1,10 +1,14 @@
 // Command rendertrust is the RenderTrust server, node agent and tooling in
-// one binary. main handles signals and exit codes; Main wires the rest.
+// one binary. main handles signals and exit codes; Main wires the server;
+// the operator tools (admin, projections, replay, audit, check, verify,
+// loadtest) live here beside it and draw their own progress bars and
+// tables; the creator's client commands are package internal/creator.
 package main
 
 import (
 	"context"
 	"fmt"
+	"github.com/rendertrust/rendertrust/cmd/rendertrust/internal/creator"
 	"os"
 	"os/signal"
 	"strings"
@@ -25,7 +29,7 @@ func main() {
 // its control characters (it may quote the server) escaped.
 func errorLine(err error) string {
 	const prefix = "rendertrust: "
-	msg := escapeControls(err.Error())
+	msg := creator.EscapeControls(err.Error())
 	if strings.HasPrefix(msg, prefix) {
 		return msg
 	}

@@ -37,7 +37,7 @@ import (
 // starts everything; Close stops it in reverse order.
 type Main struct {
 	Config Config
-	Log    *slog.Logger
+	Logger *slog.Logger
 
 	Store    eventstore.Store
 	DB       *sqldb.DB
@@ -59,14 +59,14 @@ type Main struct {
 
 // NewMain returns a Main with defaults; the caller sets Config.
 func NewMain() *Main {
-	return &Main{Log: slog.New(slog.NewTextHandler(os.Stderr, nil))}
+	return &Main{Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))}
 }
 
 // Open opens the event store, the state database, the command service and
 // identity.
 // Commands that only need the stores (admin, projections) stop here.
 func (m *Main) Open(ctx context.Context) error {
-	m.Log = newLogger(m.Config.LogLevel)
+	m.Logger = newLogger(m.Config.LogLevel)
 	if err := os.MkdirAll(m.Config.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
@@ -74,7 +74,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if m.Store, m.DB, err = m.openStores(ctx); err != nil {
 		return err
 	}
-	m.Commands, err = commands.New(ctx, commands.Config{Store: m.Store, DB: m.DB, Log: m.Log, NodeLostAfter: m.Config.NodeLostAfter})
+	m.Commands, err = commands.New(ctx, commands.Config{Store: m.Store, DB: m.DB, Log: m.Logger, NodeLostAfter: m.Config.NodeLostAfter})
 	if err != nil {
 		return err
 	}
@@ -189,7 +189,7 @@ func (m *Main) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	m.Log.Info("serving", "addr", m.Addr(), "dev", m.Config.Dev, "data_dir", m.Config.DataDir, "postgres", m.Config.DatabaseURL != "")
+	m.Logger.Info("serving", "addr", m.Addr(), "dev", m.Config.Dev, "data_dir", m.Config.DataDir, "postgres", m.Config.DatabaseURL != "")
 	return nil
 }
 
@@ -258,7 +258,7 @@ func (m *Main) MetricsAddr() string {
 // startWorkers starts the projections runner and the reactor.
 func (m *Main) startWorkers(ctx context.Context, reg prometheus.Registerer) error {
 	var err error
-	m.Runner, err = projections.NewRunner(projections.Config{DB: m.DB, Log: m.Store, Projections: projections.All(), Registerer: reg, Logger: m.Log})
+	m.Runner, err = projections.NewRunner(projections.Config{DB: m.DB, Store: m.Store, Projections: projections.All(), Registerer: reg, Logger: m.Logger})
 	if err != nil {
 		return err
 	}
@@ -282,7 +282,7 @@ func (m *Main) goWorker(f func() error) {
 	go func() {
 		defer m.workers.Done()
 		if err := f(); err != nil && !errors.Is(err, context.Canceled) {
-			m.Log.Error("worker stopped", "err", err)
+			m.Logger.Error("worker stopped", "err", err)
 		}
 	}()
 }
@@ -323,7 +323,7 @@ func (m *Main) newHTTP(reg *prometheus.Registry) (*rthttp.Server, error) {
 		Ledger: led,
 		Jobs:   m.Commands, Credits: m.Commands, Users: m.Identity, Nodes: m.Identity, Assignments: m.Commands.Registry(),
 		Answers: m.Commands.NewAnswerCache(), Reader: m.Reader, Runner: m.Runner, Tokens: tokens,
-		Results: results, Checkout: provider, StripeWebhook: stripeWebhook, Registerer: reg, Gatherer: reg, Log: m.Log,
+		Results: results, Checkout: provider, StripeWebhook: stripeWebhook, Registerer: reg, Gatherer: reg, Log: m.Logger,
 		CORSOrigins: splitList(m.Config.CORSOrigins), PublicURL: m.Config.PublicURL, Head: m.Store.Head,
 		Ready: func(ctx context.Context) error { _, err := m.Store.Head(ctx); return err },
 		App:   frontend.Handler(), Chain: m.chainInfo(),
@@ -364,15 +364,15 @@ func (m *Main) openPayments() (payments.Provider, *payments.Webhook, error) {
 		Tolerance: m.Config.StripeTolerance,
 	}
 	if c.StripeConfigured() {
-		provider, err := payments.NewStripe(c, m.Log)
+		provider, err := payments.NewStripe(c, m.Logger)
 		if err != nil {
 			return nil, nil, err
 		}
-		webhook, err := payments.NewWebhook(c, m.Commands, m.Log)
+		webhook, err := payments.NewWebhook(c, m.Commands, m.Logger)
 		return provider, webhook, err
 	}
 	if m.Config.Dev {
-		dev, err := payments.NewDev(c, m.Commands, m.Log)
+		dev, err := payments.NewDev(c, m.Commands, m.Logger)
 		return dev, nil, err
 	}
 	return nil, nil, nil
@@ -387,7 +387,7 @@ func (m *Main) Close() error {
 	m.stopLocalNode() // first: its running jobs upload through the API
 	if m.HTTP != nil {
 		m.HTTP.Shutdown(context.Background())
-		m.Log.Debug("shutdown: the API stopped")
+		m.Logger.Debug("shutdown: the API stopped")
 	}
 	if m.metrics != nil {
 		m.metrics.Close()
@@ -399,10 +399,10 @@ func (m *Main) Close() error {
 		m.Runner.Stop()
 	}
 	m.workers.Wait()
-	m.Log.Debug("shutdown: the workers stopped")
+	m.Logger.Debug("shutdown: the workers stopped")
 	if m.Anchor != nil {
 		m.Anchor.close()
-		m.Log.Debug("shutdown: the chain client closed")
+		m.Logger.Debug("shutdown: the chain client closed")
 	}
 	var errs []error
 	if m.DB != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rendertrust/rendertrust/blobstore"
+	"github.com/rendertrust/rendertrust/cmd/rendertrust/internal/creator"
 	"github.com/rendertrust/rendertrust/node"
 )
 
@@ -66,7 +67,7 @@ and retried elsewhere).`,
 func bindNodeFlags(cmd *cobra.Command, f *nodeFlags) {
 	fs := cmd.Flags()
 	statePath, _ := node.DefaultStatePath()
-	fs.StringVar(&f.cfg.Server, "server", "", "API base URL (default: $"+serverEnv+")")
+	fs.StringVar(&f.cfg.Server, "server", "", "API base URL (default: $"+creator.ServerEnv+")")
 	fs.StringVar(&f.cfg.EnrollToken, "enroll", "", "one-time enrollment token, for the first run (default: $"+enrollTokenEnv+")")
 	fs.StringVar(&f.cfg.StatePath, "state", statePath, "file keeping the node's credential and jobs in flight (0600)")
 	fs.StringVar(&f.cfg.Name, "name", "", "the node's display name (default: the host name)")
@@ -107,13 +108,13 @@ func (f *nodeFlags) inputs(ctx context.Context) (*node.Fetcher, error) {
 func runNode(cmd *cobra.Command, f *nodeFlags) error {
 	cfg := f.cfg
 	if cfg.Server == "" {
-		cfg.Server = os.Getenv(serverEnv)
+		cfg.Server = os.Getenv(creator.ServerEnv)
 	}
 	if cfg.EnrollToken == "" {
 		cfg.EnrollToken = os.Getenv(enrollTokenEnv)
 	}
 	if cfg.Server == "" {
-		return fmt.Errorf("--server (or $%s) is required", serverEnv)
+		return fmt.Errorf("--server (or $%s) is required", creator.ServerEnv)
 	}
 	execs, err := f.executors()
 	if err != nil {

@@ -49,12 +49,12 @@ GET /api/v1/ledger/{entry_id}/proof serves.`,
 			if err := applyEnv(cmd.Flags()); err != nil {
 				return err
 			}
-			log, err := openEventLog(cmd.Context(), m.Config)
+			store, err := openEventLog(cmd.Context(), m.Config)
 			if err != nil {
 				return err
 			}
-			defer log.Close()
-			return runReplay(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), log, opts)
+			defer store.Close()
+			return runReplay(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), store, opts)
 		},
 	}
 	m.Config.bindStoreFlags(cmd.Flags())
@@ -80,25 +80,25 @@ type replayResult struct {
 	Summary *replay.Summary `json:"summary,omitempty"`
 }
 
-// runReplay rebuilds the moment opts names from log and prints it to out;
+// runReplay rebuilds the moment opts names from store and prints it to out;
 // a whole-log replay shows its progress on progress.
-func runReplay(ctx context.Context, out, progress io.Writer, log replay.Log, opts replayOptions) error {
+func runReplay(ctx context.Context, out, progress io.Writer, store replay.Store, opts replayOptions) error {
 	u, err := replay.ParseUntil(opts.until)
 	if err != nil {
 		return err
 	}
-	m, err := replay.Resolve(ctx, log, u)
+	m, err := replay.Resolve(ctx, store, u)
 	if err != nil {
 		return err
 	}
 	res := replayResult{Moment: m}
 	if opts.user != "" {
-		if res.Account, err = replay.AccountAt(ctx, log, domain.UserID(opts.user), m); err != nil {
+		if res.Account, err = replay.AccountAt(ctx, store, domain.UserID(opts.user), m); err != nil {
 			return err
 		}
 	}
 	if opts.job != "" {
-		if res.Job, err = replay.JobAt(ctx, log, domain.JobID(opts.job), m); err != nil {
+		if res.Job, err = replay.JobAt(ctx, store, domain.JobID(opts.job), m); err != nil {
 			return err
 		}
 	}
@@ -106,7 +106,7 @@ func runReplay(ctx context.Context, out, progress io.Writer, log replay.Log, opt
 		bar := progressbar.NewOptions64(int64(max(m.Position, 1)), progressbar.OptionSetWriter(progress),
 			progressbar.OptionSetDescription("replay"), progressbar.OptionShowCount(), progressbar.OptionShowIts(),
 			progressbar.OptionSetItsString("events"), progressbar.OptionThrottle(replayBarThrottle), progressbar.OptionClearOnFinish())
-		st, err := replay.StateAt(ctx, log, m, replay.Options{Progress: func(n uint64) { bar.Set64(int64(n)) }})
+		st, err := replay.StateAt(ctx, store, m, replay.Options{Progress: func(n uint64) { bar.Set64(int64(n)) }})
 		bar.Finish()
 		if err != nil {
 			return err

@@ -2,6 +2,8 @@ package main
 
 import (
 	"github.com/spf13/cobra"
+
+	"github.com/rendertrust/rendertrust/cmd/rendertrust/internal/creator"
 )
 
 func newRootCommand() *cobra.Command {
@@ -12,7 +14,7 @@ func newRootCommand() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newServeCommand(), newAdminCommand(), newProjectionsCommand(), newVerifyCommand(),
-		newNodeCommand(), newLoginCommand(), newLogoutCommand(), newJobsCommand(), newCreditsCommand(), newLedgerCommand(),
-		newReplayCommand(), newAuditCommand(), newCheckCommand(), newLoadtestCommand())
+		newNodeCommand(), newReplayCommand(), newAuditCommand(), newCheckCommand(), newLoadtestCommand())
+	root.AddCommand(creator.Commands()...)
 	return root
 }

@@ -18,7 +18,7 @@ func newServeCommand() *cobra.Command {
 				return err
 			}
 			<-cmd.Context().Done()
-			m.Log.Info("shutting down")
+			m.Logger.Info("shutting down")
 			return nil
 		},
 	}

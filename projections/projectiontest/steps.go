@@ -23,7 +23,7 @@ func (s *Sim) settle() {
 			ev, err = a.Release(st.Job, st.Reason, s.at())
 		}
 		if decide(s, a, domain.AccountStream(a.User()), ev, err) && st.Action == domain.SettleDeduct {
-			if h, _ := a.JobHold(st.Job); h.Charged() > 0 {
+			if h, _ := a.JobHold(st.Job); h.Deducted() > 0 {
 				s.refundable = append(s.refundable, refundable{user: i, job: st.Job})
 			}
 		}
@@ -175,7 +175,7 @@ func (s *Sim) refund() {
 	rf := s.refundable[k]
 	a := s.Accounts[rf.user]
 	h, _ := a.JobHold(rf.job)
-	left := h.Charged() - h.Refunded
+	left := h.Deducted() - h.Refunded
 	if left <= 0 {
 		s.refundable = append(s.refundable[:k], s.refundable[k+1:]...)
 		return

@@ -1,4 +1,4 @@
-package main
+package creator
 
 import (
 	"fmt"
@@ -17,8 +17,8 @@ import (
 // 0x80…0x9F.
 const c1Lead = 0xc2
 
-// escapeControls returns s with its control characters escaped.
-func escapeControls(s string) string {
+// EscapeControls returns s with its control characters escaped.
+func EscapeControls(s string) string {
 	var b strings.Builder
 	w := &termSafeWriter{w: &b}
 	io.WriteString(w, s)

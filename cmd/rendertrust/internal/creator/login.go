@@ -1,4 +1,4 @@
-package main
+package creator
 
 import (
 	"bufio"
@@ -44,13 +44,13 @@ func newLoginCommand() *cobra.Command {
 			}
 			u, err := startCLISession(cmd, c, register, email, name, password)
 			if err != nil {
-				return cliExplain(err)
+				return Explain(err)
 			}
 			saved.Email, saved.Tokens = u.Email, c.Tokens()
 			if err := saveSession(saved); err != nil {
 				return err
 			}
-			path, _ := credentialsPath()
+			path, _ := CredentialsPath()
 			fmt.Fprintf(cmd.OutOrStdout(), "Logged in to %s as %s (%s). Session saved in %s.\n", saved.Server, u.Email, u.Role, path)
 			return nil
 		},
@@ -87,7 +87,7 @@ func newLogoutCommand() *cobra.Command {
 				return err
 			}
 			err = c.Logout(cmd.Context())
-			path, perr := credentialsPath()
+			path, perr := CredentialsPath()
 			if perr == nil {
 				if rerr := os.Remove(path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
 					return rerr

@@ -1,12 +1,15 @@
-package main
+package creator
 
 import (
 	"bytes"
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/rendertrust/rendertrust/client"
 )
@@ -21,8 +24,8 @@ func TestEscapeControls(t *testing.T) {
 		"csi \u009b31m c1 \u0085":     `csi \u009b31m c1 \u0085`,
 		"latin \u00a0\u00e9":          "latin \u00a0\u00e9",
 	} {
-		if got := escapeControls(in); got != want {
-			t.Errorf("escapeControls(%q) = %q, want %q", in, got, want)
+		if got := EscapeControls(in); got != want {
+			t.Errorf("EscapeControls(%q) = %q, want %q", in, got, want)
 		}
 	}
 	var b bytes.Buffer
@@ -52,19 +55,35 @@ func TestCLIEscapesServerText(t *testing.T) {
 	config := t.TempDir()
 	t.Setenv("XDG_CONFIG_HOME", config)
 	t.Setenv("HOME", config)
-	t.Setenv(serverEnv, "")
+	t.Setenv(ServerEnv, "")
 	if err := saveSession(savedSession{Server: api.URL, Tokens: client.Tokens{AccessToken: "a", RefreshToken: "r", ExpiresAt: time.Now().Add(time.Hour)}}); err != nil {
 		t.Fatal(err)
 	}
-	out := mustCLI(t, "jobs", "get", "j1", "--server", api.URL)
+	out, err := runCreatorCLI("jobs", "get", "j1", "--server", api.URL)
+	if err != nil {
+		t.Fatalf("jobs get: %v\n%s", err, out)
+	}
 	if strings.ContainsAny(out, "\x1b\x07") || !strings.Contains(out, `boom\u001b[2J\u001b]0;owned\u0007`) || !strings.Contains(out, `node\u001b[1m`) {
 		t.Errorf("jobs get printed server text unescaped:\n%q", out)
 	}
-	missingOut, err := cliRun(t, "", "jobs", "get", "missing", "--server", api.URL)
+	missingOut, err := runCreatorCLI("jobs", "get", "missing", "--server", api.URL)
 	if err == nil {
 		t.Fatalf("jobs get of a missing job succeeded: %q", missingOut)
 	}
-	if line := errorLine(err); err == nil || strings.ContainsRune(line, 0x1b) || !strings.Contains(line, `\u001b[31mmissing`) {
+	if line := EscapeControls(err.Error()); err == nil || strings.ContainsRune(line, 0x1b) || !strings.Contains(line, `\u001b[31mmissing`) {
 		t.Errorf("error line %q", line)
 	}
+}
+
+// runCreatorCLI runs the creator commands under a root command, as the
+// binary does, and returns what they printed.
+func runCreatorCLI(args ...string) (string, error) {
+	root := &cobra.Command{Use: "rendertrust", SilenceUsage: true, SilenceErrors: true}
+	root.AddCommand(Commands()...)
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs(args)
+	err := root.ExecuteContext(context.Background())
+	return out.String(), err
 }

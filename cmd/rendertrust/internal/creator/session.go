@@ -1,4 +1,4 @@
-package main
+package creator
 
 import (
 	"encoding/json"
@@ -14,20 +14,20 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/rendertrust/rendertrust/client"
+	"github.com/rendertrust/rendertrust/internal/atomicfile"
 )
 
 // The client commands' configuration: a server URL from --server, else
 // RENDERTRUST_SERVER, else the saved session's server, else the local
 // default; the session in the user's config dir, owner-only.
 const (
-	serverEnv            = "RENDERTRUST_SERVER"
-	serverDefault        = "http://127.0.0.1:8080"
-	credentialsFileMode  = 0o600
-	credentialsDirMode   = 0o700
-	credentialsBytesMax  = 64 << 10
-	credentialsDirName   = "rendertrust"
-	credentialsFileName  = "credentials.json"
-	credentialsTmpSuffix = ".tmp"
+	ServerEnv           = "RENDERTRUST_SERVER"
+	ServerDefault       = "http://127.0.0.1:8080"
+	credentialsFileMode = 0o600
+	credentialsDirMode  = 0o700
+	credentialsBytesMax = 64 << 10
+	credentialsDirName  = "rendertrust"
+	credentialsFileName = "credentials.json"
 )
 
 // cliFlags are the flags every client command takes.
@@ -39,7 +39,7 @@ type cliFlags struct {
 // bindCLIFlags binds --server and --json on a top-level client command, for
 // it and its subcommands.
 func bindCLIFlags(fs *pflag.FlagSet, f *cliFlags) {
-	fs.StringVar(&f.server, "server", "", "API base URL (default: $"+serverEnv+", the logged-in server, or "+serverDefault+")")
+	fs.StringVar(&f.server, "server", "", "API base URL (default: $"+ServerEnv+", the logged-in server, or "+ServerDefault+")")
 	fs.BoolVar(&f.json, "json", false, "print JSON instead of tables, for scripts")
 }
 
@@ -50,8 +50,9 @@ type savedSession struct {
 	client.Tokens
 }
 
-// credentialsPath returns os.UserConfigDir()/rendertrust/credentials.json.
-func credentialsPath() (string, error) {
+// CredentialsPath returns where the session is kept:
+// os.UserConfigDir()/rendertrust/credentials.json.
+func CredentialsPath() (string, error) {
 	dir, err := os.UserConfigDir()
 	if err != nil {
 		return "", fmt.Errorf("find the config dir for credentials: %w", err)
@@ -62,7 +63,7 @@ func credentialsPath() (string, error) {
 // loadSession reads the saved session; none saved is a zero session.
 func loadSession() (savedSession, error) {
 	var s savedSession
-	path, err := credentialsPath()
+	path, err := CredentialsPath()
 	if err != nil {
 		return s, err
 	}
@@ -82,7 +83,7 @@ func loadSession() (savedSession, error) {
 
 // saveSession writes the session atomically, the file 0600 in a 0700 dir.
 func saveSession(s savedSession) error {
-	path, err := credentialsPath()
+	path, err := CredentialsPath()
 	if err != nil {
 		return err
 	}
@@ -97,14 +98,7 @@ func saveSession(s savedSession) error {
 	if err != nil {
 		return err
 	}
-	tmp := path + credentialsTmpSuffix
-	if err := os.WriteFile(tmp, b, credentialsFileMode); err != nil {
-		return fmt.Errorf("save credentials: %w", err)
-	}
-	if err := os.Chmod(tmp, credentialsFileMode); err != nil { // WriteFile keeps an old file's mode
-		return fmt.Errorf("save credentials: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := atomicfile.Write(path, b, credentialsFileMode); err != nil {
 		return fmt.Errorf("save credentials: %w", err)
 	}
 	return nil
@@ -113,12 +107,12 @@ func saveSession(s savedSession) error {
 // resolveServer picks the server URL: the flag, the environment, the
 // saved session's, or the default.
 func resolveServer(flag string, saved savedSession) string {
-	for _, s := range []string{flag, os.Getenv(serverEnv), saved.Server} {
+	for _, s := range []string{flag, os.Getenv(ServerEnv), saved.Server} {
 		if s != "" {
 			return strings.TrimRight(s, "/")
 		}
 	}
-	return serverDefault
+	return ServerDefault
 }
 
 // newCLIClient returns a client for the resolved server, resuming the saved
@@ -146,8 +140,8 @@ func newCLIClient(f *cliFlags) (*client.Client, savedSession, error) {
 	return c, saved, err
 }
 
-// cliExplain adds what to do next to the errors a creator can act on.
-func cliExplain(err error) error {
+// Explain adds what to do next to the errors a creator can act on.
+func Explain(err error) error {
 	var apiErr *client.APIError
 	switch {
 	case err == nil:
@@ -189,6 +183,6 @@ func cliCommand(f *cliFlags, run func(cmd *cobra.Command, c *client.Client, args
 		cmd.SetOut(out)
 		cmd.SetErr(errOut)
 		defer func() { out.flushPending(); errOut.flushPending() }()
-		return cliExplain(run(cmd, c, args))
+		return Explain(run(cmd, c, args))
 	}
 }
