@@ -10,6 +10,7 @@ import (
 
 	"github.com/rendertrust/rendertrust/commands"
 	"github.com/rendertrust/rendertrust/domain"
+	"github.com/rendertrust/rendertrust/eventstore"
 	"github.com/rendertrust/rendertrust/eventstore/sqlite"
 	"github.com/rendertrust/rendertrust/identity"
 	"github.com/rendertrust/rendertrust/internal/sqldb"
@@ -30,6 +31,13 @@ func newService(tb testing.TB) (*identity.Service, *commands.Service) {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return newServiceOn(tb, store, db)
+}
+
+// newServiceOn returns identity over store and db, closed when tb ends, with
+// the write side as its Nodes.
+func newServiceOn(tb testing.TB, store eventstore.Store, db *sqldb.DB) (*identity.Service, *commands.Service) {
+	tb.Helper()
 	tb.Cleanup(func() { db.Close(); store.Close() })
 	svc, err := commands.New(ctx, commands.Config{Store: store, DB: db})
 	if err != nil {

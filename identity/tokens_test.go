@@ -5,9 +5,6 @@ import (
 	"sync"
 	"testing"
 
-	"golang.org/x/crypto/bcrypt"
-
-	"github.com/rendertrust/rendertrust/commands"
 	"github.com/rendertrust/rendertrust/eventstore/postgres"
 	"github.com/rendertrust/rendertrust/identity"
 	"github.com/rendertrust/rendertrust/internal/pgtest"
@@ -26,15 +23,7 @@ func newPostgresService(tb testing.TB) *identity.Service {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { db.Close(); store.Close() })
-	svc, err := commands.New(ctx, commands.Config{Store: store, DB: db})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	id, err := identity.New(ctx, identity.Config{DB: db, Nodes: svc, PasswordCost: bcrypt.MinCost})
-	if err != nil {
-		tb.Fatal(err)
-	}
+	id, _ := newServiceOn(tb, store, db)
 	return id
 }
 
