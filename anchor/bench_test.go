@@ -114,6 +114,7 @@ func BenchmarkAnchorLagDevChain(b *testing.B) {
 	b.ReportMetric(float64(lags[len(lags)/2].Microseconds())/1000, "ms-p50")
 	b.ReportMetric(float64(lags[len(lags)*99/100].Microseconds())/1000, "ms-p99")
 	b.ReportMetric(float64(e.Worker.Stats().LastGasUsed), "gas/anchor")
+	b.ReportMetric(float64(len(lags)), "samples")
 }
 
 // sqlTreeLeaves is the size of the tree BenchmarkInclusionProofSQLite
