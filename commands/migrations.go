@@ -69,5 +69,17 @@ func migrations(sqldb.Dialect) []string {
 			node_id    TEXT   NOT NULL,
 			created_at BIGINT NOT NULL
 		)`,
+		// Login limits (identity/loginlimits.go): failures counted per key
+		// in a window, and the one verification in flight per account.
+		// Shared by every API process on PostgreSQL.
+		`CREATE TABLE login_failures (
+			key          TEXT    PRIMARY KEY,
+			window_start BIGINT  NOT NULL,
+			count        INTEGER NOT NULL
+		)`,
+		`CREATE TABLE login_claims (
+			account    TEXT   PRIMARY KEY,
+			expires_at BIGINT NOT NULL
+		)`,
 	}
 }

@@ -3,7 +3,9 @@ package http
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -43,6 +45,8 @@ var errForbidden = &domain.Error{Code: domain.CodeForbidden, Message: "admin rol
 // token, not one per request.
 type Tokens struct {
 	key      ed25519.PrivateKey
+	keyID    string
+	accepted map[string]ed25519.PublicKey // by key id: the signing key's and previous keys still accepted
 	now      func() time.Time
 	ttl      time.Duration
 	mu       sync.Mutex
@@ -63,8 +67,31 @@ func NewTokens(key ed25519.PrivateKey, now func() time.Time) *Tokens {
 	if now == nil {
 		now = time.Now
 	}
-	return &Tokens{key: key, now: now, ttl: AccessTokenTTL, verified: map[string]claims{}}
+	pub := key.Public().(ed25519.PublicKey)
+	id := KeyID(pub)
+	return &Tokens{key: key, keyID: id, accepted: map[string]ed25519.PublicKey{id: pub},
+		now: now, ttl: AccessTokenTTL, verified: map[string]claims{}}
 }
+
+// Accept makes tokens signed by the previous signing keys pub valid until
+// they expire: the rotation of the signing key across processes (see
+// LoadPublicKeys). Call it before serving.
+func (t *Tokens) Accept(pubs ...ed25519.PublicKey) {
+	for _, p := range pubs {
+		t.accepted[KeyID(p)] = p
+	}
+}
+
+// KeyID names a verification key in a token's "kid" header: the first
+// kidBytes of the SHA-256 of the public key, base64url. Every process
+// derives the same id from the same key, so none has to be configured.
+func KeyID(pub ed25519.PublicKey) string {
+	sum := sha256.Sum256(pub)
+	return base64.RawURLEncoding.EncodeToString(sum[:kidBytes])
+}
+
+// kidBytes is the length of a key id before encoding.
+const kidBytes = 12
 
 // SetTTL sets how long the access tokens issued from now on last. It
 // returns an error for a lifetime outside [AccessTokenTTLMin,
@@ -109,6 +136,51 @@ func LoadOrCreateKey(path string, create bool) (ed25519.PrivateKey, error) {
 	return key, nil
 }
 
+// LoadPublicKeys reads the verification keys of previous signing keys, one
+// PEM file each: a public key (PKIX, "PUBLIC KEY") or the old private key
+// itself (PKCS #8, "PRIVATE KEY", whose public half is used).
+func LoadPublicKeys(paths []string) ([]ed25519.PublicKey, error) {
+	var out []ed25519.PublicKey
+	for _, path := range paths {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("read previous JWT key: %w", err)
+		}
+		block, _ := pem.Decode(b)
+		if block == nil {
+			return nil, fmt.Errorf("previous JWT key %s: not PEM", path)
+		}
+		var k any
+		switch block.Type {
+		case "PUBLIC KEY":
+			k, err = x509.ParsePKIXPublicKey(block.Bytes)
+		case "PRIVATE KEY":
+			var priv any
+			if priv, err = x509.ParsePKCS8PrivateKey(block.Bytes); err == nil {
+				k = publicHalf(priv)
+			}
+		default:
+			err = fmt.Errorf("PEM block %q, want PUBLIC KEY or PRIVATE KEY", block.Type)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("previous JWT key %s: %w", path, err)
+		}
+		pub, ok := k.(ed25519.PublicKey)
+		if !ok {
+			return nil, fmt.Errorf("previous JWT key %s: not an Ed25519 key", path)
+		}
+		out = append(out, pub)
+	}
+	return out, nil
+}
+
+func publicHalf(priv any) any {
+	if k, ok := priv.(ed25519.PrivateKey); ok {
+		return k.Public()
+	}
+	return nil
+}
+
 // Issue returns a signed access token for u.
 func (t *Tokens) Issue(u identity.User) (string, error) {
 	now := t.now()
@@ -117,7 +189,9 @@ func (t *Tokens) Issue(u identity.User) (string, error) {
 		IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now),
 		ExpiresAt: jwt.NewNumericDate(now.Add(t.ttl)), ID: uuid.Must(uuid.NewV7()).String(),
 	}}
-	return jwt.NewWithClaims(jwt.SigningMethodEdDSA, c).SignedString(t.key)
+	tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, c)
+	tok.Header["kid"] = t.keyID
+	return tok.SignedString(t.key)
 }
 
 // Check parses and verifies an access token and returns its claims, or
@@ -145,13 +219,28 @@ func (t *Tokens) Check(token string) (claims, error) {
 // verify checks a token's signature, algorithm, issuer, audience and times.
 func (t *Tokens) verify(token string) (claims, error) {
 	var c claims
-	_, err := jwt.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return t.key.Public(), nil },
+	_, err := jwt.ParseWithClaims(token, &c, t.verificationKey,
 		jwt.WithValidMethods([]string{tokenAlg}), jwt.WithIssuer(tokenIssuer), jwt.WithAudience(tokenAudience),
 		jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithTimeFunc(t.now), jwt.WithLeeway(5*time.Second))
 	if err != nil || c.Subject == "" {
 		return claims{}, errUnauthorized
 	}
 	return c, nil
+}
+
+// verificationKey is the key a token names in its "kid" header among the
+// accepted ones; a token without one (issued before key ids) is checked
+// with the signing key.
+func (t *Tokens) verificationKey(tok *jwt.Token) (any, error) {
+	kid, present := tok.Header["kid"]
+	if !present {
+		return t.key.Public(), nil
+	}
+	id, _ := kid.(string)
+	if pub, ok := t.accepted[id]; ok {
+		return pub, nil
+	}
+	return nil, errUnauthorized
 }
 
 const (

@@ -42,20 +42,21 @@ func (s *Server) login(c echo.Context) error {
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
-	finish, err := s.logins.begin(strings.ToLower(strings.TrimSpace(req.Email)), c.RealIP())
+	ctx := c.Request().Context()
+	finish, err := s.Users.BeginLogin(ctx, strings.ToLower(strings.TrimSpace(req.Email)), c.RealIP())
 	if err != nil {
 		c.Response().Header().Set("Retry-After", retryAfterHeader(err))
 		return err
 	}
-	u, err := s.Users.Authenticate(c.Request().Context(), req.Email, req.Password)
+	u, err := s.Users.Authenticate(ctx, req.Email, req.Password)
 	switch {
 	case err == nil:
-		finish(loginSucceeded)
+		finish(ctx, identity.LoginSucceeded)
 	case domain.ErrorCode(err) == domain.CodeUnauthorized:
-		finish(loginFailed)
+		finish(ctx, identity.LoginFailed)
 		return err
 	default:
-		finish(loginErred)
+		finish(ctx, identity.LoginErred)
 		return err
 	}
 	return s.issue(c, http.StatusOK, u)

@@ -129,7 +129,6 @@ type Server struct {
 	Config
 	echo    *echo.Echo
 	log     *slog.Logger
-	logins  *loginLimiter
 	metrics *metrics
 	server  *http.Server
 	closing chan struct{} // closed when shutdown starts: long polls answer at once
@@ -153,7 +152,7 @@ func New(c Config) *Server {
 		reg := prometheus.NewRegistry()
 		c.Registerer, c.Gatherer = reg, reg
 	}
-	s := &Server{Config: c, echo: echo.New(), log: c.Log, logins: newLoginLimiter(c.Now), closing: make(chan struct{}), writes: newWriteMarks()}
+	s := &Server{Config: c, echo: echo.New(), log: c.Log, closing: make(chan struct{}), writes: newWriteMarks()}
 	s.metrics = newMetrics(c.Registerer)
 	s.echo.HideBanner, s.echo.HidePort = true, true
 	s.echo.HTTPErrorHandler = s.errorHandler

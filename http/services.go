@@ -47,6 +47,9 @@ type UserService interface {
 	IssueRefreshToken(ctx context.Context, user domain.UserID) (string, error)
 	RotateRefreshToken(ctx context.Context, token string) (domain.UserID, string, error)
 	RevokeRefreshToken(ctx context.Context, token string) error
+	// BeginLogin admits a login attempt under the login limits (shared by
+	// every process) or refuses it with identity.ErrLoginRateLimited.
+	BeginLogin(ctx context.Context, account, address string) (finish func(context.Context, identity.LoginOutcome), err error)
 }
 
 // NodeService keeps node enrollment tokens and credentials, and retires

@@ -14,6 +14,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rendertrust/rendertrust/commands"
@@ -36,9 +37,10 @@ type Service struct {
 	nodes Nodes
 	now   func() time.Time
 
-	passwordCost int
-	dummyOnce    sync.Once
-	dummy        []byte // see dummyHash
+	passwordCost  int
+	loginAttempts atomic.Uint64 // since start: every loginPruneEvery-th prunes the counters
+	dummyOnce     sync.Once
+	dummy         []byte // see dummyHash
 }
 
 // Config configures a Service. DB and Nodes are required.

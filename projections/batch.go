@@ -90,6 +90,9 @@ func (r *Runner) applyInTx(ctx context.Context, tx *sqldb.Tx, events []Event) (b
 	if err := saveCheckpoints(ctx, tx, moves, now); err != nil {
 		return batchOutcome{}, err
 	}
+	if err := notifyProjected(ctx, tx, len(moves)); err != nil {
+		return batchOutcome{}, err
+	}
 	maps.Copy(out.checkpoints, moves)
 	return out, nil
 }

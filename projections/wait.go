@@ -24,14 +24,20 @@ var ErrWaitTimeout = errors.New("projections did not catch up in time")
 // then serve what the projections have. It is woken by the runner's
 // commits, never by polling.
 func (r *Runner) WaitFor(ctx context.Context, position uint64) error {
+	return r.applied.waitFor(ctx, position, WaitMax)
+}
+
+// waitFor returns nil once the lowest position reaches position, or an
+// error wrapping ErrWaitTimeout after limit or ctx.Err() when ctx ends.
+func (p *progress) waitFor(ctx context.Context, position uint64, limit time.Duration) error {
 	var timeout <-chan time.Time
 	for {
-		lowest, changed := r.applied.wait()
+		lowest, changed := p.wait()
 		if lowest >= position {
 			return nil
 		}
 		if timeout == nil {
-			t := time.NewTimer(WaitMax)
+			t := time.NewTimer(limit)
 			defer t.Stop()
 			timeout = t.C
 		}
@@ -40,7 +46,7 @@ func (r *Runner) WaitFor(ctx context.Context, position uint64) error {
 		case <-ctx.Done():
 			return fmt.Errorf("wait for projections to reach %d (at %d): %w", position, lowest, ctx.Err())
 		case <-timeout:
-			return fmt.Errorf("wait for projections to reach %d (at %d after %s): %w", position, lowest, WaitMax, ErrWaitTimeout)
+			return fmt.Errorf("wait for projections to reach %d (at %d after %s): %w", position, lowest, limit, ErrWaitTimeout)
 		}
 	}
 }

@@ -1,0 +1,194 @@
+package projections
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/rendertrust/rendertrust/internal/sqldb"
+)
+
+// Read-your-writes across processes. On PostgreSQL, the runner of the
+// projections role NOTIFYs projectedChannel in every batch that moves a
+// checkpoint (delivered when the batch commits); a Watcher in an API
+// process that does not run the projections listens, re-reads the
+// checkpoints and wakes its waiters.
+const (
+	projectedChannel = "rendertrust_projected"
+	// watchPoll re-reads the checkpoints when no notification came: one may
+	// be lost while the listening connection is replaced.
+	watchPoll = time.Second
+	// watchRetry is the pause before listening again after the connection
+	// failed.
+	watchRetry = 500 * time.Millisecond
+)
+
+// notifyProjected wakes the other processes' Watchers when the batch moved
+// a checkpoint (PostgreSQL; SQLite has one process).
+func notifyProjected(ctx context.Context, tx *sqldb.Tx, moved int) error {
+	if moved == 0 || tx.Dialect != sqldb.Postgres {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, `SELECT pg_notify(?, '')`, projectedChannel); err != nil {
+		return fmt.Errorf("notify the projected position: %w", err)
+	}
+	return nil
+}
+
+// Watcher follows the checkpoints that a Runner in another process commits
+// to a PostgreSQL database, so a process without the projections role can
+// wait for its writes to be projected. It counts the same projections as
+// the runner and leaves out failing ones (projection_failures), as the
+// runner's WaitFor does.
+type Watcher struct {
+	db      *sqldb.DB
+	names   []string
+	applied *progress
+	logger  *slog.Logger
+	// Max bounds WaitFor (WaitMax unless changed before Start).
+	Max  time.Duration
+	poll time.Duration
+
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// NewWatcher returns a Watcher of the projections ps (nil: All()) on db,
+// which must be PostgreSQL.
+func NewWatcher(db *sqldb.DB, ps []Projection, logger *slog.Logger) (*Watcher, error) {
+	if db == nil || db.Dialect != sqldb.Postgres {
+		return nil, errors.New("projections: a Watcher follows another process's runner on PostgreSQL")
+	}
+	if ps == nil {
+		ps = All()
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Watcher{db: db, names: names(ps), applied: newProgress(names(ps)), logger: logger, Max: WaitMax, poll: watchPoll}, nil
+}
+
+// Start reads the checkpoints once, then follows them until Stop.
+func (w *Watcher) Start(ctx context.Context) error {
+	if err := w.refresh(ctx); err != nil {
+		return err
+	}
+	ctx, w.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	w.done = make(chan struct{})
+	go w.run(ctx)
+	return nil
+}
+
+// Stop ends the following.
+func (w *Watcher) Stop() {
+	if w.cancel != nil {
+		w.cancel()
+		<-w.done
+	}
+}
+
+// WaitFor returns nil once every projection (but failing ones) has applied
+// the log up to position, or an error wrapping ErrWaitTimeout after Max or
+// ctx.Err() when ctx ends first — as Runner.WaitFor.
+func (w *Watcher) WaitFor(ctx context.Context, position uint64) error {
+	return w.applied.waitFor(ctx, position, w.Max)
+}
+
+// Positions returns each projection's applied position as last read.
+func (w *Watcher) Positions() map[string]uint64 { return w.applied.snapshot() }
+
+func (w *Watcher) run(ctx context.Context) {
+	defer close(w.done)
+	for ctx.Err() == nil {
+		err := w.listen(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		w.logger.Warn("projections watcher: listening failed; retrying", "err", err)
+		sleepCtx(ctx, watchRetry)
+	}
+}
+
+// listen holds one connection that LISTENs and re-reads the checkpoints
+// after each notification (and every poll). The connection is discarded
+// afterwards rather than returned to the pool still listening.
+func (w *Watcher) listen(ctx context.Context) error {
+	conn, err := w.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return conn.Raw(func(dc any) error {
+		pc := dc.(*stdlib.Conn).Conn()
+		if _, err := pc.Exec(ctx, "LISTEN "+projectedChannel); err != nil {
+			return errors.Join(err, driver.ErrBadConn)
+		}
+		for {
+			if err := w.refresh(ctx); err != nil {
+				return errors.Join(err, driver.ErrBadConn)
+			}
+			wctx, cancel := context.WithTimeout(ctx, w.poll)
+			_, err := pc.WaitForNotification(wctx)
+			cancel()
+			switch {
+			case ctx.Err() != nil:
+				return driver.ErrBadConn
+			case err != nil && !errors.Is(err, context.DeadlineExceeded):
+				return errors.Join(err, driver.ErrBadConn)
+			}
+		}
+	})
+}
+
+// refresh reads the checkpoints and the failing projections.
+func (w *Watcher) refresh(ctx context.Context) error {
+	cps, err := loadCheckpoints(ctx, w.db, sqldb.Postgres, w.names, false)
+	if err != nil {
+		return err
+	}
+	failing, err := failingNames(ctx, w.db)
+	if err != nil {
+		return err
+	}
+	positions := make(map[string]uint64, len(cps))
+	for name, cp := range cps {
+		positions[name] = cp.position
+	}
+	for _, name := range w.names {
+		w.applied.exclude(name, failing[name])
+	}
+	w.applied.advance(positions)
+	return nil
+}
+
+// failingNames are the projections recorded as failing.
+func failingNames(ctx context.Context, db *sqldb.DB) (map[string]bool, error) {
+	rows, err := db.Query(ctx, `SELECT name FROM projection_failures`)
+	if err != nil {
+		return nil, fmt.Errorf("read projection failures: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, err
+		}
+		out[name] = true
+	}
+	return out, rows.Err()
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
