@@ -24,18 +24,13 @@ type backend struct {
 }
 
 var backends = []backend{
-	{"SQLite", func(tb testing.TB) (eventstore.Store, *sqldb.DB) {
-		dir := tb.TempDir()
-		store, err := sqlite.Open(context.Background(), filepath.Join(dir, "events.db"))
-		if err != nil {
-			tb.Fatal(err)
-		}
-		db, err := sqldb.OpenSQLite(filepath.Join(dir, "state.db"))
-		if err != nil {
-			tb.Fatal(err)
-		}
-		tb.Cleanup(func() { db.Close(); store.Close() })
-		return store, db
+	{"SQLite", openSQLite},
+	// The same SQLite store without its atomic multi-stream append: the
+	// path EventStoreDB takes (a submission's hold, then its job, repaired
+	// by the orphan-hold reactor), kept tested on a real backend.
+	{"SQLitePerStream", func(tb testing.TB) (eventstore.Store, *sqldb.DB) {
+		store, db := openSQLite(tb)
+		return perStream{store}, db
 	}},
 	{"PostgreSQL", func(tb testing.TB) (eventstore.Store, *sqldb.DB) {
 		dsn := pgtest.NewDatabase(tb)
@@ -51,6 +46,24 @@ var backends = []backend{
 		return store, db
 	}},
 }
+
+func openSQLite(tb testing.TB) (eventstore.Store, *sqldb.DB) {
+	dir := tb.TempDir()
+	store, err := sqlite.Open(context.Background(), filepath.Join(dir, "events.db"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	db, err := sqldb.OpenSQLite(filepath.Join(dir, "state.db"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close(); store.Close() })
+	return store, db
+}
+
+// perStream hides its store's eventstore.MultiAppender: commands take the
+// per-stream path.
+type perStream struct{ eventstore.Store }
 
 // forEachBackend runs f as a subtest on every backend.
 func forEachBackend(t *testing.T, f func(t *testing.T, b backend)) {

@@ -30,12 +30,14 @@ type Submitted struct {
 }
 
 // SubmitJob holds the job's cost on the owner's account, creates the job and
-// dispatches it when a node has a free slot (it stays QUEUED otherwise). The
-// two streams are written in that fixed order; the orphan-hold reactor
-// releases a hold whose job never appeared. It returns the domain's
-// validation errors, domain.ErrInsufficientCredits, and (only when the
-// credits suffice) domain.ErrNoHealthyNodes when no healthy node runs the
-// job's type; neither refusal writes anything.
+// dispatches it when a node has a free slot (it stays QUEUED otherwise).
+// When the store offers eventstore.MultiAppender the hold and the job are
+// one atomic append; otherwise the two streams are written in that fixed
+// order and the orphan-hold reactor releases a hold whose job never
+// appeared. It returns the domain's validation errors,
+// domain.ErrInsufficientCredits, and (only when the credits suffice)
+// domain.ErrNoHealthyNodes when no healthy node runs the job's type;
+// neither refusal writes anything.
 func (s *Service) SubmitJob(ctx context.Context, a Actor, cmd SubmitJob) (Submitted, error) {
 	now := s.now()
 	if cmd.JobID == "" { // a retried request creates the same job, never a second one
@@ -52,31 +54,14 @@ func (s *Service) SubmitJob(ctx context.Context, a Actor, cmd SubmitJob) (Submit
 	if !domain.ValidID(string(cmd.JobID)) {
 		return Submitted{}, fmt.Errorf("%w: job id", domain.ErrInvalidID)
 	}
-	noNodes := func() error {
-		if s.registry.HealthyFor(cmd.Type, cmd.GPU, now) {
-			return nil
-		}
-		return fmt.Errorf("%w for %s jobs", domain.ErrNoHealthyNodes, cmd.Type)
+	hold := s.holdDecision(cmd.JobID, sub, now)
+	var res eventstore.AppendResult
+	var dispatched bool
+	if s.accounts.multiAppender() != nil {
+		res, dispatched, err = s.submitAtomically(ctx, a, cmd.JobID, sub, hold, now)
+	} else {
+		res, dispatched, err = s.submitPerStream(ctx, a, cmd.JobID, sub, hold, now)
 	}
-	// A submission that crashed between its two appends is resumed: a hold
-	// or job already written for this job id (a retried idempotency key
-	// derives the same id) is left as it is. The money is decided before
-	// the nodes are asked about, so a creator short of credits is told so
-	// (402) whatever the nodes; either refusal writes nothing.
-	if _, err := s.accounts.update(ctx, domain.AccountStream(cmd.Owner), string(cmd.Owner), a.cause("hold/"+string(cmd.JobID)),
-		func(acc *domain.Account) ([]domain.Event, error) {
-			if h, ok := acc.JobHold(cmd.JobID); ok && h.Amount == cost {
-				return nil, noNodes()
-			}
-			evs, err := acc.Hold(cmd.JobID, cost, now)
-			if err != nil {
-				return nil, err
-			}
-			return evs, noNodes()
-		}); err != nil {
-		return Submitted{}, err
-	}
-	res, dispatched, err := s.submitAndDispatch(ctx, a, cmd.JobID, sub, now)
 	if err != nil {
 		return Submitted{}, err
 	}
@@ -95,37 +80,107 @@ func (s *Service) SubmitJob(ctx context.Context, a Actor, cmd SubmitJob) (Submit
 	return Submitted{JobID: cmd.JobID, NodeID: node, Status: st, Cost: cost, Position: pos}, nil
 }
 
+// holdDecision holds the submission's cost on the owner's account. A hold
+// already written for this job id (by a submission that crashed before its
+// job, or a retry of the same idempotency key, which derives the same id) is
+// left as it is. The money is decided before the nodes are asked about, so a
+// creator short of credits is told so (402) whatever the nodes; either
+// refusal writes nothing.
+func (s *Service) holdDecision(id domain.JobID, sub domain.Submission, now time.Time) decision[*domain.Account] {
+	noNodes := func() error {
+		if s.registry.HealthyFor(sub.Type, sub.GPU, now) {
+			return nil
+		}
+		return fmt.Errorf("%w for %s jobs", domain.ErrNoHealthyNodes, sub.Type)
+	}
+	return func(acc *domain.Account) ([]domain.Event, error) {
+		if h, ok := acc.JobHold(id); ok && h.Amount == sub.Cost {
+			return nil, noNodes()
+		}
+		evs, err := acc.Hold(id, sub.Cost, now)
+		if err != nil {
+			return nil, err
+		}
+		return evs, noNodes()
+	}
+}
+
+// submitPerStream appends the hold, then the job: two commits. A crash
+// between them leaves a hold without its job, which the orphan-hold reactor
+// releases; a retry of the same submission resumes it.
+func (s *Service) submitPerStream(ctx context.Context, a Actor, id domain.JobID, sub domain.Submission, hold decision[*domain.Account], now time.Time) (eventstore.AppendResult, bool, error) {
+	if _, err := s.accounts.update(ctx, domain.AccountStream(sub.Owner), string(sub.Owner), a.cause("hold/"+string(id)), hold); err != nil {
+		return eventstore.AppendResult{}, false, err
+	}
+	return s.submitAndDispatch(ctx, a, id, sub, now)
+}
+
+// submitAtomically appends the hold and the job (dispatched, when a node
+// has a free slot) in one atomic append, in the account's lane: one commit
+// per submission. A command whose job another command of its batch also
+// submits (the same idempotency key twice at once) runs again after it.
+func (s *Service) submitAtomically(ctx context.Context, a Actor, id domain.JobID, sub domain.Submission, hold decision[*domain.Account], now time.Time) (eventstore.AppendResult, bool, error) {
+	for attempt := 0; ; attempt++ {
+		node, reserved := s.registry.ReserveNew(id, sub, now)
+		var res eventstore.AppendResult
+		dispatched := false
+		_, err := s.accounts.updateJoint(ctx, domain.AccountStream(sub.Owner), string(sub.Owner), a.cause("hold/"+string(id)), hold,
+			func(ctx context.Context) (*joint, error) {
+				dispatched = false
+				j, err := s.jobs.jointPart(ctx, domain.JobStream(id), string(id), a.cause("submit"), s.submitDecision(sub, node, reserved, now, &dispatched))
+				if j != nil {
+					done := j.done
+					j.done = func(r eventstore.AppendResult) { res = r; done(r) }
+				}
+				return j, err
+			})
+		if reserved && (err != nil || !dispatched) {
+			s.registry.DropReservation(id, node)
+		}
+		if errors.Is(err, errJointRepeated) && attempt < conflictRetriesMax {
+			continue
+		}
+		return res, dispatched && err == nil, err
+	}
+}
+
 // submitAndDispatch creates the job and, when a node has a free slot and no
 // job waits ahead of it, dispatches it in the same append: one commit
 // instead of two on the submission's path. It reports whether it did.
 func (s *Service) submitAndDispatch(ctx context.Context, a Actor, id domain.JobID, sub domain.Submission, now time.Time) (eventstore.AppendResult, bool, error) {
 	node, reserved := s.registry.ReserveNew(id, sub, now)
 	dispatched := false
-	res, err := s.jobs.update(ctx, domain.JobStream(id), string(id), a.cause("submit"),
-		func(j *domain.Job) ([]domain.Event, error) {
-			dispatched = false
-			if j.Exists() && j.Owner() == sub.Owner {
-				return nil, nil // resumed: the job was created by an earlier attempt
-			}
-			evs, err := j.Submit(sub, now)
-			if err != nil || !reserved {
-				return evs, err
-			}
-			next := j.Snapshot()
-			for _, e := range evs {
-				next.Apply(e)
-			}
-			more, err := next.Dispatch(node, now)
-			if err != nil {
-				return evs, nil // dispatched by the next pass instead
-			}
-			dispatched = true
-			return append(evs, more...), nil
-		})
+	res, err := s.jobs.update(ctx, domain.JobStream(id), string(id), a.cause("submit"), s.submitDecision(sub, node, reserved, now, &dispatched))
 	if reserved && (err != nil || !dispatched) {
 		s.registry.DropReservation(id, node)
 	}
 	return res, dispatched, err
+}
+
+// submitDecision creates the job and, when reserved, dispatches it to node
+// in the same events, setting *dispatched. A job the same owner already
+// created (an earlier attempt of this submission) is left as it is.
+func (s *Service) submitDecision(sub domain.Submission, node domain.NodeID, reserved bool, now time.Time, dispatched *bool) decision[*domain.Job] {
+	return func(j *domain.Job) ([]domain.Event, error) {
+		*dispatched = false
+		if j.Exists() && j.Owner() == sub.Owner {
+			return nil, nil // resumed: the job was created by an earlier attempt
+		}
+		evs, err := j.Submit(sub, now)
+		if err != nil || !reserved {
+			return evs, err
+		}
+		next := j.Snapshot()
+		for _, e := range evs {
+			next.Apply(e)
+		}
+		more, err := next.Dispatch(node, now)
+		if err != nil {
+			return evs, nil // dispatched by the next pass instead
+		}
+		*dispatched = true
+		return append(evs, more...), nil
+	}
 }
 
 // DispatchWaiting runs a dispatch pass: waiting jobs go to nodes with free

@@ -234,8 +234,8 @@ func (r *Reactor) expiredHolds(now time.Time) map[domain.JobID]pendingHold {
 
 func (r *Reactor) releaseIfOrphaned(ctx context.Context, job domain.JobID, h pendingHold) error {
 	j, err := r.s.Job(ctx, job)
-	if err != nil || j.Exists() {
-		return err
+	if err != nil || (j.Exists() && j.Owner() == h.user) {
+		return err // a job of another owner is not this hold's: it never appeared
 	}
 	_, err = r.s.releaseOrphan(ctx, h.user, job, h.event)
 	return err

@@ -121,7 +121,11 @@ type decision[A aggregate] func(A) ([]domain.Event, error)
 // stream (a render farm submitting frames to one account) then costs one
 // append per batch instead of a storm of optimistic retries.
 func (r *repo[A]) update(ctx context.Context, stream, id string, c cause, decide decision[A]) (eventstore.AppendResult, error) {
-	q := &command[A]{cause: c, decide: decide, wake: make(chan struct{})}
+	return r.enqueue(ctx, stream, id, &command[A]{cause: c, decide: decide, wake: make(chan struct{})})
+}
+
+// enqueue runs q in its stream's lane: it waits for its turn, or leads.
+func (r *repo[A]) enqueue(ctx context.Context, stream, id string, q *command[A]) (eventstore.AppendResult, error) {
 	if r.join(stream, q) {
 		select {
 		case <-q.wake:
@@ -160,7 +164,10 @@ const (
 type command[A aggregate] struct {
 	cause  cause
 	decide decision[A]
-	state  atomic.Int32
+	// joint, when not nil, decides the command's part on another stream,
+	// appended atomically with the batch (see updateJoint).
+	joint jointDecision
+	state atomic.Int32
 	// wake is closed when the outcome is set, or when the command is handed
 	// the lead of batch.
 	wake  chan struct{}
@@ -227,15 +234,20 @@ func (r *repo[A]) run(ctx context.Context, stream, id string, batch []*command[A
 			return
 		}
 		version := a.Version()
-		data, parts := r.decideAll(stream, a, batch)
-		if len(data) == 0 {
+		data, parts, joints := r.decideAll(ctx, stream, a, batch)
+		if len(data) == 0 && len(joints) == 0 {
 			return
 		}
-		res, err := r.store.Append(ctx, stream, eventstore.Exact(version), data...)
+		var res eventstore.AppendResult
+		if len(joints) > 0 {
+			res, err = r.appendJoint(ctx, r.multiAppender(), stream, version, data, joints)
+		} else {
+			res, err = r.store.Append(ctx, stream, eventstore.Exact(version), data...)
+		}
 		if errors.Is(err, eventstore.ErrConflict) || errors.Is(err, eventstore.ErrDuplicateEventID) {
-			// Another process wrote first; with derived ids, a duplicate
-			// means a concurrent run of the same command did. Decide again
-			// on the stream as it is now.
+			// Another process wrote first (to this stream or a joint one);
+			// with derived ids, a duplicate means a concurrent run of the
+			// same command did. Decide again on the streams as they are now.
 			pause(attempt)
 			continue
 		}
@@ -260,18 +272,33 @@ type part[A aggregate] struct {
 }
 
 // decideAll asks each command of batch in turn, applying each one's events
-// to a before the next decides, and returns the events to append. A
-// command whose decision fails or decides nothing is answered at once.
-func (r *repo[A]) decideAll(stream string, a A, batch []*command[A]) ([]eventstore.EventData, []part[A]) {
+// to a before the next decides, and returns the events to append and the
+// commands' joint parts on other streams. A command whose decision fails
+// or decides nothing is answered at once.
+func (r *repo[A]) decideAll(ctx context.Context, stream string, a A, batch []*command[A]) ([]eventstore.EventData, []part[A], []*joint) {
 	var data []eventstore.EventData
 	var parts []part[A]
+	var joints []*joint
+	jointStreams := map[string]bool{}
+	total := 0 // events in data and joints
 	for _, q := range batch {
 		q.res, q.err = eventstore.AppendResult{}, nil
 		events, err := q.decide(a)
-		if err == nil && len(events) > 0 && len(data)+len(events) > eventstore.AppendEventsMax {
+		var j *joint
+		if err == nil && q.joint != nil {
+			j, err = q.joint(ctx)
+		}
+		if err == nil && j != nil && jointStreams[j.part.Stream] {
+			err = errJointRepeated
+		}
+		n := len(events)
+		if j != nil {
+			n += len(j.part.Events)
+		}
+		if err == nil && n > 0 && total+n > eventstore.AppendEventsMax {
 			err = fmt.Errorf("%w: %s: a batch would exceed %d events", domain.ErrBusy, stream, eventstore.AppendEventsMax)
 		}
-		if err != nil || len(events) == 0 {
+		if err != nil || n == 0 {
 			q.err = err
 			continue
 		}
@@ -283,10 +310,17 @@ func (r *repo[A]) decideAll(stream string, a A, batch []*command[A]) ([]eventsto
 		for _, e := range events {
 			a.Apply(e)
 		}
-		parts = append(parts, part[A]{cmd: q, offset: len(data), events: events})
+		if len(events) > 0 {
+			parts = append(parts, part[A]{cmd: q, offset: len(data), events: events})
+		}
+		if j != nil {
+			jointStreams[j.part.Stream] = true
+			joints = append(joints, j)
+		}
 		data = append(data, encoded...)
+		total += n
 	}
-	return data, parts
+	return data, parts, joints
 }
 
 // record answers each part with its share of the append and tells the
@@ -300,12 +334,20 @@ func (r *repo[A]) record(version uint64, res eventstore.AppendResult, parts []pa
 			NextVersion:   version + uint64(p.offset+len(p.events)),
 			Duplicate:     res.Duplicate,
 		}
-		if r.observer == nil || res.Duplicate {
-			continue
+		if !res.Duplicate {
+			r.observe(version+uint64(p.offset), first, p.events)
 		}
-		for i, e := range p.events {
-			r.observer.Observe(e, version+uint64(p.offset+i)+1, first+uint64(i))
-		}
+	}
+}
+
+// observe tells the observer of events appended after version, the first
+// at position first.
+func (r *repo[A]) observe(version, first uint64, events []domain.Event) {
+	if r.observer == nil {
+		return
+	}
+	for i, e := range events {
+		r.observer.Observe(e, version+uint64(i)+1, first+uint64(i))
 	}
 }
 

@@ -62,7 +62,8 @@ const (
 
 // Committer serializes appends onto one writer goroutine and group-commits
 // them: every append waiting when a transaction starts shares it and its one
-// fsync. Each append still succeeds or fails on its own.
+// fsync. Each append (a single-stream Append or a whole AppendMulti) still
+// succeeds or fails on its own.
 type Committer struct {
 	backend Backend
 	signal  *HeadSignal
@@ -82,17 +83,18 @@ type Committer struct {
 // cachedStreamsMax bounds the stream versions the writer remembers.
 const cachedStreamsMax = 100_000
 
+// appendRequest is one Append (one part) or one AppendMulti (its parts).
 type appendRequest struct {
-	ctx      context.Context
-	stream   string
-	expected ExpectedVersion
-	events   []EventData
-	reply    chan appendReply
+	ctx    context.Context
+	parts  []StreamAppend
+	events int  // in all parts
+	multi  bool // an AppendMulti: errors name "parts[i]…"
+	reply  chan appendReply
 }
 
 type appendReply struct {
-	result AppendResult
-	err    error
+	results []AppendResult // one per part
+	err     error
 }
 
 // NewCommitter starts the writer goroutine; signal is advanced after every
@@ -118,24 +120,47 @@ func (c *Committer) Append(ctx context.Context, stream string, expected Expected
 	if err != nil {
 		return AppendResult{}, err
 	}
-	req := &appendRequest{ctx: ctx, stream: stream, expected: expected, events: events, reply: make(chan appendReply, 1)}
+	results, err := c.submit(ctx, false, []StreamAppend{{Stream: stream, Expected: expected, Events: events}})
+	if err != nil {
+		return AppendResult{}, err
+	}
+	return results[0], nil
+}
+
+// AppendMulti validates and canonicalizes every part in the caller's
+// goroutine, then waits for the writer to commit them all in one
+// transaction. It implements MultiAppender; ctx as for Append.
+func (c *Committer) AppendMulti(ctx context.Context, parts ...StreamAppend) ([]AppendResult, error) {
+	parts, err := prepareMulti(parts)
+	if err != nil {
+		return nil, err
+	}
+	return c.submit(ctx, true, parts)
+}
+
+// submit queues prepared parts for the writer and waits for its answer.
+func (c *Committer) submit(ctx context.Context, multi bool, parts []StreamAppend) ([]AppendResult, error) {
+	req := &appendRequest{ctx: ctx, parts: parts, multi: multi, reply: make(chan appendReply, 1)}
+	for _, p := range parts {
+		req.events += len(p.Events)
+	}
 	c.closeMu.RLock()
 	if c.closed {
 		c.closeMu.RUnlock()
-		return AppendResult{}, ErrClosed
+		return nil, ErrClosed
 	}
 	select {
 	case c.queue <- req:
 		c.closeMu.RUnlock()
 	case <-ctx.Done():
 		c.closeMu.RUnlock()
-		return AppendResult{}, ctx.Err()
+		return nil, ctx.Err()
 	}
 	select {
 	case r := <-req.reply:
-		return r.result, r.err
+		return r.results, r.err
 	case <-ctx.Done():
-		return AppendResult{}, ctx.Err()
+		return nil, ctx.Err()
 	}
 }
 
@@ -161,7 +186,7 @@ func (c *Committer) run() {
 // gather takes first plus every append already waiting, up to batchEventsMax events.
 func (c *Committer) gather(first *appendRequest) []*appendRequest {
 	batch := []*appendRequest{first}
-	n := len(first.events)
+	n := first.events
 	for n < batchEventsMax {
 		select {
 		case req, ok := <-c.queue:
@@ -169,7 +194,7 @@ func (c *Committer) gather(first *appendRequest) []*appendRequest {
 				return batch
 			}
 			batch = append(batch, req)
-			n += len(req.events)
+			n += req.events
 		default:
 			return batch
 		}
@@ -217,7 +242,7 @@ func (c *Committer) writeBatch(batch []*appendRequest, replies []appendReply) (u
 			replies[i] = appendReply{err: req.ctx.Err()}
 			continue
 		}
-		replies[i].result, replies[i].err = p.plan(req)
+		replies[i].results, replies[i].err = p.plan(req)
 	}
 	if p.head == start {
 		return start, nil

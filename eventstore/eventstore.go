@@ -9,7 +9,8 @@
 //
 // The backends (eventstore/sqlite, eventstore/postgres, eventstore/esdb for
 // EventStoreDB) implement Store and pass the same contract suite,
-// eventstore/storetest.
+// eventstore/storetest. SQLite and PostgreSQL also offer MultiAppender, an
+// atomic append to several streams; callers must not depend on it.
 package eventstore
 
 import (

@@ -85,14 +85,16 @@ func (p *planner) prefetch(ctx context.Context, tx Tx, batch []*appendRequest, k
 	p.versions = map[string]uint64{}
 	seen := map[string]bool{}
 	for _, req := range batch {
-		if v, ok := known[req.stream]; ok {
-			p.versions[req.stream] = v
-		} else if !seen[req.stream] {
-			seen[req.stream] = true
-			streams = append(streams, req.stream)
-		}
-		for _, e := range req.events {
-			ids = append(ids, e.ID)
+		for _, part := range req.parts {
+			if v, ok := known[part.Stream]; ok {
+				p.versions[part.Stream] = v
+			} else if !seen[part.Stream] {
+				seen[part.Stream] = true
+				streams = append(streams, part.Stream)
+			}
+			for _, e := range part.Events {
+				ids = append(ids, e.ID)
+			}
 		}
 	}
 	if len(streams) > 0 {
@@ -111,31 +113,62 @@ func (p *planner) prefetch(ctx context.Context, tx Tx, batch []*appendRequest, k
 	return nil
 }
 
-// plan decides one append: a refusal, an idempotent duplicate, or new rows.
-func (p *planner) plan(req *appendRequest) (AppendResult, error) {
-	if stored := p.stored(req.events); len(stored) > 0 {
-		return duplicateResult(req, stored)
-	}
-	current := p.versions[req.stream]
-	if !req.expected.Allows(current) {
-		return AppendResult{}, &ConflictError{Stream: req.stream, Expected: req.expected, Actual: current}
-	}
-	rows := make([]Row, len(req.events))
-	for i, e := range req.events {
-		b := encodeEnvelope(req.stream, current+uint64(i)+1, e, p.at)
-		if len(b) > EventBytesMax {
-			return AppendResult{}, &InvalidError{Field: fmt.Sprintf("events[%d]", i), Reason: fmt.Sprintf("envelope is %d bytes, limit %d", len(b), EventBytesMax)}
+// plan decides one request: a refusal, or for each part an idempotent
+// duplicate or new rows. Every part is checked before any is written, so a
+// refused request leaves the planner as it was; the new rows of all parts
+// take contiguous positions.
+func (p *planner) plan(req *appendRequest) ([]AppendResult, error) {
+	results := make([]AppendResult, len(req.parts))
+	fresh := make([]bool, len(req.parts))
+	for i, part := range req.parts {
+		if stored := p.stored(part.Events); len(stored) > 0 {
+			r, err := duplicateResult(part, stored)
+			if err != nil {
+				return nil, err
+			}
+			results[i] = r
+			continue
 		}
-		rows[i] = Row{Position: p.head + uint64(i) + 1, Stream: req.stream, Version: current + uint64(i) + 1,
-			ID: e.ID, Type: e.Type, RecordedAt: p.at, Bytes: b, LeafHash: LeafHash(b)}
+		if current := p.versions[part.Stream]; !part.Expected.Allows(current) {
+			return nil, &ConflictError{Stream: part.Stream, Expected: part.Expected, Actual: current}
+		}
+		fresh[i] = true
+	}
+	var rows []Row
+	head := p.head
+	for i, part := range req.parts {
+		if !fresh[i] {
+			continue
+		}
+		current := p.versions[part.Stream] // parts name distinct streams
+		for k, e := range part.Events {
+			b := encodeEnvelope(part.Stream, current+uint64(k)+1, e, p.at)
+			if len(b) > EventBytesMax {
+				return nil, &InvalidError{Field: eventField(req, i, k), Reason: fmt.Sprintf("envelope is %d bytes, limit %d", len(b), EventBytesMax)}
+			}
+			rows = append(rows, Row{Position: head + uint64(k) + 1, Stream: part.Stream, Version: current + uint64(k) + 1,
+				ID: e.ID, Type: e.Type, RecordedAt: p.at, Bytes: b, LeafHash: LeafHash(b)})
+		}
+		n := uint64(len(part.Events))
+		results[i] = AppendResult{FirstPosition: head + 1, LastPosition: head + n, NextVersion: current + n}
+		head += n
 	}
 	for _, r := range rows {
 		p.ids[r.ID] = StoredRef{Stream: r.Stream, Version: r.Version, Position: r.Position}
+		p.versions[r.Stream] = r.Version
 	}
 	p.rows = append(p.rows, rows...)
-	p.head += uint64(len(rows))
-	p.versions[req.stream] = current + uint64(len(rows))
-	return AppendResult{FirstPosition: rows[0].Position, LastPosition: p.head, NextVersion: p.versions[req.stream]}, nil
+	p.head = head
+	return results, nil
+}
+
+// eventField names event k of part i as the caller knows it: "events[k]"
+// for an Append, "parts[i].events[k]" for an AppendMulti.
+func eventField(req *appendRequest, i, k int) string {
+	if !req.multi {
+		return fmt.Sprintf("events[%d]", k)
+	}
+	return fmt.Sprintf("parts[%d].events[%d]", i, k)
 }
 
 // stored returns the events' ids that are already stored.
@@ -151,14 +184,14 @@ func (p *planner) stored(events []EventData) map[string]StoredRef {
 
 // duplicateResult accepts a re-append only when every event is already this
 // stream's event at consecutive versions, in the same order.
-func duplicateResult(req *appendRequest, stored map[string]StoredRef) (AppendResult, error) {
-	first, ok := stored[req.events[0].ID]
-	for i, e := range req.events {
+func duplicateResult(part StreamAppend, stored map[string]StoredRef) (AppendResult, error) {
+	first, ok := stored[part.Events[0].ID]
+	for i, e := range part.Events {
 		ref, found := stored[e.ID]
-		if !ok || !found || ref.Stream != req.stream || ref.Version != first.Version+uint64(i) {
-			return AppendResult{}, fmt.Errorf("append to %s: event %s: %w", req.stream, e.ID, ErrDuplicateEventID)
+		if !ok || !found || ref.Stream != part.Stream || ref.Version != first.Version+uint64(i) {
+			return AppendResult{}, fmt.Errorf("append to %s: event %s: %w", part.Stream, e.ID, ErrDuplicateEventID)
 		}
 	}
-	last := stored[req.events[len(req.events)-1].ID]
+	last := stored[part.Events[len(part.Events)-1].ID]
 	return AppendResult{FirstPosition: first.Position, LastPosition: last.Position, NextVersion: last.Version, Duplicate: true}, nil
 }

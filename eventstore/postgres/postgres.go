@@ -45,7 +45,10 @@ type Store struct {
 	listening sync.WaitGroup
 }
 
-var _ eventstore.Store = (*Store)(nil)
+var (
+	_ eventstore.Store         = (*Store)(nil)
+	_ eventstore.MultiAppender = (*Store)(nil)
+)
 
 // Open connects to the database at dsn, creates the schema if needed and
 // starts the writer and the notification listener.
@@ -193,3 +196,9 @@ func (s *Store) Close() error {
 }
 
 var errNoTail = errors.New("log_tail row missing")
+
+// AppendMulti implements eventstore.MultiAppender: the parts share one
+// transaction of the group commit.
+func (s *Store) AppendMulti(ctx context.Context, parts ...eventstore.StreamAppend) ([]eventstore.AppendResult, error) {
+	return s.committer.AppendMulti(ctx, parts...)
+}

@@ -22,6 +22,7 @@ var Harness = storetest.Harness{
 		}
 		return s
 	},
+	MultiAppend: true,
 	Tamper: func(tb testing.TB, dsn string, position uint64) {
 		ctx := context.Background()
 		conn, err := pgx.Connect(ctx, dsn)

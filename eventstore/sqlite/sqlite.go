@@ -43,7 +43,10 @@ type Store struct {
 	headStmt, readAllStmt, readStreamStmt *sql.Stmt
 }
 
-var _ eventstore.Store = (*Store)(nil)
+var (
+	_ eventstore.Store         = (*Store)(nil)
+	_ eventstore.MultiAppender = (*Store)(nil)
+)
 
 // Open opens (creating if needed) the event store in the SQLite file at path.
 func Open(ctx context.Context, path string) (*Store, error) {
@@ -181,4 +184,10 @@ func (s *Store) closeDBs() error {
 		return err1
 	}
 	return err2
+}
+
+// AppendMulti implements eventstore.MultiAppender: the parts share one
+// transaction of the group commit.
+func (s *Store) AppendMulti(ctx context.Context, parts ...eventstore.StreamAppend) ([]eventstore.AppendResult, error) {
+	return s.committer.AppendMulti(ctx, parts...)
 }

@@ -21,6 +21,7 @@ var Harness = storetest.Harness{
 		}
 		return s
 	},
+	MultiAppend: true,
 	Tamper: func(tb testing.TB, path string, position uint64) {
 		db, err := sql.Open("sqlite", sqlite.DSN(path, "immediate"))
 		if err != nil {

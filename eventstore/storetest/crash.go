@@ -3,6 +3,7 @@ package storetest
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/rendertrust/rendertrust/eventstore"
 )
 
@@ -52,16 +54,15 @@ func runCrashChild(h Harness) bool {
 		go func() {
 			defer wg.Done()
 			for i := 0; ; i++ {
-				events := Events("crash", 1+i%3)
 				stream := fmt.Sprintf("crash-%d-%d", os.Getpid(), w)
-				r, err := s.Append(context.Background(), stream, eventstore.Any, events...)
+				acks, err := crashAppend(s, h.MultiAppend && w%2 == 1, stream, i)
 				if err != nil {
 					fmt.Fprintln(os.Stderr, "append:", err)
 					os.Exit(3)
 				}
 				mu.Lock()
-				for k, e := range events {
-					fmt.Fprintf(out, "ack %d %s\n", r.FirstPosition+uint64(k), e.ID)
+				for _, a := range acks {
+					fmt.Fprintf(out, "ack %d %s\n", a.position, a.id)
 				}
 				out.Flush()
 				mu.Unlock()
@@ -73,10 +74,80 @@ func runCrashChild(h Harness) bool {
 	return true
 }
 
+// crashAck is one acknowledged event.
+type crashAck struct {
+	position uint64
+	id       string
+}
+
+// crashPairType is the type of the events of the child's multi-stream
+// appends; each carries its append's tag and event count.
+const crashPairType = "crash-pair"
+
+// crashAppend makes the child's i-th append on stream: a single-stream
+// Append, or with multi an AppendMulti to stream and its "-b" twin.
+func crashAppend(s eventstore.Store, multi bool, stream string, i int) ([]crashAck, error) {
+	if !multi {
+		events := Events("crash", 1+i%3)
+		r, err := s.Append(context.Background(), stream, eventstore.Any, events...)
+		if err != nil {
+			return nil, err
+		}
+		acks := make([]crashAck, len(events))
+		for k, e := range events {
+			acks[k] = crashAck{r.FirstPosition + uint64(k), e.ID}
+		}
+		return acks, nil
+	}
+	tag := uuid.NewString()
+	a := []eventstore.EventData{Event(crashPairType, crashPair{tag, 3})}
+	b := []eventstore.EventData{Event(crashPairType, crashPair{tag, 3}), Event(crashPairType, crashPair{tag, 3})}
+	rs, err := s.(eventstore.MultiAppender).AppendMulti(context.Background(),
+		eventstore.StreamAppend{Stream: stream, Expected: eventstore.Any, Events: a},
+		eventstore.StreamAppend{Stream: stream + "-b", Expected: eventstore.Any, Events: b})
+	if err != nil {
+		return nil, err
+	}
+	acks := []crashAck{{rs[0].FirstPosition, a[0].ID}}
+	for k, e := range b {
+		acks = append(acks, crashAck{rs[1].FirstPosition + uint64(k), e.ID})
+	}
+	return acks, nil
+}
+
+// crashPair is the body of a crashPairType event.
+type crashPair struct {
+	Tag    string `json:"tag"`
+	Events int    `json:"events"`
+}
+
+// checkPairsWhole fails the test when a multi-stream append of the child is
+// in the log only in part.
+func checkPairsWhole(t *testing.T, it int, all []eventstore.RecordedEvent) {
+	t.Helper()
+	counts := map[crashPair]int{}
+	for _, e := range all {
+		if e.Type != crashPairType {
+			continue
+		}
+		var p crashPair
+		if err := json.Unmarshal(e.Data, &p); err != nil {
+			t.Fatalf("iteration %d: position %d: %v", it, e.Position, err)
+		}
+		counts[p]++
+	}
+	for p, n := range counts {
+		if n != p.Events {
+			t.Fatalf("iteration %d: multi-stream append %s has %d of its %d events in the log", it, p.Tag, n, p.Events)
+		}
+	}
+}
+
 // testCrash: 1. a child process appends under load; 2. it is killed with
 // SIGKILL at a random moment after its first acknowledgement; 3. after reopening, every append it had
-// acknowledged is present at its position, positions are gapless and every
-// hash verifies. Repeated -storetest.crash-iterations times on one database.
+// acknowledged is present at its position, positions are gapless, every
+// hash verifies and (where the backend offers AppendMulti, which half the
+// child's writers then use) every multi-stream append is whole or absent. Repeated -storetest.crash-iterations times on one database.
 func testCrash(t *testing.T, h Harness) {
 	db := h.NewDB(t)
 	top := strings.SplitN(t.Name(), "/", 2)[0]
@@ -93,6 +164,7 @@ func testCrash(t *testing.T, h Harness) {
 				t.Fatalf("iteration %d: acknowledged event %s at position %d is missing (log has %d)", it, id, pos, len(all))
 			}
 		}
+		checkPairsWhole(t, it, all)
 		t.Logf("iteration %d: %d acknowledged, %d in the log", it, len(acked), len(all))
 	}
 }

@@ -23,6 +23,9 @@ type Harness struct {
 	// Tamper changes one byte of the stored bytes of the event at position,
 	// behind the store's back.
 	Tamper func(tb testing.TB, db string, position uint64)
+	// MultiAppend says the backend's stores offer eventstore.MultiAppender;
+	// the suite then runs its contract too (in the crash test as well).
+	MultiAppend bool
 }
 
 // Run runs the whole contract against h. When the test binary was started as
@@ -43,6 +46,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("BadInput", func(t *testing.T) { testBadInput(t, h) })
 	t.Run("CancelledContext", func(t *testing.T) { testCancelledContext(t, h) })
 	t.Run("Crash", func(t *testing.T) { testCrash(t, h) })
+	runMulti(t, h)
 }
 
 // MustOpen opens a store on a fresh database and closes it when tb ends.
