@@ -52,6 +52,11 @@ func (r *Runner) applyBatch(ctx context.Context, events []Event) error {
 }
 
 func (r *Runner) applyInTx(ctx context.Context, tx *sqldb.Tx, events []Event) (batchOutcome, error) {
+	if r.fence != nil {
+		if err := r.fence(ctx, tx); err != nil {
+			return batchOutcome{}, err
+		}
+	}
 	cps, err := loadCheckpoints(ctx, tx, tx.Dialect, r.names, true)
 	if err != nil {
 		return batchOutcome{}, err

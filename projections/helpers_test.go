@@ -33,6 +33,8 @@ type env struct {
 	reopen func(tb testing.TB) *sqldb.DB
 	// freshDB opens a new, empty read-model database on the same backend.
 	freshDB func(tb testing.TB) *sqldb.DB
+	// dsn is the PostgreSQL database's connection string ("" on SQLite).
+	dsn string
 }
 
 // backends runs test once per backend, as subtests SQLite and PostgreSQL.
@@ -91,6 +93,7 @@ func postgresEnv(tb testing.TB) env {
 		db:      openAt(tb, dsn),
 		reopen:  func(tb testing.TB) *sqldb.DB { return openAt(tb, dsn) },
 		freshDB: func(tb testing.TB) *sqldb.DB { return openAt(tb, pgtest.NewDatabase(tb)) },
+		dsn:     dsn,
 	}
 }
 

@@ -40,6 +40,11 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Logger receives warnings and errors; nil means slog.Default().
 	Logger *slog.Logger
+	// Fence, when set, runs first in every batch's transaction; an error
+	// rolls the batch back. A process that runs the projections as the
+	// leader of its role passes its term's fence (cluster.Term.Fence), so a
+	// deposed leader writes nothing after its successor started.
+	Fence func(ctx context.Context, tx *sqldb.Tx) error
 }
 
 // Runner keeps a set of projections up to date with the log: it catches up
@@ -53,6 +58,7 @@ type Runner struct {
 	metrics *metrics
 	applied *progress
 	lag     lagState
+	fence   func(ctx context.Context, tx *sqldb.Tx) error
 
 	startMu sync.Mutex // serializes Start
 	mu      sync.Mutex // guards the fields below
@@ -95,8 +101,8 @@ func NewRunner(cfg Config) (*Runner, error) {
 	}
 	return &Runner{
 		db: cfg.DB, store: cfg.Store, ps: ps, names: names(ps), logger: logger, metrics: m,
-		applied: newProgress(names(ps)),
-		gens:    map[string]uint64{}, stale: map[string]bool{}, failing: map[string]*failure{}, warned: map[string]bool{},
+		applied: newProgress(names(ps)), fence: cfg.Fence,
+		gens: map[string]uint64{}, stale: map[string]bool{}, failing: map[string]*failure{}, warned: map[string]bool{},
 	}, nil
 }
 
