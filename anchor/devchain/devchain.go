@@ -117,12 +117,13 @@ func Open(ctx context.Context, dir string, cfg Config) (*Chain, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dev chain: %w", err)
 	}
-	stack, err := startNode(dir, cfg, genesis, writer)
+	stack, backend, err := startNode(dir, cfg, genesis, writer)
 	if err != nil {
 		return nil, fmt.Errorf("dev chain in %s: %w", dir, err)
 	}
 	c := &Chain{stack: stack, rpc: stack.Attach(), key: key}
-	if c.client, err = ethchain.New(ctx, ethclient.NewClient(c.rpc)); err != nil {
+	rpcClient := durable{Client: ethclient.NewClient(c.rpc), sync: backend.ChainDb().SyncKeyValue}
+	if c.client, err = ethchain.New(ctx, rpcClient); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("dev chain: %w", err)
 	}
@@ -136,7 +137,7 @@ func Open(ctx context.Context, dir string, cfg Config) (*Chain, error) {
 // startNode assembles and starts the go-ethereum node: no peers, JSON-RPC
 // on loopback, and a simulated beacon that seals a block as soon as a
 // transaction arrives.
-func startNode(dir string, cfg Config, genesis *core.Genesis, writer common.Address) (*node.Node, error) {
+func startNode(dir string, cfg Config, genesis *core.Genesis, writer common.Address) (*node.Node, *eth.Ethereum, error) {
 	nodeConf := node.DefaultConfig
 	nodeConf.Name = nodeName
 	nodeConf.DataDir = dir
@@ -177,27 +178,27 @@ func startNode(dir string, cfg Config, genesis *core.Genesis, writer common.Addr
 
 	stack, err := node.New(&nodeConf)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	backend, err := eth.New(stack, &ethConf)
 	if err != nil {
 		stack.Close()
-		return nil, err
+		return nil, nil, err
 	}
 	filterSystem := filters.NewFilterSystem(backend.APIBackend, filters.Config{})
 	stack.RegisterAPIs([]rpc.API{{Namespace: "eth", Service: filters.NewFilterAPI(filterSystem)}})
 	beacon, err := catalyst.NewSimulatedBeacon(0, writer, backend)
 	if err != nil {
 		stack.Close()
-		return nil, err
+		return nil, nil, err
 	}
 	catalyst.RegisterSimulatedBeaconAPIs(stack, beacon) // mines on every new transaction
 	stack.RegisterLifecycle(beacon)
 	if err := stack.Start(); err != nil {
 		stack.Close()
-		return nil, err
+		return nil, nil, err
 	}
-	return stack, nil
+	return stack, backend, nil
 }
 
 // URL returns the JSON-RPC endpoint, http://127.0.0.1:PORT. It cannot fail.
@@ -329,4 +330,50 @@ func loadOrCreateGenesis(path string, writer common.Address) (*core.Genesis, err
 		return nil, err
 	}
 	return g, nil
+}
+
+// durable is the dev chain's JSON-RPC client whose receipts and block
+// numbers are on disk before the caller sees them. go-ethereum writes its
+// database without syncing (pebble.NoSync: the WAL is flushed in the
+// background), so a server killed (SIGKILL) could lose its last blocks
+// after the anchor worker saw them mined and recorded their anchors in the
+// durable event log; the check would then find anchors the chain does not
+// have. Syncing after each read makes what was read durable.
+type durable struct {
+	*ethclient.Client
+	sync func() error
+}
+
+// TransactionReceipt returns the receipt once its block is on disk.
+func (d durable) TransactionReceipt(ctx context.Context, tx common.Hash) (*types.Receipt, error) {
+	r, err := d.Client.TransactionReceipt(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	return r, d.synced()
+}
+
+// BlockNumber returns the head's number once the head is on disk.
+func (d durable) BlockNumber(ctx context.Context) (uint64, error) {
+	n, err := d.Client.BlockNumber(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return n, d.synced()
+}
+
+// HeaderByNumber returns the header once its block is on disk.
+func (d durable) HeaderByNumber(ctx context.Context, number *big.Int) (*types.Header, error) {
+	h, err := d.Client.HeaderByNumber(ctx, number)
+	if err != nil {
+		return nil, err
+	}
+	return h, d.synced()
+}
+
+func (d durable) synced() error {
+	if err := d.sync(); err != nil {
+		return fmt.Errorf("dev chain: sync its database: %w", err)
+	}
+	return nil
 }
