@@ -24,7 +24,7 @@ const killChildEnv = "DEVCHAIN_TEST_KILL_DIR"
 // Sizes of TestMinedAnchorsSurviveSIGKILL: kills, and anchors seen mined
 // before each kill.
 const (
-	killRounds     = 4
+	killRounds     = 2
 	anchorsPerKill = 3
 )
 
