@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rendertrust/rendertrust/commands"
+	"github.com/rendertrust/rendertrust/dispatch"
 	"github.com/rendertrust/rendertrust/domain"
 )
 
@@ -363,7 +364,7 @@ func TestLostNodeJobRetried(t *testing.T) {
 		e.mustNode(t, "node-b", 1, false)
 		r, stop := e.runReactor(t)
 		defer stop()
-		e.clock.Advance(commands.NodeLostAfterDefault + time.Second)
+		e.clock.Advance(dispatch.NodeLostAfterDefault + time.Second)
 		e.svc.Heartbeat(ctx, "node-b")
 		r.Sweep(ctx)
 		j, _ := e.svc.Job(ctx, job.JobID)

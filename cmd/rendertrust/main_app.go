@@ -21,6 +21,7 @@ import (
 
 	"github.com/rendertrust/rendertrust/blobstore"
 	"github.com/rendertrust/rendertrust/commands"
+	"github.com/rendertrust/rendertrust/dispatch"
 	"github.com/rendertrust/rendertrust/eventstore"
 	"github.com/rendertrust/rendertrust/eventstore/esdb"
 	"github.com/rendertrust/rendertrust/eventstore/postgres"
@@ -39,15 +40,16 @@ type Main struct {
 	Config Config
 	Logger *slog.Logger
 
-	Store    eventstore.Store
-	DB       *sqldb.DB
-	Commands *commands.Service
-	Identity *identity.Service
-	Runner   *projections.Runner
-	Reader   *projections.Reader
-	Reactor  *commands.Reactor
-	HTTP     *rthttp.Server
-	Anchor   *anchoring // nil without a chain
+	Store      eventstore.Store
+	DB         *sqldb.DB
+	Dispatcher *dispatch.Dispatcher
+	Commands   *commands.Service
+	Identity   *identity.Service
+	Runner     *projections.Runner
+	Reader     *projections.Reader
+	Reactor    *commands.Reactor
+	HTTP       *rthttp.Server
+	Anchor     *anchoring // nil without a chain
 
 	listener net.Listener
 	metrics  *http.Server // on Config.MetricsAddr; nil when /metrics is on the API
@@ -74,7 +76,10 @@ func (m *Main) Open(ctx context.Context) error {
 	if m.Store, m.DB, err = m.openStores(ctx); err != nil {
 		return err
 	}
-	m.Commands, err = commands.New(ctx, commands.Config{Store: m.Store, DB: m.DB, Log: m.Logger, NodeLostAfter: m.Config.NodeLostAfter})
+	// The dispatcher watches the write side's appends: it sees each
+	// command's effect before the command answers.
+	m.Dispatcher = dispatch.New(time.Now, m.Config.NodeLostAfter, m.Logger)
+	m.Commands, err = commands.New(ctx, commands.Config{Store: m.Dispatcher.Watch(m.Store), DB: m.DB, Dispatcher: m.Dispatcher, Log: m.Logger})
 	if err != nil {
 		return err
 	}
@@ -321,7 +326,7 @@ func (m *Main) newHTTP(reg *prometheus.Registry) (*rthttp.Server, error) {
 	return rthttp.New(rthttp.Config{
 		TrustedProxies: proxies, MetricsElsewhere: m.Config.MetricsAddr != "",
 		Ledger: led,
-		Jobs:   m.Commands, Credits: m.Commands, Users: m.Identity, Nodes: m.Identity, Assignments: m.Commands.Registry(),
+		Jobs:   m.Commands, Credits: m.Commands, Users: m.Identity, Nodes: m.Identity, Assignments: m.Dispatcher.Registry(),
 		Answers: m.Commands.NewAnswerCache(), Reader: m.Reader, Runner: m.Runner, Tokens: tokens,
 		Results: results, Checkout: provider, StripeWebhook: stripeWebhook, Registerer: reg, Gatherer: reg, Log: m.Logger,
 		CORSOrigins: splitList(m.Config.CORSOrigins), PublicURL: m.Config.PublicURL, Head: m.Store.Head,
