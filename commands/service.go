@@ -8,8 +8,8 @@
 // Idempotency is part of the command: the Actor carries the request's
 // idempotency key, and a command that creates something (a job, a grant, a
 // refund) derives its id from it, so a retried request creates it once.
-// AnswerCache keeps the first answer given to each key, for the API to
-// replay.
+// Package idempotency keeps the first answer given to each key, for the API
+// to replay.
 //
 // The dispatcher (package dispatch) decides which node runs a job. The
 // wiring makes it and hands it over in Config, with the store it watches
@@ -28,6 +28,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/rendertrust/rendertrust/dispatch"
 	"github.com/rendertrust/rendertrust/domain"
@@ -131,4 +133,18 @@ type Actor struct {
 
 func (a Actor) cause(key string) cause {
 	return cause{actor: a.ID, correlation: a.CorrelationID, causation: a.CausationID, idemKey: a.IdempotencyKey, key: key}
+}
+
+// DeriveID returns an id derived from a command's scope and idempotency key,
+// so a retried command creates the same job (and its events the same ids).
+func DeriveID(kind, scope, key string) string { return eventstore.DeriveEventID(kind, scope, key) }
+
+// newID returns the id of what a command creates: derived from the actor's
+// idempotency key, so a retried request creates the same thing (never a
+// second one), or a fresh UUIDv7 when there is no key.
+func (a Actor) newID(kind, scope string) string {
+	if a.IdempotencyKey == "" {
+		return uuid.Must(uuid.NewV7()).String()
+	}
+	return DeriveID(kind, scope, a.IdempotencyKey)
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/rendertrust/rendertrust/eventstore/sqlite"
 	"github.com/rendertrust/rendertrust/frontend"
 	rthttp "github.com/rendertrust/rendertrust/http"
+	"github.com/rendertrust/rendertrust/idempotency"
 	"github.com/rendertrust/rendertrust/identity"
 	"github.com/rendertrust/rendertrust/internal/sqldb"
 	"github.com/rendertrust/rendertrust/payments"
@@ -315,6 +316,10 @@ func (m *Main) newHTTP(reg *prometheus.Registry) (*rthttp.Server, error) {
 			return nil, fmt.Errorf("--access-token-ttl: %w", err)
 		}
 	}
+	answers, err := idempotency.New(context.Background(), m.DB, nil)
+	if err != nil {
+		return nil, err
+	}
 	var led rthttp.Ledger
 	if m.Anchor != nil {
 		led = m.Anchor.service
@@ -327,7 +332,7 @@ func (m *Main) newHTTP(reg *prometheus.Registry) (*rthttp.Server, error) {
 		TrustedProxies: proxies, MetricsElsewhere: m.Config.MetricsAddr != "",
 		Ledger: led,
 		Jobs:   m.Commands, Credits: m.Commands, Users: m.Identity, Nodes: m.Identity, Assignments: m.Dispatcher.Registry(),
-		Answers: m.Commands.NewAnswerCache(), Reader: m.Reader, Runner: m.Runner, Tokens: tokens,
+		Answers: answers, Reader: m.Reader, Runner: m.Runner, Tokens: tokens,
 		Results: results, Checkout: provider, StripeWebhook: stripeWebhook, Registerer: reg, Gatherer: reg, Log: m.Logger,
 		CORSOrigins: splitList(m.Config.CORSOrigins), PublicURL: m.Config.PublicURL, Head: m.Store.Head,
 		Ready: func(ctx context.Context) error { _, err := m.Store.Head(ctx); return err },
