@@ -2,7 +2,6 @@ package operator
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"github.com/rendertrust/rendertrust/cmd/rendertrust/internal/server"
@@ -175,14 +174,7 @@ func RunAuditVerify(ctx context.Context, stdin io.Reader, out io.Writer, path, r
 	if err != nil {
 		return fmt.Errorf("verify %s: %w", path, err)
 	}
-	if asJSON {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		err = enc.Encode(r)
-	} else {
-		err = r.Write(out)
-	}
-	if err != nil {
+	if err := writeReport(out, r, asJSON); err != nil {
 		return err
 	}
 	if !r.Verified {

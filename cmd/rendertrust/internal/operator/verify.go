@@ -112,20 +112,23 @@ func RunVerify(ctx context.Context, stdin io.Reader, out io.Writer, path, rpcURL
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
-	if asJSON {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		err = enc.Encode(res)
-	} else {
-		err = res.Write(out)
-	}
-	if err != nil {
+	if err := writeReport(out, res, asJSON); err != nil {
 		return err
 	}
 	if !res.Verified {
 		return ErrNotVerified
 	}
 	return nil
+}
+
+// writeReport prints a verifier's report to out: indented JSON, or its text.
+func writeReport(out io.Writer, r interface{ Write(io.Writer) error }, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	return r.Write(out)
 }
 
 // readProof reads an inclusion or a consistency proof from path ("-" for
