@@ -41,7 +41,7 @@ func newCountingEnv(t *testing.T, b backend) (*env, *countingStore, bool) {
 		wrapped = countingMulti{counting}
 	}
 	c := &clock{now: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
-	svc, err := commands.New(ctx, commands.Config{Store: wrapped, DB: db, Now: c.Now})
+	svc, err := newService(ctx, wrapped, db, c.Now)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -82,7 +82,7 @@ func BenchmarkAccountLoad(b *testing.B) {
 			}
 			b.Run("Cold", func(b *testing.B) {
 				for b.Loop() {
-					fresh, _ := commands.New(ctx, commands.Config{Store: e.store, DB: e.db})
+					fresh, _ := newService(ctx, e.store, e.db, nil)
 					if a, err := fresh.Account(ctx, "heavy"); err != nil || a.Version() != eventsN {
 						b.Fatalf("loaded version %d, %v", a.Version(), err)
 					}

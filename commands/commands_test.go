@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rendertrust/rendertrust/commands"
+	"github.com/rendertrust/rendertrust/dispatch"
 	"github.com/rendertrust/rendertrust/domain"
 	"github.com/rendertrust/rendertrust/eventstore"
 	"github.com/rendertrust/rendertrust/eventstore/postgres"
@@ -98,11 +99,18 @@ type env struct {
 	clock *clock
 }
 
+// newService returns a write side over store and db with a dispatcher of its
+// own watching its appends, as the wiring makes one for each process.
+func newService(ctx context.Context, store eventstore.Store, db *sqldb.DB, now func() time.Time) (*commands.Service, error) {
+	d := dispatch.New(now, 0, nil)
+	return commands.New(ctx, commands.Config{Store: d.Watch(store), DB: db, Dispatcher: d, Now: now})
+}
+
 func newEnv(tb testing.TB, b backend) *env {
 	tb.Helper()
 	store, db := b.open(tb)
 	c := &clock{now: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
-	svc, err := commands.New(context.Background(), commands.Config{Store: store, DB: db, Now: c.Now})
+	svc, err := newService(context.Background(), store, db, c.Now)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -472,7 +472,7 @@ func (m *model) checkLog() {
 // (no cached snapshots), the live service's aggregate and the balances
 // read model once it has caught up with the log.
 func (m *model) checkAggregates() {
-	fresh, err := commands.New(ctx, commands.Config{Store: m.e.store, DB: m.e.db, Now: m.e.clock.Now})
+	fresh, err := newService(ctx, m.e.store, m.e.db, m.e.clock.Now)
 	if err != nil {
 		m.t.Fatal(err)
 	}

@@ -44,7 +44,7 @@ func TestHotAccountAcrossServices(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		e := newEnv(t, b)
 		e.mustNode(t, "node-a", 1, false)
-		other, err := commands.New(context.Background(), commands.Config{Store: e.store, DB: e.db, Now: e.clock.Now})
+		other, err := newService(context.Background(), e.store, e.db, e.clock.Now)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rendertrust/rendertrust/commands"
+	"github.com/rendertrust/rendertrust/dispatch"
 	"github.com/rendertrust/rendertrust/domain"
 )
 
@@ -292,9 +293,8 @@ func TestOrphanedHoldReleased(t *testing.T) {
 }
 
 // TestIdempotentSubmit: concurrent submissions with one idempotency key
-// (and no job id) create one job, whose id they all answer; the key's answer
-// cache keeps the first answer, and the same key with another request is a
-// conflict.
+// (and no job id) create one job, whose id they all answer (the answers to
+// the key are tested in package idempotency).
 func TestIdempotentSubmit(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		e := newEnv(t, b)
@@ -328,23 +328,6 @@ func TestIdempotentSubmit(t *testing.T) {
 		if acc.Held() != 10 {
 			t.Fatalf("held %d, want 10: one job", acc.Held())
 		}
-
-		answers := e.svc.NewAnswerCache()
-		if got, err := answers.Claim(ctx, "u1", "key-1", "hash-a"); err != nil || got != nil {
-			t.Fatalf("first Claim = %q, %v; want nothing stored", got, err)
-		}
-		if err := answers.Keep(ctx, "u1", "key-1", []byte("first")); err != nil {
-			t.Fatal(err)
-		}
-		if err := answers.Keep(ctx, "u1", "key-1", []byte("second")); err != nil {
-			t.Fatal(err)
-		}
-		if got, err := answers.Claim(ctx, "u1", "key-1", "hash-a"); err != nil || string(got) != "first" {
-			t.Fatalf("repeated Claim = %q, %v; want the first answer", got, err)
-		}
-		if _, err := answers.Claim(ctx, "u1", "key-1", "hash-b"); !errors.Is(err, domain.ErrIdempotencyConflict) {
-			t.Fatalf("same key, other request: %v, want ErrIdempotencyConflict", err)
-		}
 	})
 }
 
@@ -363,7 +346,7 @@ func TestLostNodeJobRetried(t *testing.T) {
 		e.mustNode(t, "node-b", 1, false)
 		r, stop := e.runReactor(t)
 		defer stop()
-		e.clock.Advance(commands.NodeLostAfterDefault + time.Second)
+		e.clock.Advance(dispatch.NodeLostAfterDefault + time.Second)
 		e.svc.Heartbeat(ctx, "node-b")
 		r.Sweep(ctx)
 		j, _ := e.svc.Job(ctx, job.JobID)

@@ -49,8 +49,9 @@ func (r *repo[A]) updateJoint(ctx context.Context, stream, id string, c cause, d
 
 // jointPart loads the aggregate of stream, asks decide, and returns the
 // events as a joint part with the aggregate's version as its expected
-// version (nil when decide decides nothing). Once committed, the part is
-// observed and cached as update's appends are.
+// version (nil when decide decides nothing). Once committed, the part's
+// aggregate is cached as update's appends are (the dispatcher observes the
+// part through the store it watches, as it does every append).
 func (r *repo[A]) jointPart(ctx context.Context, stream, id string, c cause, decide decision[A]) (*joint, error) {
 	a, err := r.load(ctx, stream, id)
 	if err != nil {
@@ -74,7 +75,6 @@ func (r *repo[A]) jointPart(ctx context.Context, stream, id string, c cause, dec
 			for _, e := range events {
 				a.Apply(e)
 			}
-			r.observe(version, res.FirstPosition, events)
 			r.remember(stream, a)
 		},
 	}, nil

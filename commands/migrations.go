@@ -28,7 +28,8 @@ func migrations(sqldb.Dialect) []string {
 			role          TEXT   NOT NULL,
 			created_at    BIGINT NOT NULL
 		)`,
-		// Idempotency keys: the first result of a command, by key.
+		// Idempotency keys: the first answer the API gave to each key
+		// (package idempotency).
 		`CREATE TABLE idempotency_keys (
 			scope        TEXT   NOT NULL,
 			key          TEXT   NOT NULL,

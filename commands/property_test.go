@@ -224,7 +224,7 @@ func (h *history) checkLedger() {
 // checkReplay loads every account with a fresh service (no cached
 // snapshots) and compares it with the cached one.
 func (h *history) checkReplay(b backend) {
-	fresh, err := commands.New(ctx, commands.Config{Store: h.e.store, DB: h.e.db, Now: h.e.clock.Now})
+	fresh, err := newService(ctx, h.e.store, h.e.db, h.e.clock.Now)
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -37,10 +37,6 @@ type repo[A aggregate] struct {
 	newAgg   func(id string) A
 	snapshot func(A) A
 
-	// observer, when not nil, is told of every event this repo appended:
-	// the event, its stream version and its log position.
-	observer observer
-
 	mu    sync.Mutex
 	cache map[string]A // by stream; the values are never mutated
 	// lanes holds, for each stream with a batch running, the commands
@@ -48,14 +44,9 @@ type repo[A aggregate] struct {
 	lanes map[string][]*command[A]
 }
 
-// observer is told of appended events: the dispatcher.
-type observer interface {
-	Observe(e domain.Event, version, position uint64)
-}
-
-// newRepo returns a repo whose appends obs (nil: nobody) observes.
-func newRepo[A aggregate](store eventstore.Store, newAgg func(string) A, snapshot func(A) A, obs observer) *repo[A] {
-	return &repo[A]{store: store, newAgg: newAgg, snapshot: snapshot, observer: obs, cache: map[string]A{}, lanes: map[string][]*command[A]{}}
+// newRepo returns a repo of the aggregates newAgg makes.
+func newRepo[A aggregate](store eventstore.Store, newAgg func(string) A, snapshot func(A) A) *repo[A] {
+	return &repo[A]{store: store, newAgg: newAgg, snapshot: snapshot, cache: map[string]A{}, lanes: map[string][]*command[A]{}}
 }
 
 // load returns the aggregate of stream as of the log's latest event: a
@@ -119,7 +110,9 @@ type decision[A aggregate] func(A) ([]domain.Event, error)
 // appends at a time, and the commands that queued meanwhile are decided
 // one after the other on the same aggregate and appended together. A hot
 // stream (a render farm submitting frames to one account) then costs one
-// append per batch instead of a storm of optimistic retries.
+// append per batch instead of a storm of optimistic retries. The turns also
+// keep a stream's appends in order for the dispatcher, which watches the
+// store (dispatch.Dispatcher.Watch) and must see each batch before the next.
 func (r *repo[A]) update(ctx context.Context, stream, id string, c cause, decide decision[A]) (eventstore.AppendResult, error) {
 	return r.enqueue(ctx, stream, id, &command[A]{cause: c, decide: decide, wake: make(chan struct{})})
 }
@@ -323,8 +316,7 @@ func (r *repo[A]) decideAll(ctx context.Context, stream string, a A, batch []*co
 	return data, parts, joints
 }
 
-// record answers each part with its share of the append and tells the
-// observer of every new event.
+// record answers each part with its share of the append.
 func (r *repo[A]) record(version uint64, res eventstore.AppendResult, parts []part[A]) {
 	for _, p := range parts {
 		first := res.FirstPosition + uint64(p.offset)
@@ -334,20 +326,6 @@ func (r *repo[A]) record(version uint64, res eventstore.AppendResult, parts []pa
 			NextVersion:   version + uint64(p.offset+len(p.events)),
 			Duplicate:     res.Duplicate,
 		}
-		if !res.Duplicate {
-			r.observe(version+uint64(p.offset), first, p.events)
-		}
-	}
-}
-
-// observe tells the observer of events appended after version, the first
-// at position first.
-func (r *repo[A]) observe(version, first uint64, events []domain.Event) {
-	if r.observer == nil {
-		return
-	}
-	for i, e := range events {
-		r.observer.Observe(e, version+uint64(i)+1, first+uint64(i))
 	}
 }
 

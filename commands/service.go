@@ -8,20 +8,28 @@
 // Idempotency is part of the command: the Actor carries the request's
 // idempotency key, and a command that creates something (a job, a grant, a
 // refund) derives its id from it, so a retried request creates it once.
-// AnswerCache keeps the first answer given to each key, for the API to
-// replay.
+// Package idempotency keeps the first answer given to each key, for the API
+// to replay.
 //
-// The dispatcher (package dispatch) decides which node runs a job; the
-// service observes for it the job and node events it appends and carries out
-// its dispatches. Users, tokens and node credentials are mutable tables, not
-// decisions: they live in package identity.
+// The dispatcher (package dispatch) decides which node runs a job. The
+// wiring makes it and hands it over in Config, with the store it watches
+// (dispatch.Dispatcher.Watch), so the dispatcher observes every job and node
+// event appended here before the command answers; the service consults its
+// registry, asks it for a dispatch pass where a command may have freed a
+// slot or queued a job (a command's answer includes the dispatches it made
+// possible), and carries out its dispatches (dispatch.Writer). Users, tokens
+// and node credentials are mutable tables, not decisions: they live in
+// package identity.
 package commands
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/rendertrust/rendertrust/dispatch"
 	"github.com/rendertrust/rendertrust/domain"
@@ -45,24 +53,23 @@ type Service struct {
 	nodes    *repo[*domain.Node]
 }
 
-// Config configures a Service. Store and DB are required.
+// Config configures a Service. Store, DB and Dispatcher are required.
 type Config struct {
-	Store  eventstore.Store
-	DB     *sqldb.DB         // idempotency keys, reactor checkpoints (and identity's tables)
-	Prices domain.PriceTable // zero value: the default prices
-	Now    func() time.Time  // nil: time.Now
-	Log    *slog.Logger      // nil: slog.Default()
-	// NodeLostAfter is how long a node may stay silent before the jobs it
-	// holds are failed (and retried elsewhere); 0 means NodeLostAfterDefault.
-	NodeLostAfter time.Duration
+	// Store is the event log as Dispatcher watches it (Dispatcher.Watch):
+	// the dispatcher must observe what the commands append.
+	Store      eventstore.Store
+	DB         *sqldb.DB            // idempotency keys, reactor checkpoints (and identity's tables)
+	Dispatcher *dispatch.Dispatcher // decides which node runs which job
+	Prices     domain.PriceTable    // zero value: the default prices
+	Now        func() time.Time     // nil: time.Now
+	Log        *slog.Logger         // nil: slog.Default()
 }
-
-// NodeLostAfterDefault is twice the health window: a node missing two
-// windows of heartbeats has lost its jobs.
-const NodeLostAfterDefault = 2 * domain.NodeHealthyWithin
 
 // New returns a Service, creating its tables if needed.
 func New(ctx context.Context, c Config) (*Service, error) {
+	if c.Dispatcher == nil {
+		return nil, errors.New("commands: Config.Dispatcher is required")
+	}
 	if err := Migrate(ctx, c.DB); err != nil {
 		return nil, err
 	}
@@ -74,24 +81,18 @@ func New(ctx context.Context, c Config) (*Service, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	lostAfter := c.NodeLostAfter
-	if lostAfter <= 0 {
-		lostAfter = NodeLostAfterDefault
-	}
-	d := dispatch.New(now, lostAfter, log)
 	s := &Service{
 		store: c.Store, db: c.DB, prices: c.Prices, now: now, log: log,
-		dispatcher: d, registry: d.Registry(),
+		dispatcher: c.Dispatcher, registry: c.Dispatcher.Registry(),
 	}
-	s.accounts = newRepo(c.Store, func(id string) *domain.Account { return domain.NewAccount(domain.UserID(id)) }, (*domain.Account).Snapshot, nil)
-	// The dispatcher observes the job and node events a command appends at
-	// once, before the reactor reads them back from the log.
-	s.jobs = newRepo(c.Store, func(id string) *domain.Job { return domain.NewJob(domain.JobID(id)) }, (*domain.Job).Snapshot, d)
-	s.nodes = newRepo(c.Store, func(id string) *domain.Node { return domain.NewNode(domain.NodeID(id)) }, (*domain.Node).Snapshot, d)
+	s.accounts = newRepo(c.Store, func(id string) *domain.Account { return domain.NewAccount(domain.UserID(id)) }, (*domain.Account).Snapshot)
+	s.jobs = newRepo(c.Store, func(id string) *domain.Job { return domain.NewJob(domain.JobID(id)) }, (*domain.Job).Snapshot)
+	s.nodes = newRepo(c.Store, func(id string) *domain.Node { return domain.NewNode(domain.NodeID(id)) }, (*domain.Node).Snapshot)
 	return s, nil
 }
 
-// Registry returns the dispatcher's view of nodes and waiting jobs.
+// Registry returns the view of nodes and waiting jobs of the dispatcher
+// the service consults.
 func (s *Service) Registry() *dispatch.Registry { return s.registry }
 
 // Prices returns the price table jobs are charged by.
@@ -132,4 +133,18 @@ type Actor struct {
 
 func (a Actor) cause(key string) cause {
 	return cause{actor: a.ID, correlation: a.CorrelationID, causation: a.CausationID, idemKey: a.IdempotencyKey, key: key}
+}
+
+// DeriveID returns an id derived from a command's scope and idempotency key,
+// so a retried command creates the same job (and its events the same ids).
+func DeriveID(kind, scope, key string) string { return eventstore.DeriveEventID(kind, scope, key) }
+
+// newID returns the id of what a command creates: derived from the actor's
+// idempotency key, so a retried request creates the same thing (never a
+// second one), or a fresh UUIDv7 when there is no key.
+func (a Actor) newID(kind, scope string) string {
+	if a.IdempotencyKey == "" {
+		return uuid.Must(uuid.NewV7()).String()
+	}
+	return DeriveID(kind, scope, a.IdempotencyKey)
 }

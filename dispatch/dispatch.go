@@ -8,8 +8,11 @@
 // failure and timeout is a command of the write side (Writer, which
 // *commands.Service implements), and the domain's job aggregate has the
 // last word. It learns what happened through one method, Observe: the
-// write side calls it for the events it appends (so a command's effect is
-// seen at once) and the reactor for every event it reads from the log.
+// store the wiring gives the write side (Watch) calls it for every job and
+// node event appended, before the append returns (so a command's effect is
+// seen at once and each stream's events in order), and the reactor for every
+// event it reads from the log (what other processes wrote, and the whole
+// log at start).
 package dispatch
 
 import (
@@ -44,11 +47,25 @@ type Dispatcher struct {
 	log           *slog.Logger
 }
 
-// New returns a dispatcher whose registry starts hearing heartbeats now.
-// A node silent for nodeLostAfter (> 0) has lost its jobs, and is never
-// given new ones once silent for the health window or nodeLostAfter,
-// whichever is shorter.
+// NodeLostAfterDefault is twice the health window: a node missing two
+// windows of heartbeats has lost its jobs.
+const NodeLostAfterDefault = 2 * domain.NodeHealthyWithin
+
+// New returns a dispatcher whose registry starts hearing heartbeats now
+// (nil: time.Now). A node silent for nodeLostAfter (≤ 0:
+// NodeLostAfterDefault) has lost its jobs, and is never given new ones once
+// silent for the health window or nodeLostAfter, whichever is shorter. A nil
+// log is slog.Default().
 func New(now func() time.Time, nodeLostAfter time.Duration, log *slog.Logger) *Dispatcher {
+	if now == nil {
+		now = time.Now
+	}
+	if nodeLostAfter <= 0 {
+		nodeLostAfter = NodeLostAfterDefault
+	}
+	if log == nil {
+		log = slog.Default()
+	}
 	r := NewRegistry(now())
 	r.silenceMax = min(domain.NodeHealthyWithin, nodeLostAfter) // never dispatch to a node about to be declared lost
 	return &Dispatcher{registry: r, pass: make(chan struct{}, 1), now: now, nodeLostAfter: nodeLostAfter, log: log}

@@ -34,7 +34,7 @@ type keyedRequest struct {
 const idempotencyKeyBytesMax = 255
 
 // AnswerCache keeps the first successful answer to each Idempotency-Key;
-// *commands.AnswerCache (the idempotency_keys table) implements it.
+// *idempotency.AnswerCache (the idempotency_keys table) implements it.
 type AnswerCache interface {
 	// Claim binds (scope, key) to requestHash if new and returns the
 	// answer stored for it, nil while none is stored. It returns

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/rendertrust/rendertrust/commands"
+	"github.com/rendertrust/rendertrust/dispatch"
 	"github.com/rendertrust/rendertrust/domain"
 	"github.com/rendertrust/rendertrust/eventstore"
 	"github.com/rendertrust/rendertrust/eventstore/sqlite"
@@ -39,7 +40,8 @@ func newService(tb testing.TB) (*identity.Service, *commands.Service) {
 func newServiceOn(tb testing.TB, store eventstore.Store, db *sqldb.DB) (*identity.Service, *commands.Service) {
 	tb.Helper()
 	tb.Cleanup(func() { db.Close(); store.Close() })
-	svc, err := commands.New(ctx, commands.Config{Store: store, DB: db})
+	d := dispatch.New(nil, 0, nil)
+	svc, err := commands.New(ctx, commands.Config{Store: d.Watch(store), DB: db, Dispatcher: d})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/stripe/stripe-go/v76/webhook"
 
 	"github.com/rendertrust/rendertrust/commands"
+	"github.com/rendertrust/rendertrust/dispatch"
 	"github.com/rendertrust/rendertrust/domain"
 	"github.com/rendertrust/rendertrust/eventstore"
 	"github.com/rendertrust/rendertrust/eventstore/postgres"
@@ -92,7 +93,8 @@ type env struct {
 func newEnv(tb testing.TB, b backend) *env {
 	tb.Helper()
 	store, db := b.open(tb)
-	svc, err := commands.New(ctx, commands.Config{Store: store, DB: db})
+	d := dispatch.New(nil, 0, nil)
+	svc, err := commands.New(ctx, commands.Config{Store: d.Watch(store), DB: db, Dispatcher: d})
 	if err != nil {
 		tb.Fatal(err)
 	}

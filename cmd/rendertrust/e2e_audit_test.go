@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/rendertrust/rendertrust/cmd/rendertrust/internal/operator"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -176,7 +177,7 @@ func auditConcurrentRefunds(t *testing.T, s *server, job string) {
 				_, errs[i] = auditRun(t, s, newAdminRefundCommand(), "--job", job, "--amount", "3", "--reason", reason)
 				return
 			}
-			opts := refundOptions{job: job, amount: 3, reason: reason}
+			opts := operator.RefundOptions{Job: job, Amount: 3, Reason: reason}
 			errs[i] = runAdminRefund(context.Background(), s.m.Commands, s.m.Store, &bytes.Buffer{}, opts)
 		})
 	}
@@ -259,9 +260,9 @@ func auditBundle(t *testing.T, s *server, job string) {
 		}
 		return ""
 	})
-	rpc := s.m.Anchor.dev.URL()
+	rpc := s.m.Anchor.Dev.URL()
 	var out bytes.Buffer
-	if err := runAuditVerify(context.Background(), nil, &out, path, rpc, s.m.Anchor.dev.Trust(), false); err != nil {
+	if err := runAuditVerify(context.Background(), nil, &out, path, rpc, s.m.Anchor.Dev.Trust(), false); err != nil {
 		t.Fatalf("step 5: verify: %v\n%s", err, out.String())
 	}
 	if !strings.Contains(out.String(), "credits.refunded") || !strings.Contains(out.String(), "verified: the") {
@@ -273,7 +274,7 @@ func auditBundle(t *testing.T, s *server, job string) {
 	file[i] ^= 1
 	os.WriteFile(path, file, 0o600)
 	out.Reset()
-	if err := runAuditVerify(context.Background(), nil, &out, path, rpc, s.m.Anchor.dev.Trust(), false); !errors.Is(err, errBundleNotVerified) || !strings.Contains(out.String(), "FAILED") {
+	if err := runAuditVerify(context.Background(), nil, &out, path, rpc, s.m.Anchor.Dev.Trust(), false); !errors.Is(err, errBundleNotVerified) || !strings.Contains(out.String(), "FAILED") {
 		t.Fatalf("step 5: a changed bundle: %v\n%s", err, out.String())
 	}
 }
@@ -282,7 +283,7 @@ func auditBundle(t *testing.T, s *server, job string) {
 // a read-model row edited behind the runner's back.
 func auditCheck(t *testing.T, s *server) {
 	t.Helper()
-	rpc := s.m.Anchor.dev.URL()
+	rpc := s.m.Anchor.Dev.URL()
 	var out string
 	var err error
 	eventually(t, "step 6: a clean check", func() string {

@@ -71,11 +71,11 @@ func TestLedgerProofs(t *testing.T) {
 	if st := s.call(t, "GET", "/api/v1/ledger/"+entry+"/verify", tok, nil, &v); st != 200 || !v.Verified || len(v.Checks) < 3 {
 		t.Fatalf("step 2: verify %d %+v", st, v)
 	}
-	rpc := s.m.Anchor.dev.URL()
+	rpc := s.m.Anchor.Dev.URL()
 	path := filepath.Join(t.TempDir(), "proof.json")
 	os.WriteFile(path, raw, 0o600)
 	var out bytes.Buffer
-	trust := s.m.Anchor.dev.Trust()
+	trust := s.m.Anchor.Dev.Trust()
 	if err := runVerify(context.Background(), nil, &out, path, rpc, trust, false); err != nil {
 		t.Fatalf("step 3: offline verify: %v\n%s", err, out.String())
 	}

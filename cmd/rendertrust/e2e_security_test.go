@@ -36,7 +36,7 @@ func TestSecurity(t *testing.T) {
 	s.call(t, "POST", "/api/v1/jobs/dispatch", victim.AccessToken, map[string]any{"job_type": "render", "payload_ref": "s3://b/k"}, &job)
 	attacker := s.register(t, "attacker@example.com")
 
-	key, err := rthttp.LoadOrCreateKey(s.m.Config.jwtKeyPath(), false)
+	key, err := rthttp.LoadOrCreateKey(s.m.Config.JWTKeyPath(), false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,18 +1,20 @@
 // Command rendertrust is the RenderTrust server, node agent and tooling in
-// one binary. main handles signals and exit codes; Main wires the server;
-// the operator tools (admin, projections, replay, audit, check, verify,
-// loadtest) live here beside it and draw their own progress bars and
-// tables; the creator's client commands are package internal/creator.
+// one binary. main handles signals and exit codes and registers the
+// commands: the operator's (serve, node, admin, projections, replay, audit,
+// check, verify, loadtest: package internal/operator) and the creator's
+// (login, logout, jobs, credits, ledger: package internal/creator). The
+// server's wiring, Main, is package internal/server.
 package main
 
 import (
 	"context"
 	"fmt"
-	"github.com/rendertrust/rendertrust/cmd/rendertrust/internal/creator"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/rendertrust/rendertrust/cmd/rendertrust/internal/creator"
 )
 
 func main() {

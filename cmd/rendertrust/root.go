@@ -4,6 +4,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rendertrust/rendertrust/cmd/rendertrust/internal/creator"
+	"github.com/rendertrust/rendertrust/cmd/rendertrust/internal/operator"
 )
 
 func newRootCommand() *cobra.Command {
@@ -13,8 +14,7 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCommand(), newAdminCommand(), newProjectionsCommand(), newVerifyCommand(),
-		newNodeCommand(), newReplayCommand(), newAuditCommand(), newCheckCommand(), newLoadtestCommand())
+	root.AddCommand(operator.Commands()...)
 	root.AddCommand(creator.Commands()...)
 	return root
 }

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 
 // anchoring is the audit log, the anchor worker and the proof service.
 type anchoring struct {
-	dev     *devchain.Chain // under --dev without a chain URL
+	Dev     *devchain.Chain // the embedded chain, under --dev without a chain URL; else nil
 	client  *ethchain.Client
 	log     *anchor.Log
 	worker  *anchor.Worker
@@ -41,11 +41,11 @@ func (m *Main) startAnchoring(ctx context.Context) (*anchoring, error) {
 			return nil, err
 		}
 	case m.Config.Dev:
-		dc, err := devchain.Open(ctx, m.Config.path("chain"), devchain.Config{HTTPPort: m.Config.DevChainPort})
+		dc, err := devchain.Open(ctx, m.Config.DataPath("chain"), devchain.Config{HTTPPort: m.Config.DevChainPort})
 		if err != nil {
 			return nil, err
 		}
-		a.dev, a.client, writer = dc, dc.Client(), dc.Writer()
+		a.Dev, a.client, writer = dc, dc.Client(), dc.Writer()
 		m.Logger.Info("dev chain", "rpc", dc.URL(), "contract", dc.Contract().Hex(), "chain_id", dc.Client().ChainID())
 	default:
 		return nil, nil
@@ -78,8 +78,8 @@ func (m *Main) startAnchoring(ctx context.Context) (*anchoring, error) {
 // server anchors to (the dev chain's, or ANCHOR_CONTRACT), never the one a
 // proof names. Without ANCHOR_CONTRACT verify answers 503.
 func (m *Main) trust(a *anchoring) proof.Trust {
-	if a.dev != nil {
-		return a.dev.Trust()
+	if a.Dev != nil {
+		return a.Dev.Trust()
 	}
 	t := proof.Trust{ChainID: a.client.ChainID()}
 	if c, ok := proof.ParseAddress(m.Config.AnchorContract); ok {
@@ -127,8 +127,8 @@ func (m *Main) workerConfig() (anchor.WorkerConfig, ethchain.SenderConfig) {
 }
 
 func (a *anchoring) close() {
-	if a.dev != nil {
-		a.dev.Close()
+	if a.Dev != nil {
+		a.Dev.Close()
 	} else if a.client != nil {
 		a.client.Close()
 	}
@@ -142,8 +142,8 @@ func (m *Main) chainInfo() *rthttp.ChainInfo {
 	switch {
 	case a == nil:
 		return nil
-	case a.dev != nil:
-		return &rthttp.ChainInfo{ChainID: a.client.ChainID(), Contract: a.dev.Contract().Hex(), RPCURL: a.dev.URL()}
+	case a.Dev != nil:
+		return &rthttp.ChainInfo{ChainID: a.client.ChainID(), Contract: a.Dev.Contract().Hex(), RPCURL: a.Dev.URL()}
 	case common.IsHexAddress(m.Config.AnchorContract):
 		return &rthttp.ChainInfo{ChainID: a.client.ChainID(), Contract: common.HexToAddress(m.Config.AnchorContract).Hex(),
 			RPCURL: m.Config.PublicChainRPCURL}

@@ -1,10 +1,11 @@
-package main
+package operator
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/rendertrust/rendertrust/cmd/rendertrust/internal/server"
 	"io"
 	"os"
 	"time"
@@ -24,7 +25,7 @@ import (
 // [--user ID] [--job ID] [--json]`: any moment of history rebuilt from the
 // raw event log alone.
 func newReplayCommand() *cobra.Command {
-	m := NewMain()
+	m := server.NewMain()
 	var opts replayOptions
 	cmd := &cobra.Command{
 		Use:   "replay --until TIME|POSITION [--user ID] [--job ID] [--json]",
@@ -46,7 +47,7 @@ GET /api/v1/ledger/{entry_id}/proof serves.`,
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := applyEnv(cmd.Flags()); err != nil {
+			if err := server.ApplyEnv(cmd.Flags()); err != nil {
 				return err
 			}
 			store, err := openEventLog(cmd.Context(), m.Config)
@@ -57,7 +58,7 @@ GET /api/v1/ledger/{entry_id}/proof serves.`,
 			return runReplay(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), store, opts)
 		},
 	}
-	m.Config.bindStoreFlags(cmd.Flags())
+	m.Config.BindStoreFlags(cmd.Flags())
 	cmd.Flags().StringVar(&opts.until, "until", "", `the moment: a log position, an RFC 3339 time or date, or "now"`)
 	cmd.Flags().StringVar(&opts.user, "user", "", "show this user's account")
 	cmd.Flags().StringVar(&opts.job, "job", "", "show this job")
@@ -72,8 +73,8 @@ type replayOptions struct {
 	asJSON           bool
 }
 
-// replayResult is what `replay --json` prints.
-type replayResult struct {
+// ReplayResult is what `replay --json` prints.
+type ReplayResult struct {
 	Moment  replay.Moment   `json:"moment"`
 	Account *replay.Account `json:"account,omitempty"`
 	Job     *replay.Job     `json:"job,omitempty"`
@@ -91,7 +92,7 @@ func runReplay(ctx context.Context, out, progress io.Writer, store replay.Store,
 	if err != nil {
 		return err
 	}
-	res := replayResult{Moment: m}
+	res := ReplayResult{Moment: m}
 	if opts.user != "" {
 		if res.Account, err = replay.AccountAt(ctx, store, domain.UserID(opts.user), m); err != nil {
 			return err
@@ -120,7 +121,7 @@ func runReplay(ctx context.Context, out, progress io.Writer, store replay.Store,
 // replayBarThrottle is how often a progress bar redraws.
 const replayBarThrottle = 200 * time.Millisecond
 
-func writeReplay(out io.Writer, res replayResult, asJSON bool) error {
+func writeReplay(out io.Writer, res ReplayResult, asJSON bool) error {
 	if asJSON {
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
@@ -142,17 +143,17 @@ func writeReplay(out io.Writer, res replayResult, asJSON bool) error {
 	return err
 }
 
-// openEventLog opens only the configured event store, as Main.openStores
+// openEventLog opens only the configured event store, as Main.OpenStores
 // chooses it: replay reads the raw log and nothing else. An embedded log
 // must exist already.
-func openEventLog(ctx context.Context, c Config) (eventstore.Store, error) {
+func openEventLog(ctx context.Context, c server.Config) (eventstore.Store, error) {
 	switch {
 	case c.EventStoreURL != "":
 		return esdb.Open(ctx, c.EventStoreURL)
 	case c.DatabaseURL != "":
 		return postgres.Open(ctx, c.DatabaseURL)
 	}
-	path := c.path("events.db")
+	path := c.DataPath("events.db")
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("no event log at %s (is --data-dir right?): %w", path, err)
 	}

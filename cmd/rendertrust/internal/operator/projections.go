@@ -1,8 +1,9 @@
-package main
+package operator
 
 import (
 	"context"
 	"fmt"
+	"github.com/rendertrust/rendertrust/cmd/rendertrust/internal/server"
 	"io"
 	"strings"
 	"text/tabwriter"
@@ -21,11 +22,11 @@ func newProjectionsCommand() *cobra.Command {
 }
 
 func newProjectionsStatusCommand() *cobra.Command {
-	m := NewMain()
+	m := server.NewMain()
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show each projection's position and lag",
-		RunE: withStores(m, func(cmd *cobra.Command, _ []string) error {
+		RunE: server.WithStores(m, func(cmd *cobra.Command, _ []string) error {
 			st, err := projections.ReadStatus(cmd.Context(), m.DB, m.Store, projections.All())
 			if err != nil {
 				return err
@@ -33,16 +34,16 @@ func newProjectionsStatusCommand() *cobra.Command {
 			return writeProjectionStatus(cmd.OutOrStdout(), st)
 		}),
 	}
-	m.Config.bindStoreFlags(cmd.Flags())
+	m.Config.BindStoreFlags(cmd.Flags())
 	return cmd
 }
 
 func newProjectionsRebuildCommand() *cobra.Command {
-	m := NewMain()
+	m := server.NewMain()
 	cmd := &cobra.Command{
 		Use:   "rebuild [NAME…]",
 		Short: "Replay the log into fresh tables and swap them in while queries keep being served",
-		RunE: withStores(m, func(cmd *cobra.Command, names []string) error {
+		RunE: server.WithStores(m, func(cmd *cobra.Command, names []string) error {
 			res, err := rebuildProjections(cmd.Context(), m, names, cmd.ErrOrStderr())
 			if err != nil {
 				return err
@@ -51,13 +52,13 @@ func newProjectionsRebuildCommand() *cobra.Command {
 			return nil
 		}),
 	}
-	m.Config.bindStoreFlags(cmd.Flags())
+	m.Config.BindStoreFlags(cmd.Flags())
 	return cmd
 }
 
 // rebuildProjections rebuilds the projections names (all when empty),
 // drawing a progress bar on progress.
-func rebuildProjections(ctx context.Context, m *Main, names []string, progress io.Writer) (projections.RebuildResult, error) {
+func rebuildProjections(ctx context.Context, m *server.Main, names []string, progress io.Writer) (projections.RebuildResult, error) {
 	head, err := m.Store.Head(ctx)
 	if err != nil {
 		return projections.RebuildResult{}, fmt.Errorf("read head: %w", err)

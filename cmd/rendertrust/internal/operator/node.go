@@ -1,8 +1,9 @@
-package main
+package operator
 
 import (
 	"context"
 	"fmt"
+	"github.com/rendertrust/rendertrust/cmd/rendertrust/internal/server"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -124,7 +125,7 @@ func runNode(cmd *cobra.Command, f *nodeFlags) error {
 	if err != nil {
 		return err
 	}
-	cfg.Executors, cfg.Inputs, cfg.Log = execs, inputs, newLogger(f.logLevel)
+	cfg.Executors, cfg.Inputs, cfg.Log = execs, inputs, server.NewLogger(f.logLevel)
 	agent, err := node.New(cfg)
 	if err != nil {
 		return err

@@ -1,10 +1,10 @@
-package main
+package operator
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/rendertrust/rendertrust/cmd/rendertrust/internal/server"
 	"io"
 	"os"
 	"time"
@@ -20,9 +20,9 @@ import (
 	"github.com/rendertrust/rendertrust/internal/atomicfile"
 )
 
-// errBundleNotVerified makes `audit verify` exit non-zero when a check
+// ErrBundleNotVerified makes `audit verify` exit non-zero when a check
 // failed.
-var errBundleNotVerified = errors.New("bundle NOT verified")
+var ErrBundleNotVerified = errors.New("bundle NOT verified")
 
 // bundleFileMode lets anyone read an exported bundle: it is meant to be
 // handed to a third party.
@@ -42,7 +42,7 @@ type exportOptions struct {
 }
 
 func newAuditExportCommand() *cobra.Command {
-	m := NewMain()
+	m := server.NewMain()
 	var opts exportOptions
 	cmd := &cobra.Command{
 		Use:   "export (--job ID | --user ID) [--from F --to T] -o FILE",
@@ -57,11 +57,11 @@ date). Entries past the latest anchor fail the export unless --anchored-only
 leaves them out. Check a bundle with: rendertrust audit verify FILE --rpc URL.`,
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
-		RunE: withStores(m, func(cmd *cobra.Command, _ []string) error {
+		RunE: server.WithStores(m, func(cmd *cobra.Command, _ []string) error {
 			return runAuditExport(cmd.Context(), m, cmd.OutOrStdout(), cmd.ErrOrStderr(), opts)
 		}),
 	}
-	m.Config.bindStoreFlags(cmd.Flags())
+	m.Config.BindStoreFlags(cmd.Flags())
 	cmd.Flags().StringVar(&opts.job, "job", "", "export this job: its lifecycle and its money")
 	cmd.Flags().StringVar(&opts.user, "user", "", "export this user's account")
 	cmd.Flags().StringVar(&opts.from, "from", "", "the first log position, or the earliest time (RFC 3339 or a date)")
@@ -76,7 +76,7 @@ leaves them out. Check a bundle with: rendertrust audit verify FILE --rpc URL.`,
 
 // runAuditExport writes the bundle opts selects from m's stores, and a
 // line saying what it wrote to status.
-func runAuditExport(ctx context.Context, m *Main, stdout, status io.Writer, opts exportOptions) error {
+func runAuditExport(ctx context.Context, m *server.Main, stdout, status io.Writer, opts exportOptions) error {
 	sel := bundle.Selection{Job: domain.JobID(opts.job), User: domain.UserID(opts.user), AnchoredOnly: opts.anchoredOnly}
 	var err error
 	if opts.from != "" {
@@ -143,7 +143,7 @@ standard input.`,
 					return err
 				}
 			}
-			return runAuditVerify(cmd.Context(), cmd.InOrStdin(), cmd.OutOrStdout(), args[0], rpcURL, trust, asJSON)
+			return RunAuditVerify(cmd.Context(), cmd.InOrStdin(), cmd.OutOrStdout(), args[0], rpcURL, trust, asJSON)
 		},
 	}
 	cmd.Flags().StringVar(&rpcURL, "rpc", "", "JSON-RPC endpoint of the chain the anchors are on")
@@ -152,11 +152,11 @@ standard input.`,
 	return cmd
 }
 
-// runAuditVerify verifies the bundle at path ("-": stdin), against the
+// RunAuditVerify verifies the bundle at path ("-": stdin), against the
 // chain at rpcURL unless it is "" (anchors in the trusted contract), and
-// prints the report to out. It returns errBundleNotVerified if a check
+// prints the report to out. It returns ErrBundleNotVerified if a check
 // failed.
-func runAuditVerify(ctx context.Context, stdin io.Reader, out io.Writer, path, rpcURL string, trust proof.Trust, asJSON bool) error {
+func RunAuditVerify(ctx context.Context, stdin io.Reader, out io.Writer, path, rpcURL string, trust proof.Trust, asJSON bool) error {
 	file, err := readBundle(stdin, path)
 	if err != nil {
 		return err
@@ -174,18 +174,11 @@ func runAuditVerify(ctx context.Context, stdin io.Reader, out io.Writer, path, r
 	if err != nil {
 		return fmt.Errorf("verify %s: %w", path, err)
 	}
-	if asJSON {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		err = enc.Encode(r)
-	} else {
-		err = r.Write(out)
-	}
-	if err != nil {
+	if err := writeReport(out, r, asJSON); err != nil {
 		return err
 	}
 	if !r.Verified {
-		return errBundleNotVerified
+		return ErrBundleNotVerified
 	}
 	return nil
 }

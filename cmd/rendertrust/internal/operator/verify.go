@@ -1,4 +1,4 @@
-package main
+package operator
 
 import (
 	"context"
@@ -18,8 +18,8 @@ import (
 // base64 makes it a third larger, and the path is a few KiB.
 const proofFileBytesMax = 1 << 20
 
-// errNotVerified makes `verify` exit non-zero when a check failed.
-var errNotVerified = errors.New("proof NOT verified")
+// ErrNotVerified makes `verify` exit non-zero when a check failed.
+var ErrNotVerified = errors.New("proof NOT verified")
 
 // newVerifyCommand returns `rendertrust verify --proof FILE --rpc URL
 // --contract ADDR --chain-id N`, the offline verifier: it needs no
@@ -50,7 +50,7 @@ if any fails. FILE "-" reads standard input.`,
 			if err != nil {
 				return err
 			}
-			return runVerify(cmd.Context(), cmd.InOrStdin(), cmd.OutOrStdout(), proofPath, rpcURL, trust, asJSON)
+			return RunVerify(cmd.Context(), cmd.InOrStdin(), cmd.OutOrStdout(), proofPath, rpcURL, trust, asJSON)
 		},
 	}
 	cmd.Flags().StringVar(&proofPath, "proof", "", "the proof document (JSON), or - for standard input")
@@ -89,10 +89,10 @@ func (t *trustFlags) trust() (proof.Trust, error) {
 	return proof.Trust{ChainID: t.chainID, Contract: contract}, nil
 }
 
-// runVerify verifies the proof at path against the chain at rpcURL and
+// RunVerify verifies the proof at path against the chain at rpcURL and
 // the trusted contract, and prints the result to out. It returns
-// errNotVerified if a check failed.
-func runVerify(ctx context.Context, stdin io.Reader, out io.Writer, path, rpcURL string, trust proof.Trust, asJSON bool) error {
+// ErrNotVerified if a check failed.
+func RunVerify(ctx context.Context, stdin io.Reader, out io.Writer, path, rpcURL string, trust proof.Trust, asJSON bool) error {
 	doc, err := readProof(stdin, path)
 	if err != nil {
 		return err
@@ -112,20 +112,23 @@ func runVerify(ctx context.Context, stdin io.Reader, out io.Writer, path, rpcURL
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
-	if asJSON {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		err = enc.Encode(res)
-	} else {
-		err = res.Write(out)
-	}
-	if err != nil {
+	if err := writeReport(out, res, asJSON); err != nil {
 		return err
 	}
 	if !res.Verified {
-		return errNotVerified
+		return ErrNotVerified
 	}
 	return nil
+}
+
+// writeReport prints a verifier's report to out: indented JSON, or its text.
+func writeReport(out io.Writer, r interface{ Write(io.Writer) error }, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	return r.Write(out)
 }
 
 // readProof reads an inclusion or a consistency proof from path ("-" for

@@ -1,4 +1,4 @@
-package main
+package operator
 
 import (
 	"encoding/json"
@@ -126,8 +126,8 @@ func (f *loadtestFlags) check() error {
 	return loadgen.CheckServer(f.server, f.allowRemote)
 }
 
-// loadtestReport is the final result of a load test.
-type loadtestReport struct {
+// LoadtestReport is the final result of a load test.
+type LoadtestReport struct {
 	Server     string         `json:"server"`
 	Workload   string         `json:"workload"`
 	Clients    int            `json:"clients"`
@@ -187,8 +187,8 @@ func runLoadtest(cmd *cobra.Command, f *loadtestFlags) error {
 	return rep.print(cmd.OutOrStdout())
 }
 
-func newLoadtestReport(f *loadtestFlags, res loadgen.Result, cycles int64) loadtestReport {
-	rep := loadtestReport{
+func newLoadtestReport(f *loadtestFlags, res loadgen.Result, cycles int64) LoadtestReport {
+	rep := LoadtestReport{
 		Server: f.server, Workload: f.workload, Clients: f.clients, Users: f.users,
 		Seconds: res.Elapsed.Seconds(), Requests: res.Requests, PerSecond: res.PerSecond,
 		P50Millis: millis(res.P50), P90Millis: millis(res.P90), P99Millis: millis(res.P99), MaxMillis: millis(res.Max),
@@ -203,7 +203,7 @@ func newLoadtestReport(f *loadtestFlags, res loadgen.Result, cycles int64) loadt
 	return rep
 }
 
-func (r loadtestReport) print(w io.Writer) error {
+func (r LoadtestReport) print(w io.Writer) error {
 	t := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(t, "WORKLOAD\tCLIENTS\tUSERS\tREQUESTS\tPER SECOND\tP50 ms\tP90 ms\tP99 ms\tMAX ms\tFAILED")
 	fmt.Fprintf(t, "%s\t%d\t%d\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%d\n", r.Workload, r.Clients, r.Users, r.Requests, r.PerSecond,

@@ -1,16 +1,17 @@
-package main
+package operator
 
 import (
+	"github.com/rendertrust/rendertrust/cmd/rendertrust/internal/server"
 	"github.com/spf13/cobra"
 )
 
 func newServeCommand() *cobra.Command {
-	m := NewMain()
+	m := server.NewMain()
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the API, projections, dispatcher and settlement reactor",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := applyEnv(cmd.Flags()); err != nil {
+			if err := server.ApplyEnv(cmd.Flags()); err != nil {
 				return err
 			}
 			defer m.Close()
@@ -22,6 +23,6 @@ func newServeCommand() *cobra.Command {
 			return nil
 		},
 	}
-	m.Config.bindServeFlags(cmd.Flags())
+	m.Config.BindServeFlags(cmd.Flags())
 	return cmd
 }

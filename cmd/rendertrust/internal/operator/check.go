@@ -1,10 +1,11 @@
-package main
+package operator
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/rendertrust/rendertrust/cmd/rendertrust/internal/server"
 	"io"
 	"os"
 	"strings"
@@ -19,8 +20,8 @@ import (
 	"github.com/rendertrust/rendertrust/audit/check"
 )
 
-// errFindings makes `check` exit non-zero when it found anything wrong.
-var errFindings = errors.New("the check found problems")
+// ErrFindings makes `check` exit non-zero when it found anything wrong.
+var ErrFindings = errors.New("the check found problems")
 
 // checkOptions are the flags of `check` beyond the store's.
 type checkOptions struct {
@@ -32,7 +33,7 @@ type checkOptions struct {
 // newCheckCommand returns `rendertrust check`, the full integrity check of
 // an installation.
 func newCheckCommand() *cobra.Command {
-	m := NewMain()
+	m := server.NewMain()
 	var opts checkOptions
 	cmd := &cobra.Command{
 		Use:   "check [--rpc URL | --dev] [--json]",
@@ -58,14 +59,14 @@ which only works while the server is stopped (it holds the chain); otherwise pas
 --rpc with the dev chain's URL the server logs at start.`,
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
-		RunE: withStores(m, func(cmd *cobra.Command, _ []string) error {
+		RunE: server.WithStores(m, func(cmd *cobra.Command, _ []string) error {
 			if opts.rpcURL == "" {
 				opts.rpcURL = m.Config.ChainRPCURL
 			}
 			return runCheck(cmd.Context(), m, cmd.OutOrStdout(), cmd.ErrOrStderr(), opts)
 		}),
 	}
-	m.Config.bindStoreFlags(cmd.Flags())
+	m.Config.BindStoreFlags(cmd.Flags())
 	cmd.Flags().StringVar(&opts.rpcURL, "rpc", "", "JSON-RPC endpoint of the anchors' chain (default: CHAIN_RPC_URL)")
 	cmd.Flags().StringVar(&m.Config.ChainRPCURL, "chain-rpc-url", "", "the chain's JSON-RPC URL, as serve takes it")
 	cmd.Flags().MarkHidden("chain-rpc-url")
@@ -76,8 +77,8 @@ which only works while the server is stopped (it holds the chain); otherwise pas
 }
 
 // runCheck checks m's installation, shows progress on progress and prints
-// the report to out. It returns errFindings when the check found anything.
-func runCheck(ctx context.Context, m *Main, out, progress io.Writer, opts checkOptions) error {
+// the report to out. It returns ErrFindings when the check found anything.
+func runCheck(ctx context.Context, m *server.Main, out, progress io.Writer, opts checkOptions) error {
 	chain, closeChain, err := openCheckChain(ctx, m.Config, opts)
 	if err != nil {
 		return err
@@ -100,14 +101,14 @@ func runCheck(ctx context.Context, m *Main, out, progress io.Writer, opts checkO
 		return err
 	}
 	if !r.OK() {
-		return fmt.Errorf("%w: %d findings", errFindings, len(r.Findings)+r.FindingsOmitted)
+		return fmt.Errorf("%w: %d findings", ErrFindings, len(r.Findings)+r.FindingsOmitted)
 	}
 	return nil
 }
 
 // openCheckChain returns the chain to check anchors against: the endpoint
 // at opts.rpcURL, the embedded dev chain with opts.devChain, or none.
-func openCheckChain(ctx context.Context, c Config, opts checkOptions) (proof.Chain, func(), error) {
+func openCheckChain(ctx context.Context, c server.Config, opts checkOptions) (proof.Chain, func(), error) {
 	switch {
 	case opts.rpcURL != "":
 		client, err := ethchain.Dial(ctx, opts.rpcURL)
@@ -116,7 +117,7 @@ func openCheckChain(ctx context.Context, c Config, opts checkOptions) (proof.Cha
 		}
 		return client, client.Close, nil
 	case opts.devChain:
-		dir := c.path("chain")
+		dir := c.DataPath("chain")
 		if _, err := os.Stat(dir); err != nil {
 			return nil, nil, fmt.Errorf("no dev chain in %s: %w", dir, err)
 		}

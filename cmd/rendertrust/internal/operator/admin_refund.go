@@ -1,10 +1,11 @@
-package main
+package operator
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/rendertrust/rendertrust/cmd/rendertrust/internal/server"
 	"io"
 
 	"github.com/spf13/cobra"
@@ -18,15 +19,15 @@ import (
 // refundActor is who a refund made on the command line is recorded as.
 const refundActor = "admin:cli"
 
-// refundOptions are the flags of `admin refund`.
-type refundOptions struct {
-	job, reason, refundID string
-	amount                int64
-	asJSON                bool
+// RefundOptions are the flags of `admin refund`.
+type RefundOptions struct {
+	Job, Reason, RefundID string
+	Amount                int64
+	AsJSON                bool
 }
 
-// refundResult is what `admin refund` reports.
-type refundResult struct {
+// RefundResult is what `admin refund` reports.
+type RefundResult struct {
 	Job      domain.JobID   `json:"job"`
 	RefundID string         `json:"refund_id"`
 	Amount   domain.Credits `json:"amount"`   // this refund; 0 when it had been made before
@@ -41,8 +42,8 @@ type refundResult struct {
 // [--amount N] --reason TEXT`, the dispute refund against the configured
 // store.
 func newAdminRefundCommand() *cobra.Command {
-	m := NewMain()
-	var opts refundOptions
+	m := server.NewMain()
+	var opts RefundOptions
 	cmd := &cobra.Command{
 		Use:   "refund --job ID [--amount N] --reason TEXT [--refund-id ID]",
 		Short: "Refund all or part of a charged job (a dispute), with a reason",
@@ -54,44 +55,44 @@ has an id (printed): running the command again with the same --refund-id and
 the same details does nothing, so a retry after an error is safe.`,
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
-		RunE: withStores(m, func(cmd *cobra.Command, _ []string) error {
-			return runAdminRefund(cmd.Context(), m.Commands, m.Store, cmd.OutOrStdout(), opts)
+		RunE: server.WithStores(m, func(cmd *cobra.Command, _ []string) error {
+			return RunAdminRefund(cmd.Context(), m.Commands, m.Store, cmd.OutOrStdout(), opts)
 		}),
 	}
-	m.Config.bindStoreFlags(cmd.Flags())
-	cmd.Flags().StringVar(&opts.job, "job", "", "the charged job")
-	cmd.Flags().Int64Var(&opts.amount, "amount", 0, "credits to refund (default: all not refunded yet)")
-	cmd.Flags().StringVar(&opts.reason, "reason", "", "why, as the owner's history will show it")
-	cmd.Flags().StringVar(&opts.refundID, "refund-id", "", "the refund's id, to retry safely (default: a new one)")
-	cmd.Flags().BoolVar(&opts.asJSON, "json", false, "print the result as JSON")
+	m.Config.BindStoreFlags(cmd.Flags())
+	cmd.Flags().StringVar(&opts.Job, "job", "", "the charged job")
+	cmd.Flags().Int64Var(&opts.Amount, "amount", 0, "credits to refund (default: all not refunded yet)")
+	cmd.Flags().StringVar(&opts.Reason, "reason", "", "why, as the owner's history will show it")
+	cmd.Flags().StringVar(&opts.RefundID, "refund-id", "", "the refund's id, to retry safely (default: a new one)")
+	cmd.Flags().BoolVar(&opts.AsJSON, "json", false, "print the result as JSON")
 	cmd.MarkFlagRequired("job")
 	cmd.MarkFlagRequired("reason")
 	return cmd
 }
 
-// runAdminRefund refunds the job opts names through svc and prints what
+// RunAdminRefund refunds the job opts names through svc and prints what
 // was refunded and where it is in log. It returns the command's error
 // (domain.ErrNotDeducted, domain.ErrRefundExceedsDeduction, …) with context.
-func runAdminRefund(ctx context.Context, svc *commands.Service, store replay.Store, out io.Writer, opts refundOptions) error {
-	if opts.amount < 0 {
-		return fmt.Errorf("--amount %d: refund a positive amount, or omit it to refund everything left", opts.amount)
+func RunAdminRefund(ctx context.Context, svc *commands.Service, store replay.Store, out io.Writer, opts RefundOptions) error {
+	if opts.Amount < 0 {
+		return fmt.Errorf("--amount %d: refund a positive amount, or omit it to refund everything left", opts.Amount)
 	}
-	if opts.refundID == "" {
-		opts.refundID = eventstore.NewEventID()
+	if opts.RefundID == "" {
+		opts.RefundID = eventstore.NewEventID()
 	}
-	job := domain.JobID(opts.job)
-	pos, err := svc.Refund(ctx, commands.Actor{ID: refundActor}, job, domain.Credits(opts.amount), opts.refundID, opts.reason)
+	job := domain.JobID(opts.Job)
+	pos, err := svc.Refund(ctx, commands.Actor{ID: refundActor}, job, domain.Credits(opts.Amount), opts.RefundID, opts.Reason)
 	switch {
 	case errors.Is(err, domain.ErrNotDeducted):
 		return fmt.Errorf("job %s was never charged (only a completed job is): %w", job, err)
 	case err != nil:
 		return fmt.Errorf("refund job %s: %w", job, err)
 	}
-	res, err := refundOutcome(ctx, store, job, opts.refundID, pos)
+	res, err := refundOutcome(ctx, store, job, opts.RefundID, pos)
 	if err != nil {
 		return err
 	}
-	if opts.asJSON {
+	if opts.AsJSON {
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
 		return enc.Encode(res)
@@ -108,16 +109,16 @@ func runAdminRefund(ctx context.Context, svc *commands.Service, store replay.Sto
 
 // refundOutcome reads the refund back from the log: the job's money as of
 // the log's head and the refund's entry.
-func refundOutcome(ctx context.Context, store replay.Store, job domain.JobID, refundID string, pos uint64) (refundResult, error) {
+func refundOutcome(ctx context.Context, store replay.Store, job domain.JobID, refundID string, pos uint64) (RefundResult, error) {
 	m, err := replay.Resolve(ctx, store, replay.Until{})
 	if err != nil {
-		return refundResult{}, err
+		return RefundResult{}, err
 	}
 	j, err := replay.JobAt(ctx, store, job, m)
 	if err != nil {
-		return refundResult{}, err
+		return RefundResult{}, err
 	}
-	res := refundResult{Job: job, RefundID: refundID, Deducted: j.Deducted, Refunded: j.Refunded, Repeated: pos == 0}
+	res := RefundResult{Job: job, RefundID: refundID, Deducted: j.Deducted, Refunded: j.Refunded, Repeated: pos == 0}
 	for _, e := range j.History {
 		if r, ok := e.Event.(domain.CreditsRefunded); ok && r.RefundID == refundID {
 			res.EntryID, res.Position = e.EntryID, e.Position
@@ -127,7 +128,7 @@ func refundOutcome(ctx context.Context, store replay.Store, job domain.JobID, re
 		}
 	}
 	if res.EntryID == "" {
-		return refundResult{}, fmt.Errorf("refund %s of job %s is not in the log", refundID, job)
+		return RefundResult{}, fmt.Errorf("refund %s of job %s is not in the log", refundID, job)
 	}
 	return res, nil
 }

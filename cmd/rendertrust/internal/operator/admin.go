@@ -1,7 +1,8 @@
-package main
+package operator
 
 import (
 	"fmt"
+	"github.com/rendertrust/rendertrust/cmd/rendertrust/internal/server"
 
 	"github.com/spf13/cobra"
 
@@ -16,13 +17,13 @@ func newAdminCommand() *cobra.Command {
 }
 
 func newCreateUserCommand() *cobra.Command {
-	m := NewMain()
+	m := server.NewMain()
 	var email, name, password string
 	var isAdmin bool
 	cmd := &cobra.Command{
 		Use:   "create-user --email E --password P [--admin]",
 		Short: "Create a user (an operator with --admin)",
-		RunE: withStores(m, func(cmd *cobra.Command, _ []string) error {
+		RunE: server.WithStores(m, func(cmd *cobra.Command, _ []string) error {
 			role := identity.RoleCreator
 			if isAdmin {
 				role = identity.RoleAdmin
@@ -38,7 +39,7 @@ func newCreateUserCommand() *cobra.Command {
 			return nil
 		}),
 	}
-	m.Config.bindStoreFlags(cmd.Flags())
+	m.Config.BindStoreFlags(cmd.Flags())
 	cmd.Flags().StringVar(&email, "email", "", "the user's email")
 	cmd.Flags().StringVar(&name, "name", "", "the user's name (default: the email)")
 	cmd.Flags().StringVar(&password, "password", "", "the user's password (at least 8 characters)")

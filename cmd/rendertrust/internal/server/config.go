@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"fmt"
@@ -70,8 +70,8 @@ type Config struct {
 	NoReactor     bool // RENDERTRUST_NO_REACTOR: another process settles and dispatches
 }
 
-// envNames maps each flag to its environment variable.
-var envNames = map[string]string{
+// EnvNames maps each flag to its environment variable.
+var EnvNames = map[string]string{
 	"addr":                  "RENDERTRUST_ADDR",
 	"data-dir":              "RENDERTRUST_DATA_DIR",
 	"dev":                   "RENDERTRUST_DEV",
@@ -111,17 +111,17 @@ var envNames = map[string]string{
 	"no-reactor":            "RENDERTRUST_NO_REACTOR",
 }
 
-// bindStoreFlags binds the flags every command that opens the stores takes.
-func (c *Config) bindStoreFlags(fs *pflag.FlagSet) {
+// BindStoreFlags binds the flags every command that opens the stores takes.
+func (c *Config) BindStoreFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory for the embedded databases, keys, results and chain")
 	fs.StringVar(&c.DatabaseURL, "database-url", "", "PostgreSQL connection string (default: embedded SQLite in the data dir)")
 	fs.StringVar(&c.EventStoreURL, "eventstore-url", "", "EventStoreDB connection string (esdb://…) for the events; needs --database-url for the rest")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 }
 
-// bindServeFlags binds the server's flags.
-func (c *Config) bindServeFlags(fs *pflag.FlagSet) {
-	c.bindStoreFlags(fs)
+// BindServeFlags binds the server's flags.
+func (c *Config) BindServeFlags(fs *pflag.FlagSet) {
+	c.BindStoreFlags(fs)
 	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "address to serve the API on")
 	fs.BoolVar(&c.Dev, "dev", false, "development mode: dev payments (no charge), a local node")
 	fs.StringVar(&c.JWTKeyFile, "jwt-key-file", "", "Ed25519 private key (PKCS #8 PEM) signing access tokens (default: <data-dir>/jwt.key, created if missing)")
@@ -157,11 +157,11 @@ func (c *Config) bindServeFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&c.NoReactor, "no-reactor", false, "do not run the settlement reactor and dispatcher in this process")
 }
 
-// applyEnv fills every flag not set on the command line from its environment variable.
-func applyEnv(fs *pflag.FlagSet) error {
+// ApplyEnv fills every flag not set on the command line from its environment variable.
+func ApplyEnv(fs *pflag.FlagSet) error {
 	var err error
 	fs.VisitAll(func(f *pflag.Flag) {
-		name, ok := envNames[f.Name]
+		name, ok := EnvNames[f.Name]
 		if !ok || f.Changed || err != nil {
 			return
 		}
@@ -174,13 +174,16 @@ func applyEnv(fs *pflag.FlagSet) error {
 	return err
 }
 
-func (c *Config) path(name string) string { return filepath.Join(c.DataDir, name) }
+// DataPath returns the path of name in the data dir.
+func (c *Config) DataPath(name string) string { return filepath.Join(c.DataDir, name) }
 
-func (c *Config) jwtKeyPath() string {
+// JWTKeyPath returns the path of the key access tokens are signed with:
+// --jwt-key-file, or jwt.key in the data dir.
+func (c *Config) JWTKeyPath() string {
 	if c.JWTKeyFile != "" {
 		return c.JWTKeyFile
 	}
-	return c.path("jwt.key")
+	return c.DataPath("jwt.key")
 }
 
 // trustedProxies parses TrustedProxies: IPs or CIDRs. It fails on an entry
@@ -214,11 +217,11 @@ func splitList(s string) []string {
 	return out
 }
 
-// withStores wraps an operator command's run function: it fills the flags
+// WithStores wraps an operator command's run function: it fills the flags
 // from the environment, opens m's stores, runs f and closes them.
-func withStores(m *Main, f func(cmd *cobra.Command, args []string) error) func(*cobra.Command, []string) error {
+func WithStores(m *Main, f func(cmd *cobra.Command, args []string) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
-		if err := applyEnv(cmd.Flags()); err != nil {
+		if err := ApplyEnv(cmd.Flags()); err != nil {
 			return err
 		}
 		defer m.Close()

@@ -1,7 +1,8 @@
-package main
+package operator
 
 import (
 	"fmt"
+	"github.com/rendertrust/rendertrust/cmd/rendertrust/internal/server"
 
 	"github.com/spf13/cobra"
 
@@ -12,13 +13,13 @@ import (
 // newRetireNodeCommand retires a node against the configured store: its
 // credential is refused at once; the server retries its jobs elsewhere.
 func newRetireNodeCommand() *cobra.Command {
-	m := NewMain()
+	m := server.NewMain()
 	var reason string
 	cmd := &cobra.Command{
 		Use:   "retire-node NODE_ID --reason R",
 		Short: "Retire a node: its credential is refused, its jobs are retried on other nodes",
 		Args:  cobra.ExactArgs(1),
-		RunE: withStores(m, func(cmd *cobra.Command, args []string) error {
+		RunE: server.WithStores(m, func(cmd *cobra.Command, args []string) error {
 			pos, err := m.Identity.RetireNode(cmd.Context(), commands.Actor{ID: "admin:cli"}, domain.NodeID(args[0]), reason)
 			if err != nil {
 				return err
@@ -27,7 +28,7 @@ func newRetireNodeCommand() *cobra.Command {
 			return nil
 		}),
 	}
-	m.Config.bindStoreFlags(cmd.Flags())
+	m.Config.BindStoreFlags(cmd.Flags())
 	cmd.Flags().StringVar(&reason, "reason", "", "why the node is retired")
 	cmd.MarkFlagRequired("reason")
 	return cmd
@@ -36,12 +37,12 @@ func newRetireNodeCommand() *cobra.Command {
 // newRotateNodeCredentialCommand gives a node a new credential and prints
 // it; the old one is refused from now on.
 func newRotateNodeCredentialCommand() *cobra.Command {
-	m := NewMain()
+	m := server.NewMain()
 	cmd := &cobra.Command{
 		Use:   "rotate-node-credential NODE_ID",
 		Short: "Give a node a new credential (printed once); the old one is refused from now on",
 		Args:  cobra.ExactArgs(1),
-		RunE: withStores(m, func(cmd *cobra.Command, args []string) error {
+		RunE: server.WithStores(m, func(cmd *cobra.Command, args []string) error {
 			cred, err := m.Identity.RotateNodeCredential(cmd.Context(), domain.NodeID(args[0]))
 			if err != nil {
 				return err
@@ -50,6 +51,6 @@ func newRotateNodeCredentialCommand() *cobra.Command {
 			return nil
 		}),
 	}
-	m.Config.bindStoreFlags(cmd.Flags())
+	m.Config.BindStoreFlags(cmd.Flags())
 	return cmd
 }

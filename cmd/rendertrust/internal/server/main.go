@@ -1,4 +1,10 @@
-package main
+// Package server is the wiring of the rendertrust binary: Main owns the
+// configuration (Config: flags and their environment variables), the stores,
+// the write side, the dispatcher, identity, the projections, the reactor, the
+// anchoring and the HTTP server; Run starts them and Close stops them in
+// reverse order. The operator tools open the stores through it
+// (WithStores); nothing below cmd reads the environment.
+package server
 
 import (
 	"context"
@@ -21,12 +27,14 @@ import (
 
 	"github.com/rendertrust/rendertrust/blobstore"
 	"github.com/rendertrust/rendertrust/commands"
+	"github.com/rendertrust/rendertrust/dispatch"
 	"github.com/rendertrust/rendertrust/eventstore"
 	"github.com/rendertrust/rendertrust/eventstore/esdb"
 	"github.com/rendertrust/rendertrust/eventstore/postgres"
 	"github.com/rendertrust/rendertrust/eventstore/sqlite"
 	"github.com/rendertrust/rendertrust/frontend"
 	rthttp "github.com/rendertrust/rendertrust/http"
+	"github.com/rendertrust/rendertrust/idempotency"
 	"github.com/rendertrust/rendertrust/identity"
 	"github.com/rendertrust/rendertrust/internal/sqldb"
 	"github.com/rendertrust/rendertrust/payments"
@@ -39,15 +47,16 @@ type Main struct {
 	Config Config
 	Logger *slog.Logger
 
-	Store    eventstore.Store
-	DB       *sqldb.DB
-	Commands *commands.Service
-	Identity *identity.Service
-	Runner   *projections.Runner
-	Reader   *projections.Reader
-	Reactor  *commands.Reactor
-	HTTP     *rthttp.Server
-	Anchor   *anchoring // nil without a chain
+	Store      eventstore.Store
+	DB         *sqldb.DB
+	Dispatcher *dispatch.Dispatcher
+	Commands   *commands.Service
+	Identity   *identity.Service
+	Runner     *projections.Runner
+	Reader     *projections.Reader
+	Reactor    *commands.Reactor
+	HTTP       *rthttp.Server
+	Anchor     *anchoring // nil without a chain
 
 	listener net.Listener
 	metrics  *http.Server // on Config.MetricsAddr; nil when /metrics is on the API
@@ -66,15 +75,18 @@ func NewMain() *Main {
 // identity.
 // Commands that only need the stores (admin, projections) stop here.
 func (m *Main) Open(ctx context.Context) error {
-	m.Logger = newLogger(m.Config.LogLevel)
+	m.Logger = NewLogger(m.Config.LogLevel)
 	if err := os.MkdirAll(m.Config.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
 	var err error
-	if m.Store, m.DB, err = m.openStores(ctx); err != nil {
+	if m.Store, m.DB, err = m.OpenStores(ctx); err != nil {
 		return err
 	}
-	m.Commands, err = commands.New(ctx, commands.Config{Store: m.Store, DB: m.DB, Log: m.Logger, NodeLostAfter: m.Config.NodeLostAfter})
+	// The dispatcher watches the write side's appends: it sees each
+	// command's effect before the command answers.
+	m.Dispatcher = dispatch.New(time.Now, m.Config.NodeLostAfter, m.Logger)
+	m.Commands, err = commands.New(ctx, commands.Config{Store: m.Dispatcher.Watch(m.Store), DB: m.DB, Dispatcher: m.Dispatcher, Log: m.Logger})
 	if err != nil {
 		return err
 	}
@@ -86,7 +98,9 @@ func (m *Main) Open(ctx context.Context) error {
 	return ownerOnly(m.Config.DataDir)
 }
 
-func (m *Main) openStores(ctx context.Context) (eventstore.Store, *sqldb.DB, error) {
+// OpenStores opens the event store (SQLite in the data dir, PostgreSQL or
+// EventStoreDB by URL) and the state database, as configured.
+func (m *Main) OpenStores(ctx context.Context) (eventstore.Store, *sqldb.DB, error) {
 	if m.Config.EventStoreURL != "" {
 		return m.openEventStoreDB(ctx)
 	}
@@ -102,11 +116,11 @@ func (m *Main) openStores(ctx context.Context) (eventstore.Store, *sqldb.DB, err
 		}
 		return store, db, nil
 	}
-	store, err := sqlite.Open(ctx, m.Config.path("events.db"))
+	store, err := sqlite.Open(ctx, m.Config.DataPath("events.db"))
 	if err != nil {
 		return nil, nil, err
 	}
-	db, err := sqldb.OpenSQLite(m.Config.path("state.db"))
+	db, err := sqldb.OpenSQLite(m.Config.DataPath("state.db"))
 	if err != nil {
 		store.Close()
 		return nil, nil, err
@@ -161,7 +175,7 @@ func ownerOnly(dir string) error {
 // listening (Addr says where). Workers run until Close.
 func (m *Main) Run(ctx context.Context) error {
 	if m.Config.Pprof && m.Config.MetricsAddr == "" {
-		return errPprofWithoutMetricsAddr
+		return ErrPprofWithoutMetricsAddr
 	}
 	if err := m.Open(ctx); err != nil {
 		return err
@@ -205,9 +219,9 @@ const (
 	profileBlockRate     = 10_000
 )
 
-// errPprofWithoutMetricsAddr: the profiles are never served on the public
+// ErrPprofWithoutMetricsAddr: the profiles are never served on the public
 // API address.
-var errPprofWithoutMetricsAddr = errors.New("--pprof needs --metrics-addr: the profiles are never served on the API's address")
+var ErrPprofWithoutMetricsAddr = errors.New("--pprof needs --metrics-addr: the profiles are never served on the API's address")
 
 // serveMetrics serves /metrics (and, with --pprof, /debug/pprof/) on
 // Config.MetricsAddr when it is set.
@@ -288,7 +302,7 @@ func (m *Main) goWorker(f func() error) {
 }
 
 func (m *Main) newHTTP(reg *prometheus.Registry) (*rthttp.Server, error) {
-	key, err := rthttp.LoadOrCreateKey(m.Config.jwtKeyPath(), m.Config.JWTKeyFile == "")
+	key, err := rthttp.LoadOrCreateKey(m.Config.JWTKeyPath(), m.Config.JWTKeyFile == "")
 	if err != nil {
 		return nil, err
 	}
@@ -310,6 +324,10 @@ func (m *Main) newHTTP(reg *prometheus.Registry) (*rthttp.Server, error) {
 			return nil, fmt.Errorf("--access-token-ttl: %w", err)
 		}
 	}
+	answers, err := idempotency.New(context.Background(), m.DB, nil)
+	if err != nil {
+		return nil, err
+	}
 	var led rthttp.Ledger
 	if m.Anchor != nil {
 		led = m.Anchor.service
@@ -321,8 +339,8 @@ func (m *Main) newHTTP(reg *prometheus.Registry) (*rthttp.Server, error) {
 	return rthttp.New(rthttp.Config{
 		TrustedProxies: proxies, MetricsElsewhere: m.Config.MetricsAddr != "",
 		Ledger: led,
-		Jobs:   m.Commands, Credits: m.Commands, Users: m.Identity, Nodes: m.Identity, Assignments: m.Commands.Registry(),
-		Answers: m.Commands.NewAnswerCache(), Reader: m.Reader, Runner: m.Runner, Tokens: tokens,
+		Jobs:   m.Commands, Credits: m.Commands, Users: m.Identity, Nodes: m.Identity, Assignments: m.Dispatcher.Registry(),
+		Answers: answers, Reader: m.Reader, Runner: m.Runner, Tokens: tokens,
 		Results: results, Checkout: provider, StripeWebhook: stripeWebhook, Registerer: reg, Gatherer: reg, Log: m.Logger,
 		CORSOrigins: splitList(m.Config.CORSOrigins), PublicURL: m.Config.PublicURL, Head: m.Store.Head,
 		Ready: func(ctx context.Context) error { _, err := m.Store.Head(ctx); return err },
@@ -342,7 +360,7 @@ func (m *Main) openResults(ctx context.Context) (rthttp.Results, error) {
 
 // openBlobs opens the local result store; its link-signing key lives beside it.
 func (m *Main) openBlobs() (*blobstore.Local, error) {
-	keyPath := m.Config.path("results.key")
+	keyPath := m.Config.DataPath("results.key")
 	key, err := os.ReadFile(keyPath)
 	if errors.Is(err, os.ErrNotExist) {
 		key = make([]byte, 32)
@@ -352,7 +370,7 @@ func (m *Main) openBlobs() (*blobstore.Local, error) {
 	if err != nil {
 		return nil, fmt.Errorf("results signing key: %w", err)
 	}
-	return blobstore.OpenLocal(m.Config.path("results"), key)
+	return blobstore.OpenLocal(m.Config.DataPath("results"), key)
 }
 
 // openPayments returns Stripe when keys are configured, the dev provider
@@ -414,7 +432,9 @@ func (m *Main) Close() error {
 	return errors.Join(errs...)
 }
 
-func newLogger(level string) *slog.Logger {
+// NewLogger returns the text logger to stderr of level (debug, info, warn
+// or error; anything else is info).
+func NewLogger(level string) *slog.Logger {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(strings.ToLower(level))); err != nil {
 		l = slog.LevelInfo

@@ -1,4 +1,15 @@
-package commands
+// Package idempotency keeps the first answer the API gave to each
+// Idempotency-Key, in the idempotency_keys table of the write side's state
+// database, so a retried request is answered as the first one was
+// (http.AnswerCache is the interface the API declares for it).
+//
+// The cache does not make commands exactly-once: they are already, because
+// a command derives the ids of what it creates from the key
+// (commands.Actor). It makes a retry see the first answer, and the same key
+// sent with another request a conflict. Where idempotency lives: ids from
+// keys in commands, the middleware that claims and keeps answers in http,
+// the stored answers here.
+package idempotency
 
 import (
 	"context"
@@ -6,38 +17,29 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/google/uuid"
-
+	"github.com/rendertrust/rendertrust/commands"
 	"github.com/rendertrust/rendertrust/domain"
-	"github.com/rendertrust/rendertrust/eventstore"
 	"github.com/rendertrust/rendertrust/internal/sqldb"
 )
 
-// DeriveID returns an id derived from a command's scope and idempotency key,
-// so a retried command creates the same job (and its events the same ids).
-func DeriveID(kind, scope, key string) string { return eventstore.DeriveEventID(kind, scope, key) }
-
-// newID returns the id of what a command creates: derived from the actor's
-// idempotency key, so a retried request creates the same thing (never a
-// second one), or a fresh UUIDv7 when there is no key.
-func (a Actor) newID(kind, scope string) string {
-	if a.IdempotencyKey == "" {
-		return uuid.Must(uuid.NewV7()).String()
-	}
-	return DeriveID(kind, scope, a.IdempotencyKey)
-}
-
-// AnswerCache keeps the first answer given to each idempotency key, in the
-// idempotency_keys table: the HTTP API replays it to a retried request.
-// Commands do not need it to be exactly-once (they derive their ids from the
-// key); it makes a retry see the first answer.
+// AnswerCache keeps the first answer given to each idempotency key.
 type AnswerCache struct {
 	db  *sqldb.DB
 	now func() time.Time
 }
 
-// NewAnswerCache returns the answer cache of the service's database.
-func (s *Service) NewAnswerCache() *AnswerCache { return &AnswerCache{db: s.db, now: s.now} }
+// New returns the answer cache of db, the write side's state database,
+// creating its table if needed (commands.Migrate: the state database has
+// one migration history). A nil now is time.Now.
+func New(ctx context.Context, db *sqldb.DB, now func() time.Time) (*AnswerCache, error) {
+	if err := commands.Migrate(ctx, db); err != nil {
+		return nil, err
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &AnswerCache{db: db, now: now}, nil
+}
 
 // Claim records (scope, key) with requestHash if new, and returns the stored
 // answer (nil while none is stored). It returns domain.ErrIdempotencyConflict

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"context"
@@ -11,9 +11,9 @@ import (
 	"github.com/rendertrust/rendertrust/node"
 )
 
-// localNodeDrainTimeout bounds how long the local node's running jobs may
+// LocalNodeDrainTimeout bounds how long the local node's running jobs may
 // finish at shutdown, while the API still serves their uploads.
-const localNodeDrainTimeout = 10 * time.Second
+const LocalNodeDrainTimeout = 10 * time.Second
 
 // localNode is the running local node agent.
 type localNode struct {
@@ -27,7 +27,7 @@ type localNode struct {
 // generic jobs through the labelled demo executors (node.Demo), so every
 // example of the creator guide completes on a fresh checkout.
 func (m *Main) startLocalNode(ctx context.Context) error {
-	statePath := m.Config.path("node.json")
+	statePath := m.Config.DataPath("node.json")
 	token := ""
 	if _, err := os.Stat(statePath); errors.Is(err, os.ErrNotExist) {
 		t, _, err := m.Identity.IssueEnrollmentToken(ctx, "system:dev")
@@ -44,8 +44,8 @@ func (m *Main) startLocalNode(ctx context.Context) error {
 	}
 	agent, err := node.New(node.Config{Inputs: &node.Fetcher{S3: s3},
 		Server: "http://" + m.Addr(), EnrollToken: token, StatePath: statePath, Name: "local dev node",
-		Executors: node.Demo(), WorkDir: m.Config.path("node-work"), Log: m.Logger.With("component", "local-node"),
-		DrainTimeout: localNodeDrainTimeout,
+		Executors: node.Demo(), WorkDir: m.Config.DataPath("node-work"), Log: m.Logger.With("component", "local-node"),
+		DrainTimeout: LocalNodeDrainTimeout,
 	})
 	if err != nil {
 		return fmt.Errorf("local node: %w", err)
@@ -60,7 +60,7 @@ func (m *Main) startLocalNode(ctx context.Context) error {
 }
 
 // stopLocalNode stops the local node and waits until its running jobs have
-// finished (or, past localNodeDrainTimeout, failed) and been reported:
+// finished (or, past LocalNodeDrainTimeout, failed) and been reported:
 // it must happen while the API still serves, or their results are lost.
 func (m *Main) stopLocalNode() {
 	if m.local == nil {
