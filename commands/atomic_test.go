@@ -124,3 +124,35 @@ func TestSubmitOfTakenJobIDHoldsNothing(t *testing.T) {
 		}
 	})
 }
+
+// failingMulti is a real store whose AppendMulti fails as a broken disk would.
+type failingMulti struct{ eventstore.Store }
+
+var errDiskFailed = errors.New("disk failed")
+
+func (failingMulti) AppendMulti(context.Context, ...eventstore.StreamAppend) ([]eventstore.AppendResult, error) {
+	return nil, errDiskFailed
+}
+
+// TestResumedSubmitReportsStoreFailure: a submission whose hold an earlier
+// attempt already wrote appends only its job; when that append fails, the
+// submission fails with the store's error instead of answering success.
+func TestResumedSubmitReportsStoreFailure(t *testing.T) {
+	real, db := openSQLite(t)
+	store := failingMulti{real} // single-stream appends work
+	e := &env{store: store, db: db, clock: &clock{now: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}}
+	var err error
+	if e.svc, err = commands.New(ctx, commands.Config{Store: store, DB: db, Now: e.clock.Now}); err != nil {
+		t.Fatal(err)
+	}
+	e.mustNode(t, "node-a", 1, false)
+	e.mustGrant(t, "u1", 100)
+	acc, _ := e.svc.Account(ctx, "u1")
+	held, _ := acc.Hold("job-resumed", 10, e.clock.Now()) // the attempt that crashed before its job
+	appendDomain(t, e, domain.AccountStream("u1"), acc.Version(), held...)
+	p, _ := domain.PayloadURI("s3://b/k")
+	_, err = e.svc.SubmitJob(ctx, system, commands.SubmitJob{JobID: "job-resumed", Owner: "u1", Type: domain.JobRender, Payload: p})
+	if !errors.Is(err, errDiskFailed) {
+		t.Fatalf("submit when the append fails: %v, want the store's error", err)
+	}
+}

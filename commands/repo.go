@@ -303,9 +303,9 @@ func (r *repo[A]) decideAll(ctx context.Context, stream string, a A, batch []*co
 		for _, e := range events {
 			a.Apply(e)
 		}
-		if len(events) > 0 {
-			parts = append(parts, part[A]{cmd: q, offset: len(data), events: events})
-		}
+		// A command with only a joint part has a part without events: it
+		// shares the append's outcome, and its result stays zero.
+		parts = append(parts, part[A]{cmd: q, offset: len(data), events: events})
 		if j != nil {
 			jointStreams[j.part.Stream] = true
 			joints = append(joints, j)
@@ -319,6 +319,9 @@ func (r *repo[A]) decideAll(ctx context.Context, stream string, a A, batch []*co
 // record answers each part with its share of the append.
 func (r *repo[A]) record(version uint64, res eventstore.AppendResult, parts []part[A]) {
 	for _, p := range parts {
+		if len(p.events) == 0 {
+			continue
+		}
 		first := res.FirstPosition + uint64(p.offset)
 		p.cmd.res = eventstore.AppendResult{
 			FirstPosition: first,

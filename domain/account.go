@@ -80,7 +80,8 @@ type Account struct {
 	sessions  map[string]string   // checkout session id → purchase id
 	grants    map[string]grantRecord
 	refunds   map[string]refundRecord
-	holds     map[JobID]JobHold
+	// holds has a record per job ever held: copies share it (see cowMap).
+	holds cowMap[JobID, JobHold]
 }
 
 // NewAccount returns the empty account of user, at version 0.
@@ -91,7 +92,6 @@ func NewAccount(user UserID) *Account {
 		sessions:  map[string]string{},
 		grants:    map[string]grantRecord{},
 		refunds:   map[string]refundRecord{},
-		holds:     map[JobID]JobHold{},
 	}
 }
 
@@ -102,7 +102,7 @@ func (a *Account) Snapshot() *Account {
 	c.sessions = maps.Clone(a.sessions)
 	c.grants = maps.Clone(a.grants)
 	c.refunds = maps.Clone(a.refunds)
-	c.holds = maps.Clone(a.holds)
+	c.holds = a.holds.clone()
 	return &c
 }
 
@@ -138,6 +138,5 @@ func (a *Account) Deducted() Credits { return a.deducted }
 
 // JobHold returns the money record of job, and false if job never had a hold.
 func (a *Account) JobHold(job JobID) (JobHold, bool) {
-	h, ok := a.holds[job]
-	return h, ok
+	return a.holds.get(job)
 }

@@ -22,7 +22,7 @@ func (a *Account) Apply(e Event) {
 		a.grants[e.GrantID] = grantRecord{Amount: e.Amount, Reason: e.Reason}
 	case CreditsHeld:
 		a.held += e.Amount
-		a.holds[e.JobID] = JobHold{Amount: e.Amount, State: HoldStateOpen}
+		a.holds.set(e.JobID, JobHold{Amount: e.Amount, State: HoldStateOpen})
 	case CreditsDeducted:
 		a.held -= e.Amount
 		a.deducted += e.Amount
@@ -32,9 +32,9 @@ func (a *Account) Apply(e Event) {
 		a.setHoldState(e.JobID, HoldStateReleased)
 	case CreditsRefunded:
 		a.refunded += e.Amount
-		h := a.holds[e.JobID]
+		h, _ := a.holds.get(e.JobID)
 		h.Refunded += e.Amount
-		a.holds[e.JobID] = h
+		a.holds.set(e.JobID, h)
 		a.refunds[e.RefundID] = refundRecord{Job: e.JobID, Amount: e.Amount, Reason: e.Reason}
 	default:
 		unknownEvent("account", e)
@@ -44,7 +44,7 @@ func (a *Account) Apply(e Event) {
 
 // setHoldState moves job's hold to state.
 func (a *Account) setHoldState(job JobID, state HoldState) {
-	h := a.holds[job]
+	h, _ := a.holds.get(job)
 	h.State = state
-	a.holds[job] = h
+	a.holds.set(job, h)
 }

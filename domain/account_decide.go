@@ -126,7 +126,7 @@ func (a *Account) Hold(job JobID, cost Credits, now time.Time) ([]Event, error) 
 	if cost < 0 || cost > creditsMax {
 		return nil, fmt.Errorf("%w: hold of %d", ErrInvalidAmount, cost)
 	}
-	if h, ok := a.holds[job]; ok {
+	if h, ok := a.holds.get(job); ok {
 		return nil, fmt.Errorf("%w: job %s hold is %s", ErrHoldExists, job, h.State)
 	}
 	if avail := a.Available(); cost > avail {
@@ -184,7 +184,7 @@ func (a *Account) Release(job JobID, reason string, now time.Time) ([]Event, err
 // openHold returns job's hold if it is open, else ErrAlreadyDeducted or
 // ErrNoOpenHold.
 func (a *Account) openHold(job JobID) (JobHold, error) {
-	h, ok := a.holds[job]
+	h, ok := a.holds.get(job)
 	switch {
 	case !ok:
 		return JobHold{}, fmt.Errorf("%w: job %s has no hold", ErrNoOpenHold, truncate(string(job), 40))
@@ -234,7 +234,7 @@ func (a *Account) RefundRest(job JobID, refundID, reason string, now time.Time) 
 		return a.Refund(job, prev.Amount, refundID, reason, now)
 	}
 	var rest Credits
-	if h, ok := a.holds[job]; ok {
+	if h, ok := a.holds.get(job); ok {
 		rest = h.Deducted() - h.Refunded
 	}
 	return a.Refund(job, rest, refundID, reason, now)
@@ -251,7 +251,7 @@ func (a *Account) checkRefund(job JobID, amount Credits, refundID, reason string
 	if amount <= 0 || amount > creditsMax {
 		return fmt.Errorf("%w: refund of %d", ErrInvalidAmount, amount)
 	}
-	h, ok := a.holds[job]
+	h, ok := a.holds.get(job)
 	if !ok || h.State != HoldStateDeducted {
 		return fmt.Errorf("%w: job %s", ErrNotDeducted, truncate(string(job), 40))
 	}
