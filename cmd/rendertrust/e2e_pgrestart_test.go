@@ -18,12 +18,13 @@ import (
 
 // The PostgreSQL restart test's sizes and bounds.
 const (
-	pgRestartLoaders      = 4                // goroutines submitting all along
-	pgRestartAcksBefore   = 20               // acknowledged submissions before PostgreSQL stops
-	pgRestartAnswersDown  = 20               // answers seen while it is down
-	pgRestartAcksAfter    = 20               // acknowledged submissions after it is back
-	pgRestartRequestBound = 15 * time.Second // no request may take longer, even while the database is down
-	pgRestartPhaseBound   = 90 * time.Second // for each phase to see what it waits for
+	pgRestartLoaders      = 4                     // goroutines submitting all along
+	pgRestartAcksBefore   = 20                    // acknowledged submissions before PostgreSQL stops
+	pgRestartAnswersDown  = 20                    // answers seen while it is down
+	pgRestartAcksAfter    = 20                    // acknowledged submissions after it is back
+	pgRestartRequestBound = 15 * time.Second      // no request may take longer, even while the database is down
+	pgRestartPhaseBound   = 90 * time.Second      // for each phase to see what it waits for
+	pgRestartBackoff      = 10 * time.Millisecond // a loader's pause after a 503
 )
 
 // The phases of the restart test, by when a request started.
@@ -159,15 +160,18 @@ func (l *pgLoad) run() {
 				if l.t.Failed() {
 					return
 				}
-				l.submitOnce()
+				if l.submitOnce() == http.StatusServiceUnavailable {
+					time.Sleep(pgRestartBackoff) // as a client backs off on 503
+				}
 			}
 		}()
 	}
 }
 
 // submitOnce submits one job (echo, or a charged cpu_benchmark) and files
-// its answer under the phase its request started in.
-func (l *pgLoad) submitOnce() {
+// its answer under the phase its request started in; it returns the
+// answer's status (0 without one).
+func (l *pgLoad) submitOnce() int {
 	l.mu.Lock()
 	phase := l.phase
 	l.mu.Unlock()
@@ -184,20 +188,20 @@ func (l *pgLoad) submitOnce() {
 	defer l.mu.Unlock()
 	defer l.signal()
 	var apiErr *client.APIError
+	status := 0
 	switch {
 	case err == nil:
+		status = http.StatusCreated
 		l.r.ack(s.JobID)
 		l.acks[phase]++
 	case errors.As(err, &apiErr):
+		status = apiErr.Status
 		if apiErr.Status == http.StatusInternalServerError {
 			l.t.Errorf("phase %d: a submission answered 500: %v", phase, err)
 		}
 		if phase == pgDown {
 			l.downCodes[statusCode(apiErr)]++
 			l.downSeen++
-			if apiErr.Status == http.StatusServiceUnavailable {
-				time.Sleep(10 * time.Millisecond) // a client backs off on 503; the machine is busy enough
-			}
 		}
 	default:
 		l.t.Errorf("phase %d: a submission failed after %v without an answer: %v", phase, took.Round(time.Millisecond), err)
@@ -205,6 +209,7 @@ func (l *pgLoad) submitOnce() {
 	if took > pgRestartRequestBound {
 		l.t.Errorf("phase %d: a submission took %v", phase, took)
 	}
+	return status
 }
 
 // statusCode names an error answer by its status and stable code.
