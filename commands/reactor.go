@@ -19,6 +19,10 @@ const (
 	// sweepInterval is how often timeouts, orphaned holds and waiting jobs
 	// are looked at, besides whenever the log moves.
 	sweepInterval = time.Second
+	// readRetryMin and readRetryMax bound the wait before the reactor
+	// reads the log again after a failed read (the database away).
+	readRetryMin = 50 * time.Millisecond
+	readRetryMax = 5 * time.Second
 	// OrphanHoldGrace is how long a hold may wait for its job to appear
 	// before the reactor releases it.
 	OrphanHoldGrace = time.Minute
@@ -66,7 +70,8 @@ func NewReactor(s *Service, grace time.Duration) *Reactor {
 
 // Run follows the log until ctx ends. It first replays the whole log into
 // the dispatcher's registry (doing effects only past its checkpoint), then
-// follows live appends. It returns ctx's error, or the first error it could
+// follows live appends. Failed reads and effects (the database away) are
+// retried with backoff. It returns ctx's error, or the first error it could
 // not retry (a corrupt log).
 func (r *Reactor) Run(ctx context.Context) error {
 	from, err := r.loadCheckpoint(ctx)
@@ -78,13 +83,30 @@ func (r *Reactor) Run(ctx context.Context) error {
 	errs := make(chan error, 1)
 	go func() {
 		sub := r.s.store.Subscribe(ctx, 1)
+		backoff := readRetryMin
 		for {
 			b, err := sub.Next()
+			if err != nil && ctx.Err() == nil && !errors.Is(err, eventstore.ErrCorrupt) {
+				// The database went away for a while: the subscription keeps
+				// its position, so reading again loses nothing.
+				r.s.log.Warn("reactor: reading the log failed; retrying", "err", err, "in", backoff)
+				select {
+				case <-time.After(backoff):
+				case <-ctx.Done():
+				}
+				backoff = min(2*backoff, readRetryMax)
+				continue
+			}
 			if err != nil {
 				errs <- err
 				return
 			}
-			batches <- b
+			backoff = readRetryMin
+			select {
+			case batches <- b:
+			case <-ctx.Done():
+				return
+			}
 		}
 	}()
 	tick := time.NewTicker(sweepInterval)
@@ -124,7 +146,7 @@ func (r *Reactor) handle(ctx context.Context, batch []eventstore.RecordedEvent) 
 	last := batch[len(batch)-1].Position
 	r.s.registry.Prune(last)
 	if last > done {
-		if err := r.saveCheckpoint(ctx, last); err != nil {
+		if err := r.retry(ctx, func() error { return r.saveCheckpoint(ctx, last) }); err != nil {
 			return err
 		}
 		r.s.DispatchWaiting(ctx)

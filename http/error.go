@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/rendertrust/rendertrust/domain"
+	"github.com/rendertrust/rendertrust/internal/sqldb"
 )
 
 // Codes beyond the domain's that only the HTTP layer produces.
@@ -34,6 +35,10 @@ var statusOf = map[domain.Code]int{
 	domain.CodeNotAnchored:         http.StatusConflict,
 	domain.CodeUnavailable:         http.StatusServiceUnavailable,
 }
+
+// errDatabaseUnavailable answers a request whose database could not be
+// reached (sqldb.Unavailable): 503, so that clients retry.
+var errDatabaseUnavailable = &domain.Error{Code: domain.CodeUnavailable, Message: "the database is unavailable, try again shortly"}
 
 // ErrorBody is the one JSON shape of every error response.
 type ErrorBody struct {
@@ -64,6 +69,9 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 		return // the client went away; there is no one to answer
 	}
 	code, msg := domain.ErrorCode(err), domain.ErrorMessage(err)
+	if code == domain.CodeInternal && sqldb.Unavailable(err) {
+		code, msg = domain.CodeUnavailable, errDatabaseUnavailable.Message // the client retries; nothing is logged as a failure of ours
+	}
 	var he *echo.HTTPError
 	if errors.As(err, &he) {
 		code, msg = echoCode(he.Code), http.StatusText(he.Code)

@@ -82,8 +82,14 @@ func (s *Server) projected(position uint64) bool {
 	return s.Runner.WaitFor(done, position) == nil
 }
 
+// errReadModelsBehind answers a creator's read when the read models are
+// still behind the creator's own last write after the wait: an answer
+// without it (a 404 for the job just submitted) would be wrong, so the
+// client is told to try again.
+var errReadModelsBehind = &domain.Error{Code: domain.CodeUnavailable, Message: "busy: your last change is not visible yet, try again shortly"}
+
 // readOwnWrites makes a creator's read wait (bounded) until the read models
-// show the creator's own last write.
+// show the creator's own last write, and answers 503 if they still do not.
 func (s *Server) readOwnWrites(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if c.Request().Method != http.MethodGet {
@@ -92,9 +98,10 @@ func (s *Server) readOwnWrites(next echo.HandlerFunc) echo.HandlerFunc {
 		user := userOf(c)
 		if pos := s.writes.mark(user); pos > 0 {
 			s.waitRead(c.Request().Context(), pos)
-			if s.projected(pos) {
-				s.writes.seen(user, pos)
+			if !s.projected(pos) {
+				return errReadModelsBehind
 			}
+			s.writes.seen(user, pos)
 		}
 		return next(c)
 	}

@@ -41,11 +41,33 @@ func (f *fakeRunner) asked() []uint64 {
 	return append([]uint64(nil), f.waited...)
 }
 
-// request runs h behind readOwnWrites as user.
-func (s *Server) requestAs(user domain.UserID, method string, h echo.HandlerFunc) {
+// request runs h behind readOwnWrites as user and returns its error.
+func (s *Server) requestAs(user domain.UserID, method string, h echo.HandlerFunc) error {
 	c := s.echo.NewContext(httptest.NewRequest(method, "/", nil), httptest.NewRecorder())
 	c.Set(ctxUser, user)
-	s.readOwnWrites(h)(c)
+	return s.readOwnWrites(h)(c)
+}
+
+// TestReadOwnWritesBehind: a creator's read while the read models are still
+// behind the creator's own write after the wait answers 503 unavailable
+// without running the handler (which would answer without the write, e.g.
+// 404 for the job just submitted); once they pass it, the read runs.
+func TestReadOwnWritesBehind(t *testing.T) {
+	r := &fakeRunner{applied: 10}
+	s := &Server{Config: Config{Runner: r}, echo: echo.New(), writes: newWriteMarks()}
+	ran := 0
+	read := func(echo.Context) error { ran++; return nil }
+	s.requestAs("alice", http.MethodPost, func(c echo.Context) error { s.wroteForUser(c, 42); return nil })
+	if err := s.requestAs("alice", http.MethodGet, read); domain.ErrorCode(err) != domain.CodeUnavailable || ran != 0 {
+		t.Fatalf("read behind the creator's write: %v (handler ran %d times), want unavailable and no answer from the read models", err, ran)
+	}
+	if err := s.requestAs("bob", http.MethodGet, read); err != nil || ran != 1 {
+		t.Fatalf("another creator's read: %v (ran %d)", err, ran)
+	}
+	r.set(42)
+	if err := s.requestAs("alice", http.MethodGet, read); err != nil || ran != 2 {
+		t.Fatalf("read once the read models passed the write: %v (ran %d)", err, ran)
+	}
 }
 
 // TestReadOwnWrites: 1. a creator's write answers without waiting and

@@ -3,8 +3,11 @@ package bundle_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -86,8 +89,9 @@ func text(r *bundle.Report) string {
 // TestBundle: 1. a job's bundle holds its whole lifecycle and its money —
 // hold, charge and refund — and verifies offline and against the chain;
 // 2. a user's bundle within a window holds exactly the account's entries
-// in it; 3. after any single byte of the file changes, verification fails
-// with a message that names what broke; 4. entries not anchored yet fail
+// in it; 3. after any single byte of the file changes (to each of four
+// values), verification fails with a message that names what broke, the
+// seal's exactly; 4. entries not anchored yet fail
 // the export, or are left out on request.
 func TestBundle(t *testing.T) {
 	f := newFixture(t)
@@ -128,7 +132,11 @@ func TestBundle(t *testing.T) {
 	}
 
 	// 3.
-	t.Run("EveryByteChanged", func(t *testing.T) { flipBytes(t, file) })
+	t.Run("EveryByteChanged", func(t *testing.T) { flipBytes(t, file, flipPositions(file)) })
+	t.Run("EveryByteOfOneEntryChanged", func(t *testing.T) {
+		one := f.export(t, oneEntry(t, f, owner, from))
+		flipBytes(t, one, allPositions(one))
+	})
 	t.Run("RandomBytesChangedOnChain", func(t *testing.T) { flipSample(t, f, file) })
 	t.Run("Resealed", func(t *testing.T) { resealed(t, file) })
 
@@ -163,51 +171,107 @@ func entryType(t *testing.T, entry []byte) string {
 	return env.Type
 }
 
-// flipBytes changes each byte of the file in turn (under the race
-// detector, which makes it ten times slower: every byte of the framing,
-// the first entry and the seal, and a dense random sample of the rest) and
-// verifies the result offline: each must fail with a message, and a change
-// inside an entry must fail that entry's check.
-func flipBytes(t *testing.T, file []byte) {
+// tamperMasks are the changes made to each byte: XORed with each, so every
+// bit of it changes in one of them, and a byte may become a space, a
+// control character or a byte that is not ASCII.
+var tamperMasks = []byte{0x01, 0x20, 0x80, 0xff}
+
+// flipBytes changes each byte of positions (all of file's, or a sample
+// under the race detector: see flipPositions) with every tamperMasks value
+// and verifies the result offline: each must fail; when the file is still
+// framed as a bundle the seal check must fail naming exactly the seal the
+// file says and the SHA-256 of its body, and otherwise the format check
+// must fail; a change inside an entry of a still framed file must fail that
+// entry's check.
+func flipBytes(t *testing.T, file []byte, positions []int) {
 	t.Helper()
 	entries := entryRanges(file)
 	flipped := bytes.Clone(file)
-	positions := flipPositions(file, entries)
 	for _, i := range positions {
-		flipped[i] ^= 0x01
-		r := verifyOffline(t, flipped)
-		flipped[i] = file[i]
-		if r.Verified {
-			t.Fatalf("byte %d (%q→%q) changed and the bundle still verifies", i, file[i], file[i]^1)
-		}
-		failed := failedChecks(r)
-		if len(failed) == 0 || failed[0].Detail == "" {
-			t.Fatalf("byte %d changed: no failed check says why:\n%s", i, text(r))
-		}
-		if k, ok := entries.at(i); ok && !failedNamed(failed, "entry "+strconv.Itoa(k+1)+"/") {
-			t.Fatalf("byte %d of entry %d changed, and its check did not fail:\n%s", i, k+1, text(r))
+		for _, mask := range tamperMasks {
+			flipped[i] ^= mask
+			r := verifyOffline(t, flipped)
+			if why := tamperMissed(flipped, r, entries, i); why != "" {
+				t.Fatalf("byte %d (%q→%q) changed: %s\n%s", i, file[i], flipped[i], why, text(r))
+			}
+			flipped[i] = file[i]
 		}
 	}
-	t.Logf("all %d single-byte changes (of %d bytes) fail verification", len(positions), len(file))
+	t.Logf("all %d changes of %d bytes (of %d; each XOR %x) fail verification, the seal's compared exactly", len(positions)*len(tamperMasks), len(positions), len(file), tamperMasks)
 }
 
-// raceSampleBytes is how many random positions flipBytes changes under
-// the race detector, besides the framing and the first entry.
-const raceSampleBytes = 1500
-
-func flipPositions(file []byte, entries ranges) []int {
-	if !raceEnabled {
-		out := make([]int, len(file))
-		for i := range out {
-			out[i] = i
+// tamperMissed says what r, the report of the changed file, misses ("" if
+// nothing): the file's byte i changed; entries are the original's ranges.
+func tamperMissed(file []byte, r *bundle.Report, entries ranges, i int) string {
+	if r.Verified {
+		return "the bundle still verifies"
+	}
+	failed := failedChecks(r)
+	if len(failed) == 0 || failed[0].Detail == "" {
+		return "no failed check says why"
+	}
+	sealCheck, hasSeal := checkNamed(r, "seal")
+	named, body, framed := framing(file)
+	if !framed {
+		if format, _ := checkNamed(r, "format"); format.Status != bundle.StatusFailed || hasSeal {
+			return "the framing is broken, yet the format check did not fail alone"
 		}
-		return out
+		return ""
+	}
+	sum := sha256.Sum256(body)
+	want := fmt.Sprintf("the body hashes to %s, the bundle says %s: the file was changed after export", hex.EncodeToString(sum[:]), named)
+	if !hasSeal || sealCheck.Status != bundle.StatusFailed || sealCheck.Detail != want {
+		return fmt.Sprintf("the seal check is %+v, want FAILED with %q", sealCheck, want)
+	}
+	if k, ok := entries.at(i); ok && !failedNamed(failed, "entry "+strconv.Itoa(k+1)+"/") {
+		return fmt.Sprintf("the change is in entry %d and its check did not fail", k+1)
+	}
+	return ""
+}
+
+// framing splits file as the format lays it out, byte for byte:
+// {"sha256":"<seal>","body":<body>} and a newline, with the seal 64
+// printable characters and the whole valid JSON. framed is false when the
+// file is not laid out so, when verification must fail its format check.
+func framing(file []byte) (seal string, body []byte, framed bool) {
+	const head, mid, tail = `{"sha256":"`, `","body":`, "}\n"
+	const sealLen = 64
+	if len(file) < len(head)+sealLen+len(mid)+len(tail) || !bytes.HasPrefix(file, []byte(head)) ||
+		!bytes.Equal(file[len(head)+sealLen:len(head)+sealLen+len(mid)], []byte(mid)) || !bytes.HasSuffix(file, []byte(tail)) || !json.Valid(file) {
+		return "", nil, false
+	}
+	seal = string(file[len(head) : len(head)+sealLen])
+	for _, c := range []byte(seal) {
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return "", nil, false
+		}
+	}
+	return seal, file[len(head)+sealLen+len(mid) : len(file)-len(tail)], true
+}
+
+func checkNamed(r *bundle.Report, name string) (bundle.Check, bool) {
+	for _, c := range r.Checks {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return bundle.Check{}, false
+}
+
+// raceSampleBytes is how many random positions of a large bundle
+// flipPositions changes under the race detector (which makes verification
+// ten times slower), besides its framing and seal.
+const raceSampleBytes = 100
+
+// flipPositions returns every position of file, or under the race detector
+// those of the framing and the seal and a random sample of the rest; the
+// small bundle's test changes all of its bytes even then.
+func flipPositions(file []byte) []int {
+	if !raceEnabled {
+		return allPositions(file)
 	}
 	var out []int
-	for i := range 200 { // the framing and the seal
-		out = append(out, i)
-	}
-	for i := entries[0][0]; i < entries[0][1]; i++ {
+	for i := range 100 { // the framing and the seal
 		out = append(out, i)
 	}
 	for i := len(file) - 8; i < len(file); i++ {
@@ -363,4 +427,21 @@ func notAnchored(t *testing.T, f *fixture) {
 	if _, err := bundle.Export(ctx, f.in.Store, f.in.Proofs, bundle.Selection{Job: "no-such-job"}, time.Now()); !errors.Is(err, domain.ErrJobNotFound) {
 		t.Errorf("export of an unknown job: %v, want ErrJobNotFound", err)
 	}
+}
+
+// oneEntry selects the single entry of user's account at position.
+func oneEntry(t *testing.T, f *fixture, user domain.UserID, position uint64) bundle.Selection {
+	t.Helper()
+	if accountEntries(t, f, user, position, position) != 1 {
+		t.Fatalf("no entry of account-%s at position %d", user, position)
+	}
+	return bundle.Selection{User: user, From: replay.Until{Position: position}, To: replay.Until{Position: position}}
+}
+
+func allPositions(file []byte) []int {
+	out := make([]int, len(file))
+	for i := range out {
+		out[i] = i
+	}
+	return out
 }

@@ -27,14 +27,31 @@ func signed(t *testing.T, key ed25519.PrivateKey, claims jwt.MapClaims) string {
 
 // TestSecurity: every attack on the API gets the right status and writes
 // nothing to the log.
+//
+// Every setup call must answer as expected; after each refused attack the
+// row count of every table of every database in the data dir (listed from
+// the catalog, so a new table is included) is unchanged. A real enrollment
+// token, used once to enroll a node, is refused when presented again.
 func TestSecurity(t *testing.T) {
-	s := startServer(t, nil)
+	s := startServer(t, func(c *Config) {
+		// No anchor, no lost node during the attacks: nothing writes but them.
+		c.AnchorInterval, c.AnchorEvery, c.NodeLostAfter = time.Hour, 1<<40, time.Hour
+	})
 	victim := s.register(t, "victim@example.com")
-	s.call(t, "POST", "/api/v1/credits/checkout", victim.AccessToken, map[string]string{"package_id": "credits_100"}, nil)
-	node := s.enrollNode(t, s.admin(t), 4)
+	setupStatus(t, "checkout", s.call(t, "POST", "/api/v1/credits/checkout", victim.AccessToken, map[string]string{"package_id": "credits_100"}, nil), 200)
+	adminToken := s.admin(t)
+	node := s.enrollNode(t, adminToken, 4)
 	var job submitted
-	s.call(t, "POST", "/api/v1/jobs/dispatch", victim.AccessToken, map[string]any{"job_type": "render", "payload_ref": "s3://b/k"}, &job)
+	setupStatus(t, "submit", s.call(t, "POST", "/api/v1/jobs/dispatch", victim.AccessToken, map[string]any{"job_type": "render", "payload_ref": "s3://b/k"}, &job), 201)
+	if job.JobID == "" {
+		t.Fatal("setup: the submission answered no job id")
+	}
+	var et struct{ Token string }
+	setupStatus(t, "enrollment token", s.call(t, "POST", "/api/v1/admin/enrollment-tokens", adminToken, nil, &et), 201)
+	enrollment := map[string]any{"token": et.Token, "name": "once", "job_types": []string{"echo"}, "slots": 1}
+	setupStatus(t, "enroll with the real token", s.call(t, "POST", "/api/v1/nodes/enroll", "", enrollment, nil), 201)
 	attacker := s.register(t, "attacker@example.com")
+	tables := settledTables(t, s)
 
 	key, err := rthttp.LoadOrCreateKey(s.m.Config.JWTKeyPath(), false)
 	if err != nil {
@@ -96,7 +113,8 @@ func TestSecurity(t *testing.T) {
 		{"HugeDaysParam", "GET", "/api/v1/credits/usage?days=100000", attacker.AccessToken, nil, 400},
 		{"BadTimeZone", "GET", "/api/v1/credits/usage?tz=Mars/Olympus", attacker.AccessToken, nil, 400},
 		{"UnknownPackage", "POST", "/api/v1/credits/checkout", attacker.AccessToken, map[string]string{"package_id": "credits_1000000"}, 400},
-		{"ReusedEnrollmentToken", "POST", "/api/v1/nodes/enroll", "", map[string]any{"token": "rte_forged", "name": "n", "job_types": []string{"echo"}, "slots": 1}, 401},
+		{"ForgedEnrollmentToken", "POST", "/api/v1/nodes/enroll", "", map[string]any{"token": "rte_forged", "name": "n", "job_types": []string{"echo"}, "slots": 1}, 401},
+		{"ReusedEnrollmentToken", "POST", "/api/v1/nodes/enroll", "", enrollment, 401},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -108,6 +126,10 @@ func TestSecurity(t *testing.T) {
 			if after, _ := s.m.Store.Head(context.Background()); after != before {
 				t.Fatalf("log head %d → %d: a refused request wrote", before, after)
 			}
+			if tc.want == http.StatusUnauthorized && e.Error.Code != "unauthorized" {
+				t.Fatalf("code %q, want unauthorized", e.Error.Code)
+			}
+			tables.unchanged(t)
 		})
 	}
 	t.Run("WrongContentType", func(t *testing.T) {
