@@ -79,7 +79,7 @@ soak:
 # backend (make test runs 20).
 CRASH_ITERATIONS ?= 1000
 crash: build
-	CRASH_ITERATIONS=$(CRASH_ITERATIONS) CRASH_BIN=$(CURDIR)/$(BIN) .ci/with-postgres $(GO) test -count=1 -timeout 0 -v -run '^TestCrashCampaign$$' ./cmd/rendertrust/ | grep -v 'level=INFO'
+	CRASH_ITERATIONS=$(CRASH_ITERATIONS) CRASH_BIN=$(CURDIR)/$(BIN) .ci/with-postgres $(GO) test -count=1 -timeout 0 -v -run '^TestCrashCampaign$$' ./cmd/rendertrust/
 
 # Fuzz targets (package:FuzzName). fuzz-short runs each for FUZZ_SHORT
 # (make test), fuzz for FUZZTIME; seed corpora are in testdata/fuzz/.
