@@ -121,6 +121,9 @@ func (r *Reactor) Run(ctx context.Context) error {
 			r.Sweep(ctx)
 		case err := <-errs:
 			return err
+		case <-ctx.Done():
+			// The reader may stop on ctx without a word on errs.
+			return ctx.Err()
 		}
 	}
 }
