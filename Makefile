@@ -25,7 +25,7 @@ vet:
 
 # The race detector needs cgo; the shipped binary does not.
 test-race:
-	CGO_ENABLED=1 .ci/with-postgres .ci/with-stripe-mock .ci/with-geth $(GO) test -race -count=1 -timeout 15m $(PKGS)
+	CGO_ENABLED=1 .ci/with-postgres .ci/with-stripe-mock .ci/with-geth $(GO) test -race -count=1 -timeout 25m $(PKGS)
 
 # The Python SDK (sdk/python) against the real binary: Debian's pytest,
 # installed by .ci/pytest when missing.
