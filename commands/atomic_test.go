@@ -142,7 +142,7 @@ func TestResumedSubmitReportsStoreFailure(t *testing.T) {
 	store := failingMulti{real} // single-stream appends work
 	e := &env{store: store, db: db, clock: &clock{now: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}}
 	var err error
-	if e.svc, err = commands.New(ctx, commands.Config{Store: store, DB: db, Now: e.clock.Now}); err != nil {
+	if e.svc, err = newService(ctx, store, db, e.clock.Now); err != nil {
 		t.Fatal(err)
 	}
 	e.mustNode(t, "node-a", 1, false)

@@ -338,7 +338,7 @@ func TestWebhookFulfilmentErrors(t *testing.T) {
 	}{
 		{"Credited", nil, http.StatusOK, "", payments.OutcomeCredited},
 		{"StoreFailure", errors.New("database is locked"), http.StatusInternalServerError, domain.CodeInternal, ""},
-		{"Timeout", context.DeadlineExceeded, http.StatusInternalServerError, domain.CodeInternal, ""},
+		{"Timeout", context.DeadlineExceeded, http.StatusServiceUnavailable, domain.CodeUnavailable, ""}, // Stripe retries it
 		{"ErrIdempotencyConflict", domain.ErrIdempotencyConflict, http.StatusOK, "", payments.OutcomeRejected},
 		{"ErrInvalidAmount", domain.ErrInvalidAmount, http.StatusOK, "", payments.OutcomeRejected},
 	}

@@ -113,6 +113,7 @@ func TestPostgresRestartUnderLoad(t *testing.T) {
 	l.mu.Unlock()
 	r.checkServed(1, c)
 	settled(t, r, c)
+	r.kill() // the check opens the dev chain, which the server holds
 	r.checkLog(1)
 	r.checkInstallation(1)
 }

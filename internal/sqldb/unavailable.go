@@ -1,6 +1,7 @@
 package sqldb
 
 import (
+	"context"
 	"database/sql/driver"
 	"errors"
 	"io"
@@ -12,9 +13,10 @@ import (
 
 // Unavailable reports whether err says the database could not be reached
 // or went away (refused or dropped connections, a server shutting down or
-// starting up): a failure of the service, not of the request, which the
-// API answers 503 "unavailable" so that clients retry (a write whose commit
-// was cut may have committed: its Idempotency-Key makes the retry safe).
+// starting up, no answer before the deadline): a failure of the service,
+// not of the request, which the API answers 503 "unavailable" so that
+// clients retry (a write whose commit was cut may have committed: its
+// Idempotency-Key makes the retry safe).
 func Unavailable(err error) bool {
 	if err == nil {
 		return false
@@ -23,7 +25,8 @@ func Unavailable(err error) bool {
 	var pg *pgconn.PgError
 	var netErr net.Error
 	switch {
-	case errors.As(err, &connect), errors.As(err, &netErr),
+	case errors.Is(err, context.DeadlineExceeded), // the database did not answer in time
+		errors.As(err, &connect), errors.As(err, &netErr),
 		errors.Is(err, pgconn.ErrConnClosed), errors.Is(err, driver.ErrBadConn), errors.Is(err, io.ErrUnexpectedEOF):
 		return true
 	case errors.As(err, &pg):

@@ -1,6 +1,7 @@
 package sqldb
 
 import (
+	"context"
 	"database/sql/driver"
 	"errors"
 	"fmt"
@@ -12,7 +13,7 @@ import (
 )
 
 // TestUnavailable: connection failures and a server shutting down or
-// starting are "unavailable"; a refused statement or any other error is not.
+// starting and a deadline passed are "unavailable"; a cancelled request, a refused statement or any other error is not.
 func TestUnavailable(t *testing.T) {
 	cases := []struct {
 		name string
@@ -27,6 +28,8 @@ func TestUnavailable(t *testing.T) {
 		{"Refused", fmt.Errorf("read: %w", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}), true},
 		{"BadConn", fmt.Errorf("rollback: %w", driver.ErrBadConn), true},
 		{"ConnClosed", pgconn.ErrConnClosed, true},
+		{"Deadline", fmt.Errorf("fulfil: %w", context.DeadlineExceeded), true},
+		{"Canceled", fmt.Errorf("fulfil: %w", context.Canceled), false},
 		{"UniqueViolation", &pgconn.PgError{Code: "23505"}, false},
 		{"SerializationFailure", &pgconn.PgError{Code: "40001"}, false},
 		{"Other", errors.New("no such table"), false},
