@@ -88,7 +88,7 @@ func TestPostgresRestartUnderLoad(t *testing.T) {
 	began := time.Now()
 	cluster.Stop()
 	l.setPhase(pgDown)
-	t.Logf("PostgreSQL stopped (fast) in %v after %d acknowledged submissions", time.Since(began).Round(time.Millisecond), l.acks[pgUp])
+	t.Logf("PostgreSQL stopped (fast) in %v after %d acknowledged submissions", time.Since(began).Round(time.Millisecond), l.acked(pgUp))
 	l.await("answers while PostgreSQL is down", func() bool { return l.downSeen >= pgRestartAnswersDown })
 	l.readyzDown()
 
@@ -97,7 +97,7 @@ func TestPostgresRestartUnderLoad(t *testing.T) {
 	cluster.Start()
 	l.setPhase(pgBack)
 	l.await("acknowledged submissions after the restart", func() bool { return l.acks[pgBack] >= pgRestartAcksAfter })
-	t.Logf("PostgreSQL restarted; the server took %d submissions again within %v", l.acks[pgBack], time.Since(began).Round(time.Millisecond))
+	t.Logf("PostgreSQL restarted; the server took %d submissions again within %v", l.acked(pgBack), time.Since(began).Round(time.Millisecond))
 	l.halt()
 
 	l.mu.Lock()
@@ -227,6 +227,14 @@ func (l *pgLoad) setPhase(p int) {
 	l.mu.Lock()
 	l.phase = p
 	l.mu.Unlock()
+}
+
+// acked returns how many submissions were acknowledged in phase so far
+// (the load's clients keep counting).
+func (l *pgLoad) acked(phase int) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.acks[phase]
 }
 
 // await waits until cond (called with l.mu held) holds, at most
