@@ -78,7 +78,7 @@ func (r *Reactor) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r.checkpoint.Store(from)
+	r.reach(from)
 	batches := make(chan []eventstore.RecordedEvent)
 	errs := make(chan error, 1)
 	go func() {
@@ -306,9 +306,16 @@ func (r *Reactor) saveCheckpoint(ctx context.Context, pos uint64) error {
 	if err != nil {
 		return fmt.Errorf("save reactor checkpoint: %w", err)
 	}
+	r.reach(pos)
+	return nil
+}
+
+// reach records that the reactor has handled the log up to pos and wakes
+// WaitFor's callers: the checkpoint Run starts from too, since a caller
+// may be waiting for a position the reactor's previous run already saved.
+func (r *Reactor) reach(pos uint64) {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.checkpoint.Store(pos)
 	r.reached.Broadcast()
-	r.mu.Unlock()
-	return nil
 }

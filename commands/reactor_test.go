@@ -1,9 +1,13 @@
 package commands_test
 
 import (
+	"context"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/rendertrust/rendertrust/commands"
 	"github.com/rendertrust/rendertrust/domain"
 	"github.com/rendertrust/rendertrust/eventstore"
 )
@@ -110,5 +114,78 @@ func (e *env) records(tb testing.TB) []eventstore.RecordedEvent {
 		}
 		out = append(out, page...)
 		from = page[len(page)-1].Position + 1
+	}
+}
+
+// TestReactorWaitForSavedCheckpoint: a caller waiting for a position that a
+// reactor's previous run already handled is answered as soon as the new
+// run has loaded its checkpoint, even when nothing new is ever appended
+// (the soak's quiesce waited a minute for an unrelated sweep effect).
+func TestReactorWaitForSavedCheckpoint(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b)
+		e.mustNode(t, "node-a", 1, false)
+		e.mustGrant(t, "u1", 30)
+		job := e.mustSubmit(t, "u1", domain.JobRender)
+		e.svc.StartJob(ctx, system, "node-a", job.JobID)
+		if _, err := e.svc.CompleteJob(ctx, system, "node-a", job.JobID, sha, 1); err != nil {
+			t.Fatal(err)
+		}
+		first, stop := e.runReactor(t)
+		e.settle(t, first)
+		stop()
+		head := e.head(t)
+
+		r := commands.NewReactor(e.svc, time.Minute)
+		const waiters = 4
+		answered := make(chan error, waiters)
+		wctx, cancel := context.WithTimeout(ctx, reactorWaitBound)
+		defer cancel()
+		for range waiters {
+			go func() { answered <- r.WaitFor(wctx, head) }()
+		}
+		waitBlocked(t, "commands.(*Reactor).WaitFor", waiters)
+		rctx, stopRun := context.WithCancel(ctx)
+		ran := make(chan struct{})
+		go func() { defer close(ran); r.Run(rctx) }()
+		defer func() { stopRun(); <-ran }()
+		for range waiters {
+			if err := <-answered; err != nil {
+				t.Fatalf("WaitFor(%d) with the checkpoint at %d: %v", head, r.Position(), err)
+			}
+		}
+		// WaitFor checks the checkpoint once more when its bound runs
+		// out: an answer that needed the bound came too late.
+		if wctx.Err() != nil {
+			t.Fatalf("WaitFor(%d) answered only when its %v bound ran out", head, reactorWaitBound)
+		}
+	})
+}
+
+// reactorWaitBound bounds a wait that must end at once; reaching it is
+// the failure.
+const reactorWaitBound = 20 * time.Second
+
+// waitBlocked waits until n goroutines are parked in a sync.Cond wait
+// inside fn, so that what the test does next happens while they wait.
+func waitBlocked(t *testing.T, fn string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(reactorWaitBound)
+	buf := make([]byte, 1<<20)
+	for {
+		stacks := string(buf[:runtime.Stack(buf, true)])
+		blocked := 0
+		for _, g := range strings.Split(stacks, "\n\n") {
+			if strings.Contains(g, "[sync.Cond.Wait") && strings.Contains(g, fn) {
+				blocked++
+			}
+		}
+		if blocked >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines waiting in %s, want %d", blocked, fn, n)
+		}
+		runtime.Gosched()
 	}
 }
