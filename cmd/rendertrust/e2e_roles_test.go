@@ -32,6 +32,11 @@ const (
 	rolesNodeSlots = 1
 	// rolesJobs is how many jobs each journey submits.
 	rolesJobs = 4
+	// rolesPollWait is the node's long poll, the longest the server allows;
+	// rolesWakeMax bounds a job's run from submission to completion, well
+	// under it: only a woken poll makes it.
+	rolesPollWait = 30 * time.Second
+	rolesWakeMax  = 15 * time.Second
 )
 
 // rolesWorkers is what /readyz says a process leading every worker role
@@ -163,7 +168,7 @@ func startRolesNode(t *testing.T, server, token string) string {
 	n := &e2eNode{name: "node", state: filepath.Join(dir, "node.json"), logPath: filepath.Join(dir, "node.log")}
 	n.args = []string{"--server", server, "--enroll", token, "--state", n.state, "--name", "node",
 		"--slots", fmt.Sprint(rolesNodeSlots), "--benchmark-rounds", "20000", "--heartbeat-interval", "200ms",
-		"--poll-wait", "5s", "--drain-timeout", "5s", "--work-dir", filepath.Join(dir, "work"), "--log-level", "debug"}
+		"--poll-wait", rolesPollWait.String(), "--drain-timeout", "5s", "--work-dir", filepath.Join(dir, "work"), "--log-level", "debug"}
 	n.start(t)
 	t.Cleanup(func() {
 		if n.cmd.ProcessState == nil {
@@ -254,11 +259,22 @@ func rolesFoldLoad(t *testing.T, rec eventstore.RecordedEvent, holder map[domain
 	}
 }
 
-// rolesJourney: a creator with 100 credits submits rolesJobs cpu_benchmark
-// jobs through api, the node runs them all, and each is charged once.
+// rolesJourney submits rolesJobs cpu_benchmark jobs through c and returns
+// jobs with theirs. The first one goes alone and must complete within
+// rolesWakeMax: the node is then in a long poll of rolesPollWait on the api
+// process, which must be woken when the worker process assigns it the job.
 func rolesJourney(t *testing.T, c *client.Client, keyPrefix string, jobs []string) []string {
 	t.Helper()
-	for i := range rolesJobs {
+	began := time.Now()
+	first := rolesSubmit(t, c, keyPrefix+"-0")
+	e2eJobReaches(t, c, first, client.StatusCompleted)
+	if took := time.Since(began); took > rolesWakeMax {
+		t.Fatalf("job %s took %v to complete; the node's long poll (%v) was not woken", first, took, rolesPollWait)
+	} else {
+		t.Logf("a job submitted to the api process completed on the node %v later", took.Round(time.Millisecond))
+	}
+	jobs = append(jobs, first)
+	for i := 1; i < rolesJobs; i++ {
 		jobs = append(jobs, rolesSubmit(t, c, fmt.Sprintf("%s-%d", keyPrefix, i)))
 	}
 	return jobs
