@@ -170,6 +170,7 @@ func (m *Main) leadAnchoring(ctx context.Context, a *anchoring, writer *ethchain
 		if err != nil {
 			return err
 		}
+		m.roles.set(cluster.RoleAnchor, true)
 		errs := make(chan error, 2)
 		go func() { errs <- log.Run(ctx) }()
 		if writer == nil {

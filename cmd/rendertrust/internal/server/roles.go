@@ -138,11 +138,11 @@ func (m *Main) startCluster(ctx context.Context) error {
 }
 
 // lead campaigns for role in the background, running work while this
-// process leads it.
+// process leads it. The work says when it acts for the role (m.roles.set),
+// for /readyz; the role is reported as not led once the work returns.
 func (m *Main) lead(ctx context.Context, role cluster.Role, work func(context.Context, *cluster.Term) error) {
 	m.goWorker(func() error {
 		m.elector.Lead(ctx, role, func(ctx context.Context, t *cluster.Term) error {
-			m.roles.set(role, true)
 			defer m.roles.set(role, false)
 			return work(ctx, t)
 		})
@@ -168,6 +168,7 @@ func (m *Main) leadProjections(ctx context.Context, t *cluster.Term) error {
 	if err := m.Runner.Start(ctx); err != nil {
 		return err
 	}
+	m.roles.set(cluster.RoleProjections, true)
 	<-ctx.Done()
 	return m.Runner.Stop()
 }
@@ -184,6 +185,7 @@ func (m *Main) fenceProjections(ctx context.Context, tx *sqldb.Tx) error {
 // leadReactor settles under t's fence until ctx ends.
 func (m *Main) leadReactor(ctx context.Context, t *cluster.Term) error {
 	fence := func(ctx context.Context, tx *sqldb.Tx) error { return t.Fence(ctx, tx.Tx) }
+	m.roles.set(cluster.RoleReactor, true)
 	return commands.NewSettler(m.Commands, 0, fence).Run(ctx)
 }
 
@@ -200,6 +202,7 @@ func (m *Main) leadDispatcher(ctx context.Context, _ *cluster.Term) error {
 	}
 	m.Dispatcher.SetLeading(true)
 	defer m.Dispatcher.SetLeading(false)
+	m.roles.set(cluster.RoleDispatcher, true)
 	<-ctx.Done()
 	return nil
 }
