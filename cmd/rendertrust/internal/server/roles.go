@@ -35,7 +35,9 @@ import (
 //     log's transaction: the job aggregate refuses a second dispatch of a
 //     job, but a leader cut off from its lock's connection while its pool
 //     still works may dispatch until it notices (cluster.DefaultPingInterval
-//     plus the ping's timeout, about 3 s).
+//     plus the ping's timeout, about 3 s), and so give a node one job more
+//     than its slots; the node agent runs no more than its slots, and the
+//     extra job waits DISPATCHED until a slot frees or it times out.
 //   - anchor: the contract accepts only strictly larger tree sizes, the
 //     writer's nonce lets one of two transactions through, and the anchor's
 //     record has an id derived from the anchor (anchor.RecordID), so a
