@@ -115,6 +115,9 @@ type Config struct {
 	// lines that /readyz adds after its "ok" (for load balancers and
 	// operators: only processes running the api role take clients).
 	Roles func() string
+	// HealthOnly serves /healthz, /readyz and /metrics alone: a process
+	// that does not run the api role takes no clients.
+	HealthOnly bool
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
 	// the client; with none, the connection's peer is the client (a
 	// client's own X-Forwarded-For is ignored).

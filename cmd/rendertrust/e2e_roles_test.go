@@ -356,10 +356,11 @@ func TestRolesAPIProcessAndWorkers(t *testing.T) {
 }
 
 // TestRolesTakeoverAfterSIGKILL runs a worker process with every role, a
-// standby with the api, projections, reactor and dispatcher roles, and an
+// standby with the projections, reactor and dispatcher roles, and an
 // api-only process, on one PostgreSQL database:
 //
-//  1. the worker leads every worker role, the standby none;
+//  1. the worker leads every worker role, the standby none; the standby,
+//     without the api role, serves health checks but not the API;
 //  2. a creator and a node use the api process; a first round of jobs
 //     completes and is charged once;
 //  3. a second round is submitted and the worker is SIGKILLed at once,
@@ -376,10 +377,15 @@ func TestRolesTakeoverAfterSIGKILL(t *testing.T) {
 	bin := crashBinary(t)
 	worker := startRolesProcess(t, bin, dsn, "worker")
 	worker.awaitLeading(t, rolesWorkers, rolesReadyTimeout)
-	standby := startRolesProcess(t, bin, dsn, "standby", "--roles", "api,projections,reactor,dispatcher")
+	standby := startRolesProcess(t, bin, dsn, "standby", "--roles", "projections,reactor,dispatcher")
 	api := startRolesProcess(t, bin, dsn, "api", "--roles", "api")
 	if got := standby.leading(); got != "" {
 		t.Fatalf("step 1: the standby leads %q while the worker lives", got)
+	}
+	if resp, err := http.Get(standby.base + "/api/v1/ledger/chain"); err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("step 1: a process without the api role answered the API: %v, %v", resp, err)
+	} else {
+		resp.Body.Close()
 	}
 
 	c := e2eCreatorWithCredits(t, api.base)

@@ -380,8 +380,8 @@ func (m *Main) newHTTP(reg *prometheus.Registry) (*rthttp.Server, error) {
 		Results: results, Checkout: provider, StripeWebhook: stripeWebhook, Registerer: reg, Gatherer: reg, Log: m.Logger,
 		CORSOrigins: splitList(m.Config.CORSOrigins), PublicURL: m.Config.PublicURL, Head: m.Store.Head,
 		Ready: func(ctx context.Context) error { _, err := m.Store.Head(ctx); return err },
-		Roles: m.roles.Report,
-		App:   frontend.Handler(), Chain: m.chainInfo(),
+		Roles: m.roles.Report, HealthOnly: !m.roles.roles.Has(cluster.RoleAPI),
+		App: frontend.Handler(), Chain: m.chainInfo(),
 	}), nil
 }
 
