@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -54,7 +55,9 @@ type rolesProcess struct {
 }
 
 // startRolesProcess starts `serve --dev` on dsn with its own data dir (and
-// dev chain) and the extra args, and waits until it answers /readyz.
+// dev chain) and the extra args, and waits until it answers /readyz. Its
+// log's tail is shown when the test fails, or always with ROLES_TEST_LOGS
+// set (to see the leadership changes).
 func startRolesProcess(t *testing.T, bin, dsn, name string, args ...string) *rolesProcess {
 	t.Helper()
 	p := &rolesProcess{name: name, dir: t.TempDir()}
@@ -77,7 +80,7 @@ func startRolesProcess(t *testing.T, bin, dsn, name string, args ...string) *rol
 	go func() { p.cmd.Wait(); close(p.exited) }()
 	t.Cleanup(func() {
 		p.kill()
-		if t.Failed() {
+		if t.Failed() || os.Getenv("ROLES_TEST_LOGS") != "" {
 			b, _ := os.ReadFile(p.logPath)
 			t.Logf("%s log (last 6 kB):\n%s", name, b[max(0, len(b)-6000):])
 		}
@@ -373,41 +376,114 @@ func TestRolesTakeoverAfterSIGKILL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts server and node processes")
 	}
-	dsn := pgtest.NewDatabase(t)
-	bin := crashBinary(t)
-	worker := startRolesProcess(t, bin, dsn, "worker")
-	worker.awaitLeading(t, rolesWorkers, rolesReadyTimeout)
-	standby := startRolesProcess(t, bin, dsn, "standby", "--roles", "projections,reactor,dispatcher")
-	api := startRolesProcess(t, bin, dsn, "api", "--roles", "api")
-	if got := standby.leading(); got != "" {
-		t.Fatalf("step 1: the standby leads %q while the worker lives", got)
-	}
-	if resp, err := http.Get(standby.base + "/api/v1/ledger/chain"); err != nil || resp.StatusCode != http.StatusNotFound {
-		t.Fatalf("step 1: a process without the api role answered the API: %v, %v", resp, err)
-	} else {
-		resp.Body.Close()
-	}
-
-	c := e2eCreatorWithCredits(t, api.base)
-	node := startRolesNode(t, api.base, rolesEnrollmentToken(t, dsn))
-	jobs := rolesJourney(t, c, "first", nil)
-	rolesAllCharged(t, c, node, jobs)
-
-	jobs = rolesJourney(t, c, "second", jobs)
+	r := startRolesCluster(t)
+	r.jobs = rolesJourney(t, r.c, "second", r.jobs)
 	killed := time.Now()
-	worker.kill()
-	standby.awaitLeading(t, rolesStandbyWorkers, rolesReadyTimeout)
+	r.worker.kill()
+	r.standby.awaitLeading(t, rolesStandbyWorkers, rolesReadyTimeout)
 	took := time.Since(killed)
 	t.Logf("takeover: the standby led %s %v after the leader's SIGKILL", rolesStandbyWorkers, took.Round(time.Millisecond))
 	if took > rolesTakeoverMax {
 		t.Errorf("step 4: takeover took %v, want at most %v", took, rolesTakeoverMax)
 	}
+	r.finish(t)
+}
 
-	rolesAllCharged(t, c, node, jobs)
-	api.kill()
-	standby.kill()
-	rolesNoOverAssignment(t, dsn, rolesNodeSlots)
-	rolesCheck(t, bin, dsn, worker.dir)
+// TestRolesTakeoverAfterConnectionDrop is TestRolesTakeoverAfterSIGKILL
+// with the worker alive but its lock connections cut (the server ends
+// them, as a network failure would):
+//
+//	1.–2. as TestRolesTakeoverAfterSIGKILL;
+//	3. a second round is submitted and the worker's lock connections are
+//	   terminated, with those jobs in flight;
+//	4. the standby leads projections, reactor and dispatcher within
+//	   rolesTakeoverMax; the deposed worker stops acting for them and leads
+//	   the anchor role again (no other process runs it);
+//	5. as TestRolesTakeoverAfterSIGKILL: every job charged exactly once, no
+//	   node over its slots, `check` clean.
+func TestRolesTakeoverAfterConnectionDrop(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts server and node processes")
+	}
+	r := startRolesCluster(t)
+	r.jobs = rolesJourney(t, r.c, "second", r.jobs)
+	dropped := time.Now()
+	if n := terminateLeaders(t, r.dsn); n != 4 {
+		t.Fatalf("step 3: terminated %d lock connections, want the worker's 4", n)
+	}
+	r.standby.awaitLeading(t, rolesStandbyWorkers, rolesReadyTimeout)
+	took := time.Since(dropped)
+	t.Logf("takeover: the standby led %s %v after the leader's lock connections dropped", rolesStandbyWorkers, took.Round(time.Millisecond))
+	if took > rolesTakeoverMax {
+		t.Errorf("step 4: takeover took %v, want at most %v", took, rolesTakeoverMax)
+	}
+	r.worker.awaitLeading(t, "anchor", rolesReadyTimeout)
+	r.finish(t)
+}
+
+// rolesCluster is a worker process with every role, a standby without the
+// api role, an api-only process, a creator and a node using the api one.
+type rolesCluster struct {
+	dsn, bin             string
+	worker, standby, api *rolesProcess
+	c                    *client.Client
+	node                 string
+	jobs                 []string
+}
+
+// startRolesCluster starts the processes, checks who leads (the worker,
+// every worker role; the standby, none and it serves no API) and runs a
+// first round of jobs (steps 1 and 2).
+func startRolesCluster(t *testing.T) *rolesCluster {
+	t.Helper()
+	r := &rolesCluster{dsn: pgtest.NewDatabase(t), bin: crashBinary(t)}
+	r.worker = startRolesProcess(t, r.bin, r.dsn, "worker")
+	r.worker.awaitLeading(t, rolesWorkers, rolesReadyTimeout)
+	r.standby = startRolesProcess(t, r.bin, r.dsn, "standby", "--roles", "projections,reactor,dispatcher")
+	r.api = startRolesProcess(t, r.bin, r.dsn, "api", "--roles", "api")
+	if got := r.standby.leading(); got != "" {
+		t.Fatalf("step 1: the standby leads %q while the worker lives", got)
+	}
+	if resp, err := http.Get(r.standby.base + "/api/v1/ledger/chain"); err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("step 1: a process without the api role answered the API: %v, %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	r.c = e2eCreatorWithCredits(t, r.api.base)
+	r.node = startRolesNode(t, r.api.base, rolesEnrollmentToken(t, r.dsn))
+	r.jobs = rolesJourney(t, r.c, "first", nil)
+	rolesAllCharged(t, r.c, r.node, r.jobs)
+	return r
+}
+
+// finish checks step 5: every job completed and charged once, no node
+// over its slots, and (every process stopped) `check` clean.
+func (r *rolesCluster) finish(t *testing.T) {
+	t.Helper()
+	rolesAllCharged(t, r.c, r.node, r.jobs)
+	r.api.kill()
+	r.standby.kill()
+	r.worker.kill()
+	rolesNoOverAssignment(t, r.dsn, rolesNodeSlots)
+	rolesCheck(t, r.bin, r.dsn, r.worker.dir)
+}
+
+// terminateLeaders ends the sessions that hold a role's lock and returns
+// how many it ended.
+func terminateLeaders(t *testing.T, dsn string) int {
+	t.Helper()
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	err = db.QueryRow(`SELECT count(pg_terminate_backend(l.pid)) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+		WHERE l.locktype = 'advisory' AND l.granted AND a.application_name = 'rendertrust-leader' AND a.datname = current_database()`).Scan(&n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 // TestRolesValidation: `serve --roles` refuses a bad list before opening
