@@ -62,6 +62,13 @@ func (s *roleState) set(r cluster.Role, leading bool) {
 	s.led[r] = leading
 }
 
+// leads reports whether this process leads r now.
+func (s *roleState) leads(r cluster.Role) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.led[r]
+}
+
 // leading returns the worker roles led now, in cluster.AllRoles' order.
 func (s *roleState) leading() cluster.Roles {
 	s.mu.Lock()
@@ -172,6 +179,7 @@ func (m *Main) leadProjections(ctx context.Context, t *cluster.Term) error {
 	}
 	m.roles.set(cluster.RoleProjections, true)
 	<-ctx.Done()
+	m.roles.set(cluster.RoleProjections, false) // first: API waits turn to the Watcher
 	return m.Runner.Stop()
 }
 
@@ -210,15 +218,28 @@ func (m *Main) leadDispatcher(ctx context.Context, _ *cluster.Term) error {
 }
 
 // projected is what the API waits on for read-your-writes: the runner in
-// this process (SQLite), or the checkpoints whichever process runs the
-// projections commits (PostgreSQL).
+// this process (SQLite), or on PostgreSQL the runner while this process
+// leads the projections and otherwise the checkpoints whichever process
+// leads them commits.
 func (m *Main) projected() interface {
 	WaitFor(context.Context, uint64) error
 } {
-	if m.Watcher != nil {
-		return m.Watcher
+	if m.Watcher == nil {
+		return m.Runner
 	}
-	return m.Runner
+	return projectedWaiter{m}
+}
+
+// projectedWaiter waits on the runner while this process leads the
+// projections (no round trip through NOTIFY), on the Watcher otherwise.
+type projectedWaiter struct{ m *Main }
+
+// WaitFor is projections.Runner.WaitFor or projections.Watcher.WaitFor.
+func (w projectedWaiter) WaitFor(ctx context.Context, position uint64) error {
+	if w.m.roles.leads(cluster.RoleProjections) {
+		return w.m.Runner.WaitFor(ctx, position)
+	}
+	return w.m.Watcher.WaitFor(ctx, position)
 }
 
 // jobService is the write side as the API calls it; on PostgreSQL a node's
