@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/rendertrust/rendertrust/domain"
 	"github.com/rendertrust/rendertrust/eventstore"
 	"github.com/rendertrust/rendertrust/eventstore/postgres"
+	rthttp "github.com/rendertrust/rendertrust/http"
 	"github.com/rendertrust/rendertrust/internal/pgtest"
 )
 
@@ -320,42 +322,97 @@ func rolesAllCharged(t *testing.T, c *client.Client, node string, jobs []string)
 	})
 }
 
-// TestRolesAPIProcessAndWorkers runs two `serve` processes of the built
-// binary on one PostgreSQL database:
+// TestRolesAPIProcessAndWorkers runs three `serve` processes of the built
+// binary on one PostgreSQL database, signing tokens with one key:
 //
-//  1. a worker process with every role leads every worker role; an
-//     api-only process leads none (/readyz says so);
-//  2. a creator registers and buys 100 credits through the api process;
-//     a node enrolls and heartbeats (and long-polls) through it;
-//  3. the creator submits jobs through the api process: each is answered
-//     QUEUED (that process reserves no slot); the worker process, which
-//     hears the node's heartbeats through PostgreSQL, assigns them; the
-//     node, woken on the api process, runs them all;
-//  4. each job is charged once; the node never held more jobs than its
-//     slots; `rendertrust check` is clean.
+//  1. a worker process with every role leads every worker role; two
+//     api-only processes, A and B, lead none (/readyz says so);
+//  2. a creator registers and buys 100 credits through A; a node enrolls
+//     and heartbeats (and long-polls) through A only;
+//  3. the creator submits jobs through A: each is answered QUEUED (A
+//     reserves no slot); the worker, which hears the node's heartbeats
+//     through PostgreSQL, assigns them; the node's long poll on A is woken;
+//  4. B, which the node never talks to, accepts a submission (it heard the
+//     node through PostgreSQL); then rolesBurst jobs are submitted at once
+//     through A and B, each answered QUEUED;
+//  5. every job runs on the node and is charged once; the node never held
+//     more jobs than its slots; `rendertrust check` is clean.
 func TestRolesAPIProcessAndWorkers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts server and node processes")
 	}
 	dsn := pgtest.NewDatabase(t)
 	bin := crashBinary(t)
-	worker := startRolesProcess(t, bin, dsn, "worker")
+	key := rolesKeyFile(t)
+	worker := startRolesProcess(t, bin, dsn, "worker", "--jwt-key-file", key)
 	worker.awaitLeading(t, rolesWorkers, rolesReadyTimeout)
-	api := startRolesProcess(t, bin, dsn, "api", "--roles", "api")
-	if got := api.readyz(); !strings.Contains(got, "roles: api\n") || api.leading() != "" {
-		t.Fatalf("step 1: api-only /readyz %q", got)
+	apiA := startRolesProcess(t, bin, dsn, "api-a", "--roles", "api", "--jwt-key-file", key)
+	apiB := startRolesProcess(t, bin, dsn, "api-b", "--roles", "api", "--jwt-key-file", key)
+	for _, api := range []*rolesProcess{apiA, apiB} {
+		if got := api.readyz(); !strings.Contains(got, "roles: api\n") || api.leading() != "" {
+			t.Fatalf("step 1: api-only /readyz %q", got)
+		}
 	}
 
-	c := e2eCreatorWithCredits(t, api.base)
-	node := startRolesNode(t, api.base, rolesEnrollmentToken(t, dsn))
+	a := e2eCreatorWithCredits(t, apiA.base)
+	node := startRolesNode(t, apiA.base, rolesEnrollmentToken(t, dsn))
+	jobs := rolesJourney(t, a, "a", nil)
 
-	jobs := rolesJourney(t, c, "a", nil)
-	rolesAllCharged(t, c, node, jobs)
+	b, err := client.New(apiB.base, client.WithTokens(a.Tokens()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs = append(jobs, rolesSubmit(t, b, "b-0"))
+	jobs = append(jobs, rolesBurstSubmit(t, []*client.Client{a, b})...)
+	rolesAllCharged(t, a, node, jobs)
 
-	api.kill()
+	apiA.kill()
+	apiB.kill()
 	worker.kill()
 	rolesNoOverAssignment(t, dsn, rolesNodeSlots)
 	rolesCheck(t, bin, dsn, worker.dir)
+}
+
+// rolesBurst is how many jobs rolesBurstSubmit submits at once.
+const rolesBurst = 8
+
+// rolesBurstSubmit submits rolesBurst cpu_benchmark jobs at once, in turn
+// through each client, and checks each is answered QUEUED with no node.
+func rolesBurstSubmit(t *testing.T, clients []*client.Client) []string {
+	t.Helper()
+	ids := make([]string, rolesBurst)
+	errs := make([]error, rolesBurst)
+	var wg sync.WaitGroup
+	for i := range rolesBurst {
+		wg.Go(func() {
+			sub, err := clients[i%len(clients)].SubmitJob(context.Background(),
+				client.SubmitRequest{JobType: client.JobCPUBenchmark, IdempotencyKey: fmt.Sprintf("burst-%d", i)})
+			switch {
+			case err != nil:
+				errs[i] = err
+			case sub.Status != client.StatusQueued || sub.NodeID != "":
+				errs[i] = fmt.Errorf("answered %s on node %q; want queued, no node", sub.Status, sub.NodeID)
+			}
+			ids[i] = sub.JobID
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("step 4: burst submission %d: %v", i, err)
+		}
+	}
+	return ids
+}
+
+// rolesKeyFile writes the Ed25519 key every process signs tokens with.
+func rolesKeyFile(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "jwt.key")
+	if _, err := rthttp.LoadOrCreateKey(path, true); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // TestRolesTakeoverAfterSIGKILL runs a worker process with every role, a
