@@ -42,7 +42,7 @@ import (
 //     writer's nonce lets one of two transactions through, and the anchor's
 //     record has an id derived from the anchor (anchor.RecordID), so a
 //     deposed anchor worker's repeat is refused on chain or is a duplicate
-//     in the log.
+//     in the log (anchor/ethchain TestTwoWorkersAnchorOnce).
 
 // roleState is what /readyz reports: the roles this process runs and,
 // among the worker roles, the ones it leads now.
