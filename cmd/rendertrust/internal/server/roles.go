@@ -38,9 +38,8 @@ import (
 //     plus the ping's timeout, about 3 s), and so give a node one job more
 //     than its slots; the node agent runs no more than its slots, and the
 //     extra job waits DISPATCHED until a slot frees or it times out.
-//   - anchor: the contract accepts only strictly larger tree sizes, the
-//     writer's nonce lets one of two transactions through, and the anchor's
-//     record has an id derived from the anchor (anchor.RecordID), so a
+//   - anchor: the contract accepts only strictly larger tree sizes, and the
+//     anchor's record has an id derived from the anchor (anchor.RecordID), so a
 //     deposed anchor worker's repeat is refused on chain or is a duplicate
 //     in the log (anchor/ethchain TestTwoWorkersAnchorOnce).
 
