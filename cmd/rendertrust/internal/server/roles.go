@@ -212,6 +212,9 @@ func (m *Main) leadDispatcher(ctx context.Context, _ *cluster.Term) error {
 	m.Dispatcher.SetLeading(true)
 	defer m.Dispatcher.SetLeading(false)
 	m.roles.set(cluster.RoleDispatcher, true)
+	if _, err := m.Commands.DispatchWaiting(ctx); err != nil && ctx.Err() == nil {
+		m.Logger.Warn("dispatch on taking the dispatcher role", "err", err) // the follower's next sweep tries again
+	}
 	<-ctx.Done()
 	return nil
 }
