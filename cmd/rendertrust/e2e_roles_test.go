@@ -543,6 +543,65 @@ func terminateLeaders(t *testing.T, dsn string) int {
 	return n
 }
 
+// rolesKillsEnv sizes TestRolesFailoverCampaign (rolesKillsDefault kills
+// in make test).
+const (
+	rolesKillsEnv     = "ROLES_KILLS"
+	rolesKillsDefault = 3
+)
+
+// TestRolesFailoverCampaign SIGKILLs the leader of the projections,
+// reactor and dispatcher roles again and again while a creator and a node
+// use an api-only process:
+//
+//  1. a worker process leads; an api-only process serves the creator and
+//     the node;
+//  2. each round starts a standby, submits a job and SIGKILLs the leader;
+//     the standby must lead within rolesTakeoverMax (every figure logged,
+//     with their percentiles at the end);
+//  3. every job completes, charged once; no node over its slots; `check`
+//     clean.
+func TestRolesFailoverCampaign(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts server and node processes")
+	}
+	kills := rolesKillsDefault
+	if v := os.Getenv(rolesKillsEnv); v != "" {
+		if _, err := fmt.Sscan(v, &kills); err != nil {
+			t.Fatalf("%s=%q: %v", rolesKillsEnv, v, err)
+		}
+	}
+	dsn, bin := pgtest.NewDatabase(t), crashBinary(t)
+	workers := []string{"--roles", "projections,reactor,dispatcher"}
+	leader := startRolesProcess(t, bin, dsn, "worker-0", workers...)
+	leader.awaitLeading(t, rolesStandbyWorkers, rolesReadyTimeout)
+	api := startRolesProcess(t, bin, dsn, "api", "--roles", "api")
+	c := e2eCreatorWithCredits(t, api.base)
+	node := startRolesNode(t, api.base, rolesEnrollmentToken(t, dsn))
+
+	var jobs []string
+	var took []time.Duration
+	for i := range kills {
+		standby := startRolesProcess(t, bin, dsn, fmt.Sprintf("worker-%d", i+1), workers...)
+		jobs = append(jobs, rolesSubmit(t, c, fmt.Sprintf("kill-%d", i)))
+		killed := time.Now()
+		leader.kill()
+		standby.awaitLeading(t, rolesStandbyWorkers, rolesReadyTimeout)
+		took = append(took, time.Since(killed))
+		t.Logf("kill %d: the standby led %v after the SIGKILL", i+1, took[i].Round(time.Millisecond))
+		if took[i] > rolesTakeoverMax {
+			t.Errorf("kill %d: takeover took %v, want at most %v", i+1, took[i], rolesTakeoverMax)
+		}
+		leader = standby
+	}
+	t.Logf("takeover over %d SIGKILLs: %s", kills, percentiles(took))
+	rolesAllCharged(t, c, node, jobs)
+	api.kill()
+	leader.kill()
+	rolesNoOverAssignment(t, dsn, rolesNodeSlots)
+	rolesCheck(t, bin, dsn, api.dir)
+}
+
 // TestRolesValidation: `serve --roles` refuses a bad list before opening
 // anything, with the stable code's message, and fewer than all roles
 // without PostgreSQL.
