@@ -46,7 +46,8 @@ type Dispatcher struct {
 	// (another process assigns slots): passes, sweeps and reservations at
 	// submission then do nothing, so only the leader ever holds a slot.
 	idle          atomic.Bool
-	pass          chan struct{} // a one-slot semaphore: one dispatch pass at a time
+	fence         atomic.Pointer[Fence] // see SetFence
+	pass          chan struct{}         // a one-slot semaphore: one dispatch pass at a time
 	now           func() time.Time
 	nodeLostAfter time.Duration
 	log           *slog.Logger
@@ -122,7 +123,9 @@ func (d *Dispatcher) Observe(e domain.Event, version, position uint64) {
 // share group commits. One pass runs at a time; a caller that finds one
 // running waits for it, so it sees its outcome. It returns the last log
 // position written (0 if none), and the first error of the store. A process
-// that does not lead the dispatcher role (SetLeading) dispatches nothing.
+// that does not lead the dispatcher role (SetLeading) dispatches nothing; a
+// pass that has slots to give runs behind the Fence (SetFence), and gives
+// them back (logged, no error) when the fence refuses it.
 func (d *Dispatcher) DispatchWaiting(ctx context.Context, w Writer) (uint64, error) {
 	if !d.Leading() {
 		return 0, nil
@@ -133,18 +136,52 @@ func (d *Dispatcher) DispatchWaiting(ctx context.Context, w Writer) (uint64, err
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	}
-	type reservation struct {
-		job  domain.JobID
-		node domain.NodeID
+	rs := d.reserveWaiting()
+	if len(rs) == 0 {
+		return 0, nil
 	}
+	var last uint64
+	ran := false
+	err := d.fenced(ctx, func() error {
+		ran = true
+		var err error
+		last, err = d.dispatchAll(ctx, w, rs)
+		return err
+	})
+	if !ran {
+		// Deposed (or the database away): the slots go back, and the
+		// leader — this process again, or its successor — dispatches them.
+		for _, r := range rs {
+			d.registry.unreserve(r.job, r.node)
+		}
+		d.log.Info("dispatch pass not fenced; its slots given back", "jobs", len(rs), "err", err)
+		return 0, nil
+	}
+	return last, err
+}
+
+// reservation is a slot a pass holds for a waiting job.
+type reservation struct {
+	job  domain.JobID
+	node domain.NodeID
+}
+
+// reserveWaiting reserves a slot for every waiting job that fits one, in
+// dispatch order.
+func (d *Dispatcher) reserveWaiting() []reservation {
 	var rs []reservation
 	for now := d.now(); ; {
 		id, node, ok := d.registry.reserveNext(now)
 		if !ok {
-			break // no waiting job fits a free slot
+			return rs // no waiting job fits a free slot
 		}
 		rs = append(rs, reservation{id, node})
 	}
+}
+
+// dispatchAll appends the reserved dispatches concurrently, giving back the
+// slot of each that fails.
+func (d *Dispatcher) dispatchAll(ctx context.Context, w Writer, rs []reservation) (uint64, error) {
 	positions := make([]uint64, len(rs))
 	errs := make([]error, len(rs))
 	var wg sync.WaitGroup
@@ -166,6 +203,23 @@ func (d *Dispatcher) DispatchWaiting(ctx context.Context, w Writer) (uint64, err
 		last = max(last, positions[i])
 	}
 	return last, nil
+}
+
+// Fence runs effect only while this process's term as the dispatcher's
+// leader lasts, and keeps a successor from starting before effect has
+// returned (cluster.Term.Fence held in a transaction around it). It returns
+// an error without running effect when the term has ended.
+type Fence func(ctx context.Context, effect func() error) error
+
+// SetFence makes every pass that dispatches run behind f (nil: none, as in
+// one process that runs every role).
+func (d *Dispatcher) SetFence(f Fence) { d.fence.Store(&f) }
+
+func (d *Dispatcher) fenced(ctx context.Context, effect func() error) error {
+	if f := d.fence.Load(); f != nil && *f != nil {
+		return (*f)(ctx, effect)
+	}
+	return effect()
 }
 
 // Sweep fails, through w, the jobs of nodes that fell silent for the lost

@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -60,5 +61,33 @@ func TestHeardKeepsTheLatest(t *testing.T) {
 	r.Heard("node-a", registryEpoch.Add(2*time.Second))
 	if seen, _ := r.NodeStatus("node-a"); !seen.Equal(registryEpoch.Add(5 * time.Second)) {
 		t.Fatalf("last seen %v, want the later heartbeat", seen)
+	}
+}
+
+// TestFenceRefusedGivesSlotsBack: a pass whose fence refuses it (the term
+// ended) dispatches nothing and gives its slots back; the next pass behind
+// a fence that lets it through dispatches the same job.
+func TestFenceRefusedGivesSlotsBack(t *testing.T) {
+	now := registryEpoch
+	d := New(func() time.Time { return now }, 0, nil)
+	d.Observe(domain.NodeEnrolled{NodeID: "node-a", JobTypes: domain.JobTypes(), Slots: 1, At: now}, 1, 1)
+	d.Registry().Heard("node-a", now)
+	d.Observe(submitted(1, domain.JobEcho, domain.PriorityNormal, false), 1, 2)
+	deposed := errors.New("deposed")
+	d.SetFence(func(context.Context, func() error) error { return deposed })
+	w := &recordingWriter{}
+	if _, err := d.DispatchWaiting(context.Background(), w); err != nil || len(w.dispatched) != 0 {
+		t.Fatalf("refused pass: dispatched %v, %v; want nothing, no error", w.dispatched, err)
+	}
+	if _, load := d.Registry().NodeStatus("node-a"); load != 0 || d.Registry().WaitingCount() != 1 {
+		t.Fatalf("refused pass kept its slot: load %d, waiting %d", load, d.Registry().WaitingCount())
+	}
+	var fenced int
+	d.SetFence(func(_ context.Context, effect func() error) error { fenced++; return effect() })
+	if _, err := d.DispatchWaiting(context.Background(), w); err != nil || len(w.dispatched) != 1 || fenced != 1 {
+		t.Fatalf("fenced pass: dispatched %v (fence ran %d times), %v; want the job", w.dispatched, fenced, err)
+	}
+	if _, err := d.DispatchWaiting(context.Background(), w); err != nil || fenced != 1 {
+		t.Fatalf("a pass with nothing to dispatch ran the fence (%d times), %v", fenced, err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rendertrust/rendertrust/cluster"
 	"github.com/rendertrust/rendertrust/commands"
+	"github.com/rendertrust/rendertrust/dispatch"
 	"github.com/rendertrust/rendertrust/domain"
 	rthttp "github.com/rendertrust/rendertrust/http"
 	"github.com/rendertrust/rendertrust/internal/sqldb"
@@ -30,14 +31,18 @@ import (
 //     fence.
 //   - dispatcher: only the leader reserves slots (dispatch.Dispatcher
 //     .SetLeading); it starts only once its registry has read the log up to
-//     the head it found on winning, and on losing it waits for its pass in
-//     flight before the lock is freed. Dispatches are not fenced in the
-//     log's transaction: the job aggregate refuses a second dispatch of a
-//     job, but a leader cut off from its lock's connection while its pool
-//     still works may dispatch until it notices (cluster.DefaultPingInterval
-//     plus the ping's timeout, about 3 s), and so give a node one job more
-//     than its slots; the node agent runs no more than its slots, and the
-//     extra job waits DISPATCHED until a slot frees or it times out.
+//     the head it found on winning. Each pass runs inside a transaction
+//     holding the term's fence (fenceDispatches): a deposed leader's pass is
+//     refused, and the successor's epoch bump — which comes before it reads
+//     that head — waits for a pass that passed the fence to commit. What is
+//     not fenced: the reservation a submission makes for itself in the
+//     leader process (commands.SubmitJob, one append with the job). A
+//     leader cut off from its lock's connection while its pool still works
+//     may make those until it notices (cluster.DefaultPingInterval plus the
+//     ping's timeout, about 3 s), and so give a node one job more than its
+//     slots; the node agent runs no more than its slots, and the extra job
+//     waits DISPATCHED until a slot frees or it times out. Submissions
+//     through api-only processes never reserve.
 //   - anchor: the contract accepts only strictly larger tree sizes, and the
 //     anchor's record has an id derived from the anchor (anchor.RecordID), so a
 //     deposed anchor worker's repeat is refused on chain or is a duplicate
@@ -201,7 +206,7 @@ func (m *Main) leadReactor(ctx context.Context, t *cluster.Term) error {
 // leadDispatcher assigns slots until ctx ends, once this process's
 // registry has read the log up to the head found on winning: what the
 // previous leader dispatched is then known, and no slot is given twice.
-func (m *Main) leadDispatcher(ctx context.Context, _ *cluster.Term) error {
+func (m *Main) leadDispatcher(ctx context.Context, t *cluster.Term) error {
 	head, err := m.Store.Head(ctx)
 	if err != nil {
 		return err
@@ -209,6 +214,8 @@ func (m *Main) leadDispatcher(ctx context.Context, _ *cluster.Term) error {
 	if err := m.Follower.WaitFor(ctx, head); err != nil {
 		return err
 	}
+	m.Dispatcher.SetFence(m.fenceDispatches(t))
+	defer m.Dispatcher.SetFence(nil)
 	m.Dispatcher.SetLeading(true)
 	defer m.Dispatcher.SetLeading(false)
 	m.roles.set(cluster.RoleDispatcher, true)
@@ -217,6 +224,22 @@ func (m *Main) leadDispatcher(ctx context.Context, _ *cluster.Term) error {
 	}
 	<-ctx.Done()
 	return nil
+}
+
+// fenceDispatches runs each dispatch pass inside a transaction that holds
+// t's epoch row (cluster.Term.Fence): a pass of a deposed term is refused,
+// and a successor cannot bump the epoch — so cannot read the head it
+// catches up to — before a pass that passed the fence has committed its
+// dispatches.
+func (m *Main) fenceDispatches(t *cluster.Term) dispatch.Fence {
+	return func(ctx context.Context, effect func() error) error {
+		return m.DB.InTx(ctx, func(tx *sqldb.Tx) error {
+			if err := t.Fence(ctx, tx.Tx); err != nil {
+				return err
+			}
+			return effect()
+		})
+	}
 }
 
 // projected is what the API waits on for read-your-writes: the runner in
