@@ -75,3 +75,9 @@ func (rs Roles) String() string {
 	}
 	return strings.Join(parts, ",")
 }
+
+// ErrRolesNeedPostgres: a process that runs fewer than all roles needs the
+// others to run elsewhere, on the same PostgreSQL database; the embedded
+// SQLite store serves one process, which runs every role.
+var ErrRolesNeedPostgres = &domain.Error{Code: domain.CodeInvalid,
+	Message: "--roles other than all needs PostgreSQL (--database-url): the embedded SQLite store serves one process, which runs every role"}

@@ -121,7 +121,7 @@ func (s *Service) submitPerStream(ctx context.Context, a Actor, id domain.JobID,
 // submits (the same idempotency key twice at once) runs again after it.
 func (s *Service) submitAtomically(ctx context.Context, a Actor, id domain.JobID, sub domain.Submission, hold decision[*domain.Account], now time.Time) (eventstore.AppendResult, bool, error) {
 	for attempt := 0; ; attempt++ {
-		node, reserved := s.registry.ReserveNew(id, sub, now)
+		node, reserved := s.dispatcher.ReserveNew(id, sub, now)
 		var res eventstore.AppendResult
 		dispatched := false
 		_, err := s.accounts.updateJoint(ctx, domain.AccountStream(sub.Owner), string(sub.Owner), a.cause("hold/"+string(id)), hold,
@@ -148,7 +148,7 @@ func (s *Service) submitAtomically(ctx context.Context, a Actor, id domain.JobID
 // job waits ahead of it, dispatches it in the same append: one commit
 // instead of two on the submission's path. It reports whether it did.
 func (s *Service) submitAndDispatch(ctx context.Context, a Actor, id domain.JobID, sub domain.Submission, now time.Time) (eventstore.AppendResult, bool, error) {
-	node, reserved := s.registry.ReserveNew(id, sub, now)
+	node, reserved := s.dispatcher.ReserveNew(id, sub, now)
 	dispatched := false
 	res, err := s.jobs.update(ctx, domain.JobStream(id), string(id), a.cause("submit"), s.submitDecision(sub, node, reserved, now, &dispatched))
 	if reserved && (err != nil || !dispatched) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/rendertrust/rendertrust/domain"
 	"github.com/rendertrust/rendertrust/eventstore"
+	"github.com/rendertrust/rendertrust/internal/sqldb"
 )
 
 const (
@@ -34,9 +35,24 @@ const (
 // holds whose job never appeared. Every effect is idempotent (decisions see
 // the effect already made, event ids are derived), so the reactor may crash
 // and restart at any point; its checkpoint only saves work.
+//
+// A Reactor has two duties, which one process may split between roles:
+// settling (deductions, releases, orphaned holds, and the checkpoint that
+// says how far they are done) and feeding the dispatcher (observing every
+// job and node event into its registry, running its passes and sweeps).
+// NewReactor does both, as one process running every role does; NewSettler
+// and NewFollower do one each.
 type Reactor struct {
 	s     *Service
 	grace time.Duration
+	// settles: this reactor does the settlements and keeps the checkpoint.
+	settles bool
+	// dispatches: this reactor feeds the dispatcher's registry and runs its
+	// passes and sweeps (which do nothing unless this process leads the
+	// dispatcher role).
+	dispatches bool
+	// fence, when set, runs in the transaction that saves the checkpoint.
+	fence func(ctx context.Context, tx *sqldb.Tx) error
 
 	pendingMu sync.Mutex
 	pending   map[domain.JobID]pendingHold // holds whose job has not appeared yet
@@ -59,11 +75,39 @@ type causedSettlement struct {
 }
 
 // NewReactor returns a reactor for s. grace ≤ 0 means OrphanHoldGrace.
+// It settles and feeds the dispatcher.
 func NewReactor(s *Service, grace time.Duration) *Reactor {
+	return newReactor(s, grace, true, true, nil)
+}
+
+// NewSettler returns a reactor for s that only settles: it deducts and
+// releases holds, releases orphaned holds (grace ≤ 0 means
+// OrphanHoldGrace) and saves its checkpoint, running fence (when not nil)
+// in the checkpoint's transaction — the process that leads the reactor role
+// passes its term's fence. It leaves the dispatcher to a Follower.
+//
+// Its settlements are not fenced: each is decided on the account's latest
+// version and written with ids derived from the job ("settle/{job}"), so a
+// deposed settler that settles a job again decides nothing (the hold is
+// closed) or appends a duplicate of the same ids, which the store accepts
+// as a no-op. Charging twice is impossible either way.
+func NewSettler(s *Service, grace time.Duration, fence func(ctx context.Context, tx *sqldb.Tx) error) *Reactor {
+	return newReactor(s, grace, true, false, fence)
+}
+
+// NewFollower returns a reactor for s that only feeds the dispatcher: it
+// observes every job and node event of the log into the registry (so nodes
+// long-polling this process are woken by dispatches made in another) and
+// runs the dispatcher's passes and sweeps, which do nothing unless this
+// process leads the dispatcher role (dispatch.Dispatcher.SetLeading). It
+// settles nothing and saves no checkpoint: Position is how far it has read.
+func NewFollower(s *Service) *Reactor { return newReactor(s, 0, false, true, nil) }
+
+func newReactor(s *Service, grace time.Duration, settles, dispatches bool, fence func(context.Context, *sqldb.Tx) error) *Reactor {
 	if grace <= 0 {
 		grace = OrphanHoldGrace
 	}
-	r := &Reactor{s: s, grace: grace, pending: map[domain.JobID]pendingHold{}}
+	r := &Reactor{s: s, grace: grace, settles: settles, dispatches: dispatches, fence: fence, pending: map[domain.JobID]pendingHold{}}
 	r.reached = sync.NewCond(&r.mu)
 	return r
 }
@@ -74,11 +118,13 @@ func NewReactor(s *Service, grace time.Duration) *Reactor {
 // retried with backoff. It returns ctx's error, or the first error it could
 // not retry (a corrupt log).
 func (r *Reactor) Run(ctx context.Context) error {
-	from, err := r.loadCheckpoint(ctx)
-	if err != nil {
-		return err
+	if r.settles {
+		from, err := r.loadCheckpoint(ctx)
+		if err != nil {
+			return err
+		}
+		r.reach(from)
 	}
-	r.reach(from)
 	batches := make(chan []eventstore.RecordedEvent)
 	errs := make(chan error, 1)
 	go func() {
@@ -137,7 +183,12 @@ func (r *Reactor) handle(ctx context.Context, batch []eventstore.RecordedEvent) 
 		if err != nil {
 			continue // not a domain event (an anchor record): nothing to react to
 		}
-		r.s.dispatcher.Observe(e, rec.Version, rec.Position)
+		if r.dispatches {
+			r.s.dispatcher.Observe(e, rec.Version, rec.Position)
+		}
+		if !r.settles {
+			continue
+		}
 		r.track(e, rec.ID)
 		if st, ok := domain.SettlementOf(e); ok && rec.Position > done {
 			settlements = append(settlements, causedSettlement{st, rec.ID})
@@ -147,11 +198,16 @@ func (r *Reactor) handle(ctx context.Context, batch []eventstore.RecordedEvent) 
 		return err
 	}
 	last := batch[len(batch)-1].Position
-	r.s.registry.Prune(last)
-	if last > done {
-		if err := r.retry(ctx, func() error { return r.saveCheckpoint(ctx, last) }); err != nil {
-			return err
-		}
+	if r.dispatches {
+		r.s.registry.Prune(last)
+	}
+	if last <= done {
+		return nil
+	}
+	if err := r.retry(ctx, func() error { return r.saveCheckpoint(ctx, last) }); err != nil {
+		return err
+	}
+	if r.dispatches {
 		r.s.DispatchWaiting(ctx)
 	}
 	return nil
@@ -230,7 +286,20 @@ func (r *Reactor) retry(ctx context.Context, effect func() error) error {
 // left too long time out), releases holds whose job never appeared within
 // the grace period, and dispatches waiting jobs.
 func (r *Reactor) Sweep(ctx context.Context) {
-	r.s.dispatcher.Sweep(ctx, r.s)
+	if r.dispatches {
+		r.s.dispatcher.Sweep(ctx, r.s)
+	}
+	if r.settles {
+		r.releaseOrphans(ctx)
+	}
+	if r.dispatches {
+		r.s.DispatchWaiting(ctx)
+	}
+}
+
+// releaseOrphans releases the holds whose job never appeared within the
+// grace period.
+func (r *Reactor) releaseOrphans(ctx context.Context) {
 	now := r.s.now()
 	for job, h := range r.expiredHolds(now) {
 		if err := r.releaseIfOrphaned(ctx, job, h); err != nil {
@@ -241,7 +310,6 @@ func (r *Reactor) Sweep(ctx context.Context) {
 		delete(r.pending, job)
 		r.pendingMu.Unlock()
 	}
-	r.s.DispatchWaiting(ctx)
 }
 
 // expiredHolds returns the pending holds older than the grace period.
@@ -300,9 +368,17 @@ func (r *Reactor) loadCheckpoint(ctx context.Context) (uint64, error) {
 	return uint64(pos), nil
 }
 
+// saveCheckpoint records that the effects through pos are done: in the
+// database when the reactor settles (behind its fence), in memory only
+// when it just follows the log for the dispatcher.
 func (r *Reactor) saveCheckpoint(ctx context.Context, pos uint64) error {
-	_, err := r.s.db.Exec(ctx, `INSERT INTO reactor_checkpoints (name, position) VALUES (?, ?)
-		ON CONFLICT (name) DO UPDATE SET position = excluded.position`, reactorName, int64(pos))
+	var err error
+	switch {
+	case r.settles && r.fence != nil:
+		err = r.s.db.InTx(ctx, func(tx *sqldb.Tx) error { return r.storeCheckpoint(ctx, tx, pos) })
+	case r.settles:
+		_, err = r.s.db.Exec(ctx, upsertCheckpoint, reactorName, int64(pos))
+	}
 	if err != nil {
 		return fmt.Errorf("save reactor checkpoint: %w", err)
 	}
@@ -318,4 +394,16 @@ func (r *Reactor) reach(pos uint64) {
 	defer r.mu.Unlock()
 	r.checkpoint.Store(pos)
 	r.reached.Broadcast()
+}
+
+const upsertCheckpoint = `INSERT INTO reactor_checkpoints (name, position) VALUES (?, ?)
+	ON CONFLICT (name) DO UPDATE SET position = excluded.position`
+
+// storeCheckpoint saves pos behind the fence, in tx.
+func (r *Reactor) storeCheckpoint(ctx context.Context, tx *sqldb.Tx, pos uint64) error {
+	if err := r.fence(ctx, tx); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, upsertCheckpoint, reactorName, int64(pos))
+	return err
 }

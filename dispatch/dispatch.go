@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rendertrust/rendertrust/domain"
@@ -40,8 +41,13 @@ type Writer interface {
 
 // Dispatcher holds the registry and runs its passes and sweeps.
 type Dispatcher struct {
-	registry      *Registry
-	pass          chan struct{} // a one-slot semaphore: one dispatch pass at a time
+	registry *Registry
+	// idle is set while this process does not lead the dispatcher role
+	// (another process assigns slots): passes, sweeps and reservations at
+	// submission then do nothing, so only the leader ever holds a slot.
+	idle          atomic.Bool
+	fence         atomic.Pointer[Fence] // see SetFence
+	pass          chan struct{}         // a one-slot semaphore: one dispatch pass at a time
 	now           func() time.Time
 	nodeLostAfter time.Duration
 	log           *slog.Logger
@@ -74,6 +80,35 @@ func New(now func() time.Time, nodeLostAfter time.Duration, log *slog.Logger) *D
 // Registry returns the dispatcher's view of nodes and waiting jobs.
 func (d *Dispatcher) Registry() *Registry { return d.registry }
 
+// SetLeading says whether this process assigns slots: true (the default)
+// when it leads the dispatcher role — the only process of an installation
+// whose registry reserves slots — false while another process does. A
+// process that is not leading still observes every event, so its registry
+// answers nodes' long polls and health questions.
+// SetLeading(false) returns once the pass in flight, if any, has ended, so a
+// deposed leader's last dispatches are in the log before it resigns.
+func (d *Dispatcher) SetLeading(leading bool) {
+	d.idle.Store(!leading)
+	if !leading {
+		d.pass <- struct{}{}
+		<-d.pass
+	}
+}
+
+// Leading reports whether this process assigns slots (see SetLeading).
+func (d *Dispatcher) Leading() bool { return !d.idle.Load() }
+
+// ReserveNew holds a slot for a job not submitted yet, so its submission
+// can dispatch it in the same append (Registry.ReserveNew). It declines
+// (false) when this process does not lead the dispatcher role: the job is
+// submitted QUEUED and the leader assigns it.
+func (d *Dispatcher) ReserveNew(id domain.JobID, sub domain.Submission, now time.Time) (domain.NodeID, bool) {
+	if !d.Leading() {
+		return "", false
+	}
+	return d.registry.ReserveNew(id, sub, now)
+}
+
 // Observe folds one event of a job or node stream into the registry: the
 // event at version of its stream, at position of the log. Older or repeated
 // events are ignored, so the same event may be observed twice (once when
@@ -87,26 +122,66 @@ func (d *Dispatcher) Observe(e domain.Event, version, position uint64) {
 // priority order, then the dispatches are appended concurrently so they
 // share group commits. One pass runs at a time; a caller that finds one
 // running waits for it, so it sees its outcome. It returns the last log
-// position written (0 if none), and the first error of the store.
+// position written (0 if none), and the first error of the store. A process
+// that does not lead the dispatcher role (SetLeading) dispatches nothing; a
+// pass that has slots to give runs behind the Fence (SetFence), and gives
+// them back (logged, no error) when the fence refuses it.
 func (d *Dispatcher) DispatchWaiting(ctx context.Context, w Writer) (uint64, error) {
+	if !d.Leading() {
+		return 0, nil
+	}
 	select {
 	case d.pass <- struct{}{}:
 		defer func() { <-d.pass }()
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	}
-	type reservation struct {
-		job  domain.JobID
-		node domain.NodeID
+	rs := d.reserveWaiting()
+	if len(rs) == 0 {
+		return 0, nil
 	}
+	var last uint64
+	ran := false
+	err := d.fenced(ctx, func() error {
+		ran = true
+		var err error
+		last, err = d.dispatchAll(ctx, w, rs)
+		return err
+	})
+	if !ran {
+		// Deposed (or the database away): the slots go back, and the
+		// leader — this process again, or its successor — dispatches them.
+		for _, r := range rs {
+			d.registry.unreserve(r.job, r.node)
+		}
+		d.log.Info("dispatch pass not fenced; its slots given back", "jobs", len(rs), "err", err)
+		return 0, nil
+	}
+	return last, err
+}
+
+// reservation is a slot a pass holds for a waiting job.
+type reservation struct {
+	job  domain.JobID
+	node domain.NodeID
+}
+
+// reserveWaiting reserves a slot for every waiting job that fits one, in
+// dispatch order.
+func (d *Dispatcher) reserveWaiting() []reservation {
 	var rs []reservation
 	for now := d.now(); ; {
 		id, node, ok := d.registry.reserveNext(now)
 		if !ok {
-			break // no waiting job fits a free slot
+			return rs // no waiting job fits a free slot
 		}
 		rs = append(rs, reservation{id, node})
 	}
+}
+
+// dispatchAll appends the reserved dispatches concurrently, giving back the
+// slot of each that fails.
+func (d *Dispatcher) dispatchAll(ctx context.Context, w Writer, rs []reservation) (uint64, error) {
 	positions := make([]uint64, len(rs))
 	errs := make([]error, len(rs))
 	var wg sync.WaitGroup
@@ -130,11 +205,31 @@ func (d *Dispatcher) DispatchWaiting(ctx context.Context, w Writer) (uint64, err
 	return last, nil
 }
 
+// Fence runs effect only while this process's term as the dispatcher's
+// leader lasts, and keeps a successor from starting before effect has
+// returned (cluster.Term.Fence held in a transaction around it). It returns
+// an error without running effect when the term has ended.
+type Fence func(ctx context.Context, effect func() error) error
+
+// SetFence makes every pass that dispatches run behind f (nil: none, as in
+// one process that runs every role).
+func (d *Dispatcher) SetFence(f Fence) { d.fence.Store(&f) }
+
+func (d *Dispatcher) fenced(ctx context.Context, effect func() error) error {
+	if f := d.fence.Load(); f != nil && *f != nil {
+		return (*f)(ctx, effect)
+	}
+	return effect()
+}
+
 // Sweep fails, through w, the jobs of nodes that fell silent for the lost
 // window or were retired (so they retry elsewhere, uncharged), and times out
 // jobs left DISPATCHED too long. Failures are logged: the next sweep tries
-// again.
+// again. A process that does not lead the dispatcher role sweeps nothing.
 func (d *Dispatcher) Sweep(ctx context.Context, w Writer) {
+	if !d.Leading() {
+		return
+	}
 	now := d.now()
 	for _, l := range d.registry.lost(now, d.nodeLostAfter) {
 		msg := fmt.Sprintf("node %s lost: no heartbeat for %s", l.node, d.nodeLostAfter)

@@ -215,6 +215,16 @@ func (r *Registry) Heartbeat(node domain.NodeID, now time.Time) {
 	r.node(node).lastSeen = now
 }
 
+// Heard records that node was heard from at at, by this or another process
+// (shared heartbeats); an older time than the last one heard is ignored.
+func (r *Registry) Heard(node domain.NodeID, at time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if n := r.node(node); at.After(n.lastSeen) {
+		n.lastSeen = at
+	}
+}
+
 // NodeStatus returns when node was last heard from and how many jobs it holds.
 func (r *Registry) NodeStatus(node domain.NodeID) (lastSeen time.Time, load int) {
 	r.mu.Lock()

@@ -135,5 +135,8 @@ func (s *Server) readyz(c echo.Context) error {
 			return errorf(domain.CodeUnavailable, "not ready: %v", domain.ErrorMessage(err))
 		}
 	}
+	if s.Roles != nil {
+		return plain(c, http.StatusOK, "ok\n"+s.Roles())
+	}
 	return plain(c, http.StatusOK, "ok")
 }

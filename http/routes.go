@@ -90,9 +90,12 @@ func (s *Server) routes() {
 		e.GET("/metrics", echo.WrapHandler(s.MetricsHandler()))
 	}
 	for _, r := range s.routeTable() {
+		if s.HealthOnly && r.path != "/healthz" && r.path != "/readyz" {
+			continue
+		}
 		e.Add(r.method, r.path, r.handler, s.guard(r)...)
 	}
-	if s.App != nil {
+	if s.App != nil && !s.HealthOnly {
 		e.GET("/*", s.app)
 		e.HEAD("/*", s.app)
 	}

@@ -111,6 +111,13 @@ type Config struct {
 	Chain *ChainInfo
 	// Ready reports whether the server can serve (for /readyz).
 	Ready func(context.Context) error
+	// Roles, when set, says which roles this process runs and leads, in
+	// lines that /readyz adds after its "ok" (for load balancers and
+	// operators: only processes running the api role take clients).
+	Roles func() string
+	// HealthOnly serves /healthz, /readyz and /metrics alone: a process
+	// that does not run the api role takes no clients.
+	HealthOnly bool
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
 	// the client; with none, the connection's peer is the client (a
 	// client's own X-Forwarded-For is ignored).

@@ -110,12 +110,17 @@ func NewRunner(cfg Config) (*Runner, error) {
 // the log in the background until ctx ends or Stop is called. Projections
 // whose tables were built by other code are rebuilt in the background
 // first. It fails when the database cannot be set up (Start may then be
-// called again), or when the runner was started before.
+// called again), or when the runner is running already; a runner that has
+// stopped may be started again.
 func (r *Runner) Start(ctx context.Context) error {
 	r.startMu.Lock()
 	defer r.startMu.Unlock()
-	if r.Done() != nil {
-		return errors.New("projections: runner already started")
+	if done := r.Done(); done != nil {
+		select {
+		case <-done: // stopped: a leader that lost the role and won it again starts anew
+		default:
+			return errors.New("projections: runner already started")
+		}
 	}
 	if err := migrate(ctx, r.db); err != nil {
 		return err

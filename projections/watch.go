@@ -73,8 +73,13 @@ func NewWatcher(db *sqldb.DB, ps []Projection, logger *slog.Logger) (*Watcher, e
 	return &Watcher{db: db, names: names(ps), applied: newProgress(names(ps)), logger: logger, Max: WaitMax, poll: watchPoll}, nil
 }
 
-// Start reads the checkpoints once, then follows them until Stop.
+// Start reads the checkpoints once, then follows them until Stop. It
+// creates the shared tables first, so an API process may start before the
+// process that runs the projections.
 func (w *Watcher) Start(ctx context.Context) error {
+	if err := migrate(ctx, w.db); err != nil {
+		return err
+	}
 	if err := w.refresh(ctx); err != nil {
 		return err
 	}

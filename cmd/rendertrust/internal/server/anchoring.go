@@ -11,6 +11,7 @@ import (
 	"github.com/rendertrust/rendertrust/anchor/devchain"
 	"github.com/rendertrust/rendertrust/anchor/ethchain"
 	"github.com/rendertrust/rendertrust/anchor/proof"
+	"github.com/rendertrust/rendertrust/cluster"
 	rthttp "github.com/rendertrust/rendertrust/http"
 )
 
@@ -49,6 +50,9 @@ func (m *Main) startAnchoring(ctx context.Context) (*anchoring, error) {
 		m.Logger.Info("dev chain", "rpc", dc.URL(), "contract", dc.Contract().Hex(), "chain_id", dc.Client().ChainID())
 	default:
 		return nil, nil
+	}
+	if m.Config.clustered() {
+		return m.leadAnchoring(ctx, a, writer), nil
 	}
 	var err error
 	if a.log, err = anchor.OpenLog(ctx, m.DB, m.Store, m.Logger); err != nil {
@@ -149,4 +153,34 @@ func (m *Main) chainInfo() *rthttp.ChainInfo {
 			RPCURL: m.Config.PublicChainRPCURL}
 	}
 	return nil
+}
+
+// leadAnchoring serves proofs from the audit log's tables and, when this
+// process runs the anchor role, campaigns for it: the leader keeps the audit
+// log and anchors (with a writer). See roles.go for why a deposed leader
+// cannot anchor twice.
+func (m *Main) leadAnchoring(ctx context.Context, a *anchoring, writer *ethchain.Writer) *anchoring {
+	cfg, scfg := m.workerConfig()
+	a.service = anchor.NewService(m.DB, m.Store, anchor.ServiceConfig{Chain: a.client, Trust: m.trust(a), Interval: cfg.Interval})
+	if !m.roles.roles.Has(cluster.RoleAnchor) {
+		return a
+	}
+	m.lead(ctx, cluster.RoleAnchor, func(ctx context.Context, _ *cluster.Term) error {
+		log, err := anchor.OpenLog(ctx, m.DB, m.Store, m.Logger)
+		if err != nil {
+			return err
+		}
+		m.roles.set(cluster.RoleAnchor, true)
+		errs := make(chan error, 2)
+		go func() { errs <- log.Run(ctx) }()
+		if writer == nil {
+			return <-errs
+		}
+		sender := ethchain.NewSender(writer, anchor.NewAttempts(m.DB), scfg)
+		go func() { errs <- anchor.NewWorker(log, sender, m.Store, cfg).Run(ctx) }()
+		err = <-errs
+		<-errs
+		return err
+	})
+	return a
 }

@@ -64,6 +64,10 @@ type Config struct {
 	AnchorConfirmations uint64        // RENDERTRUST_ANCHOR_CONFIRMATIONS
 	AnchorFinalized     bool          // RENDERTRUST_ANCHOR_FINALIZED: wait for the finalized tag instead
 
+	// Roles are the roles this process runs (cluster.ParseRoles), "all"
+	// or empty for every one; fewer than all need PostgreSQL.
+	Roles string // RENDERTRUST_ROLES
+
 	NoProjections bool // RENDERTRUST_NO_PROJECTIONS: another process runs them
 	NoAnchor      bool // RENDERTRUST_NO_ANCHOR: another process anchors
 	NoLocalNode   bool // RENDERTRUST_NO_LOCAL_NODE: --dev without its built-in node
@@ -105,6 +109,7 @@ var EnvNames = map[string]string{
 	"anchor-every":          "RENDERTRUST_ANCHOR_EVERY",
 	"anchor-confirmations":  "RENDERTRUST_ANCHOR_CONFIRMATIONS",
 	"anchor-finalized":      "RENDERTRUST_ANCHOR_FINALIZED",
+	"roles":                 "RENDERTRUST_ROLES",
 	"no-anchor":             "RENDERTRUST_NO_ANCHOR",
 	"no-local-node":         "RENDERTRUST_NO_LOCAL_NODE",
 	"no-projections":        "RENDERTRUST_NO_PROJECTIONS",
@@ -151,6 +156,7 @@ func (c *Config) BindServeFlags(fs *pflag.FlagSet) {
 	fs.Uint64Var(&c.AnchorEvery, "anchor-every", 0, "anchor after this many new entries (default 1000; 100 under --dev)")
 	fs.Uint64Var(&c.AnchorConfirmations, "anchor-confirmations", 0, "confirmations before an anchor counts (default 12; 1 under --dev)")
 	fs.BoolVar(&c.AnchorFinalized, "anchor-finalized", false, "wait for the finalized tag instead of confirmations")
+	fs.StringVar(&c.Roles, "roles", "all", "roles this process runs: all, or a comma-separated list of api, projections, reactor, dispatcher, anchor (fewer than all need --database-url; each worker role runs in one process at a time)")
 	fs.BoolVar(&c.NoLocalNode, "no-local-node", false, "under --dev, do not start the built-in local node")
 	fs.BoolVar(&c.NoAnchor, "no-anchor", false, "do not run the audit log and anchor worker in this process")
 	fs.BoolVar(&c.NoProjections, "no-projections", false, "do not run projections in this process")

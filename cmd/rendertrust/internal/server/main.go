@@ -20,12 +20,14 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/rendertrust/rendertrust/blobstore"
+	"github.com/rendertrust/rendertrust/cluster"
 	"github.com/rendertrust/rendertrust/commands"
 	"github.com/rendertrust/rendertrust/dispatch"
 	"github.com/rendertrust/rendertrust/eventstore"
@@ -54,16 +56,27 @@ type Main struct {
 	Identity   *identity.Service
 	Runner     *projections.Runner
 	Reader     *projections.Reader
-	Reactor    *commands.Reactor
-	HTTP       *rthttp.Server
-	Anchor     *anchoring // nil without a chain
+	Reactor    *commands.Reactor // settles and dispatches; nil on PostgreSQL (see Follower)
+	// Follower feeds the dispatcher's registry from the log on PostgreSQL,
+	// where the settling runs in the reactor role's leader; nil on SQLite.
+	Follower *commands.Reactor
+	// Watcher follows the projections' checkpoints on PostgreSQL, whichever
+	// process runs them (read-your-writes); nil on SQLite.
+	Watcher *projections.Watcher
+	HTTP    *rthttp.Server
+	Anchor  *anchoring // nil without a chain
 
 	listener net.Listener
 	metrics  *http.Server // on Config.MetricsAddr; nil when /metrics is on the API
 	metricsL net.Listener
 	local    *localNode // the --dev local node; nil without one
-	cancel   context.CancelFunc
-	workers  sync.WaitGroup
+	roles    *roleState
+	elector  *cluster.Elector // on PostgreSQL
+	// heartbeats shares node heartbeats with the other processes (PostgreSQL).
+	heartbeats      *cluster.Heartbeats
+	projectionsTerm atomic.Pointer[cluster.Term]
+	cancel          context.CancelFunc
+	workers         sync.WaitGroup
 }
 
 // NewMain returns a Main with defaults; the caller sets Config.
@@ -86,6 +99,9 @@ func (m *Main) Open(ctx context.Context) error {
 	// The dispatcher watches the write side's appends: it sees each
 	// command's effect before the command answers.
 	m.Dispatcher = dispatch.New(time.Now, m.Config.NodeLostAfter, m.Logger)
+	if m.Config.clustered() {
+		m.Dispatcher.SetLeading(false) // until this process wins the dispatcher role
+	}
 	m.Commands, err = commands.New(ctx, commands.Config{Store: m.Dispatcher.Watch(m.Store), DB: m.DB, Dispatcher: m.Dispatcher, Log: m.Logger})
 	if err != nil {
 		return err
@@ -177,6 +193,11 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.Config.Pprof && m.Config.MetricsAddr == "" {
 		return ErrPprofWithoutMetricsAddr
 	}
+	roles, err := m.Config.roles()
+	if err != nil {
+		return err
+	}
+	m.roles = newRoleState(m.Config.without(roles))
 	if err := m.Open(ctx); err != nil {
 		return err
 	}
@@ -203,7 +224,7 @@ func (m *Main) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	m.Logger.Info("serving", "addr", m.Addr(), "dev", m.Config.Dev, "data_dir", m.Config.DataDir, "postgres", m.Config.DatabaseURL != "")
+	m.Logger.Info("serving", "addr", m.Addr(), "dev", m.Config.Dev, "data_dir", m.Config.DataDir, "postgres", m.Config.DatabaseURL != "", "roles", roles)
 	return nil
 }
 
@@ -269,14 +290,29 @@ func (m *Main) MetricsAddr() string {
 	return m.metricsL.Addr().String()
 }
 
-// startWorkers starts the projections runner and the reactor.
+// startWorkers starts the projections runner, the reactor and the
+// anchoring: in this process (SQLite), or each while this process leads
+// its role (PostgreSQL: startCluster).
 func (m *Main) startWorkers(ctx context.Context, reg prometheus.Registerer) error {
+	pc := projections.Config{DB: m.DB, Store: m.Store, Projections: projections.All(), Registerer: reg, Logger: m.Logger}
+	if m.Config.clustered() {
+		pc.Fence = m.fenceProjections
+	}
 	var err error
-	m.Runner, err = projections.NewRunner(projections.Config{DB: m.DB, Store: m.Store, Projections: projections.All(), Registerer: reg, Logger: m.Logger})
-	if err != nil {
+	if m.Runner, err = projections.NewRunner(pc); err != nil {
 		return err
 	}
 	m.Reader = projections.NewReader(m.DB)
+	if m.Config.clustered() {
+		if err := m.startCluster(ctx); err != nil {
+			return err
+		}
+		m.Anchor, err = m.startAnchoring(ctx)
+		return err
+	}
+	for _, r := range m.roles.roles.Leaders() {
+		m.roles.set(r, true) // one process on SQLite: it leads every role it runs
+	}
 	if !m.Config.NoProjections {
 		if err := m.Runner.Start(ctx); err != nil {
 			return err
@@ -339,12 +375,13 @@ func (m *Main) newHTTP(reg *prometheus.Registry) (*rthttp.Server, error) {
 	return rthttp.New(rthttp.Config{
 		TrustedProxies: proxies, MetricsElsewhere: m.Config.MetricsAddr != "",
 		Ledger: led,
-		Jobs:   m.Commands, Credits: m.Commands, Users: m.Identity, Nodes: m.Identity, Assignments: m.Dispatcher.Registry(),
-		Answers: answers, Reader: m.Reader, Runner: m.Runner, Tokens: tokens,
+		Jobs:   m.jobService(), Credits: m.Commands, Users: m.Identity, Nodes: m.Identity, Assignments: m.Dispatcher.Registry(),
+		Answers: answers, Reader: m.Reader, Runner: m.projected(), Tokens: tokens,
 		Results: results, Checkout: provider, StripeWebhook: stripeWebhook, Registerer: reg, Gatherer: reg, Log: m.Logger,
 		CORSOrigins: splitList(m.Config.CORSOrigins), PublicURL: m.Config.PublicURL, Head: m.Store.Head,
 		Ready: func(ctx context.Context) error { _, err := m.Store.Head(ctx); return err },
-		App:   frontend.Handler(), Chain: m.chainInfo(),
+		Roles: m.roles.Report, HealthOnly: !m.roles.roles.Has(cluster.RoleAPI),
+		App: frontend.Handler(), Chain: m.chainInfo(),
 	}), nil
 }
 
@@ -415,6 +452,9 @@ func (m *Main) Close() error {
 	}
 	if m.Runner != nil {
 		m.Runner.Stop()
+	}
+	if m.Watcher != nil {
+		m.Watcher.Stop()
 	}
 	m.workers.Wait()
 	m.Logger.Debug("shutdown: the workers stopped")
