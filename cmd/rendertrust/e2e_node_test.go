@@ -134,6 +134,14 @@ func startE2ENode(t *testing.T, dir, name, server, token, renderCmd string) *e2e
 		"--render-cmd", renderCmd, "--benchmark-rounds", "20000", "--heartbeat-interval", "200ms",
 		"--poll-wait", "1s", "--drain-timeout", "5s", "--work-dir", filepath.Join(dir, name+"-work"), "--log-level", "debug"}
 	n.args = append(n.args, e2eNodeInputFlags...)
+	n.launch(t)
+	return n
+}
+
+// launch starts n and, when the test ends, kills it if it still runs and
+// shows its log if the test failed.
+func (n *e2eNode) launch(t *testing.T) {
+	t.Helper()
 	n.start(t)
 	t.Cleanup(func() {
 		if n.cmd.ProcessState == nil {
@@ -142,10 +150,18 @@ func startE2ENode(t *testing.T, dir, name, server, token, renderCmd string) *e2e
 		}
 		if t.Failed() {
 			b, _ := os.ReadFile(n.logPath)
-			t.Logf("%s log:\n%s", name, b)
+			t.Logf("%s log (last 4 kB):\n%s", n.name, b[max(0, len(b)-4000):])
 		}
 	})
-	return n
+}
+
+// skipIfShort skips a test that starts processes under -short, except
+// under CI=true, where nothing may skip.
+func skipIfShort(t *testing.T, why string) {
+	t.Helper()
+	if testing.Short() && os.Getenv("CI") != "true" {
+		t.Skip(why)
+	}
 }
 
 func (n *e2eNode) start(t *testing.T) {
@@ -291,9 +307,7 @@ func downloadAndCheck(t *testing.T, c *client.Client, store eventstore.Store, jo
 //  8. A restarts from its state and reports its lost attempt, which the
 //     server refuses as moved on: nothing changes; SIGTERM stops A cleanly.
 func TestNodeAgentsEndToEnd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts the server and node processes")
-	}
+	skipIfShort(t, "starts the server and node processes")
 	s := startE2EServer(t, func(c *Config) { c.NodeLostAfter = e2eNodeLostAfter; c.AnchorInterval = 300 * time.Millisecond })
 	dir := t.TempDir()
 	c := e2eCreatorWithCredits(t, s.base)

@@ -174,17 +174,7 @@ func startRolesNode(t *testing.T, server, token string) string {
 	n.args = []string{"--server", server, "--enroll", token, "--state", n.state, "--name", "node",
 		"--slots", fmt.Sprint(rolesNodeSlots), "--benchmark-rounds", "20000", "--heartbeat-interval", "200ms",
 		"--poll-wait", rolesPollWait.String(), "--drain-timeout", "5s", "--work-dir", filepath.Join(dir, "work"), "--log-level", "debug"}
-	n.start(t)
-	t.Cleanup(func() {
-		if n.cmd.ProcessState == nil {
-			n.cmd.Process.Kill()
-			<-n.exited
-		}
-		if t.Failed() {
-			b, _ := os.ReadFile(n.logPath)
-			t.Logf("node log (last 4 kB):\n%s", b[max(0, len(b)-4000):])
-		}
-	})
+	n.launch(t)
 	return n.nodeID(t)
 }
 
@@ -338,9 +328,7 @@ func rolesAllCharged(t *testing.T, c *client.Client, node string, jobs []string)
 //  5. every job runs on the node and is charged once; the node never held
 //     more jobs than its slots; `rendertrust check` is clean.
 func TestRolesAPIProcessAndWorkers(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts server and node processes")
-	}
+	skipIfShort(t, "starts server and node processes")
 	dsn := pgtest.NewDatabase(t)
 	bin := crashBinary(t)
 	key := rolesKeyFile(t)
@@ -430,9 +418,7 @@ func rolesKeyFile(t *testing.T) string {
 //  5. every job completes and is charged exactly once; the node never held
 //     more jobs than its slots; `rendertrust check` is clean.
 func TestRolesTakeoverAfterSIGKILL(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts server and node processes")
-	}
+	skipIfShort(t, "starts server and node processes")
 	r := startRolesCluster(t)
 	r.jobs = rolesJourney(t, r.c, "second", r.jobs)
 	killed := time.Now()
@@ -459,9 +445,7 @@ func TestRolesTakeoverAfterSIGKILL(t *testing.T) {
 //	5. as TestRolesTakeoverAfterSIGKILL: every job charged exactly once, no
 //	   node over its slots, `check` clean.
 func TestRolesTakeoverAfterConnectionDrop(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts server and node processes")
-	}
+	skipIfShort(t, "starts server and node processes")
 	r := startRolesCluster(t)
 	r.jobs = rolesJourney(t, r.c, "second", r.jobs)
 	dropped := time.Now()
@@ -562,9 +546,7 @@ const (
 //  3. every job completes, charged once; no node over its slots; `check`
 //     clean.
 func TestRolesFailoverCampaign(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts server and node processes")
-	}
+	skipIfShort(t, "starts server and node processes")
 	kills := rolesKillsDefault
 	if v := os.Getenv(rolesKillsEnv); v != "" {
 		if _, err := fmt.Sscan(v, &kills); err != nil {

@@ -61,9 +61,7 @@ func runServeProcess() {
 //     what the node ran was completed (its result uploaded) or handed back,
 //     and the node's state holds no unreported job.
 func TestShutdownWithBusyLocalNode(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a server process")
-	}
+	skipIfShort(t, "starts a server process")
 	dir := t.TempDir()
 	// 1.
 	cmd := exec.Command(os.Args[0], "--", "--dev", "--addr", "127.0.0.1:0", "--data-dir", dir, "--no-anchor", "--log-level", "debug")
