@@ -204,13 +204,13 @@ func (r *Reactor) handle(ctx context.Context, batch []eventstore.RecordedEvent) 
 	if last <= done {
 		return nil
 	}
-	if err := r.retry(ctx, func() error { return r.saveCheckpoint(ctx, last) }); err != nil {
-		return err
-	}
 	if r.dispatches {
+		// Before the checkpoint moves: whoever waits for the reactor to pass
+		// a failure must find the job it freed a slot for already dispatched
+		// (a pass is idempotent, so a crash before the save only repeats it).
 		r.s.DispatchWaiting(ctx)
 	}
-	return nil
+	return r.retry(ctx, func() error { return r.saveCheckpoint(ctx, last) })
 }
 
 // settleWorkersMax bounds the accounts settled at once.

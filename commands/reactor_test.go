@@ -189,3 +189,49 @@ func waitBlocked(t *testing.T, fn string, n int) {
 		runtime.Gosched()
 	}
 }
+
+// TestReactorDispatchesBeforeCheckpoint: a failure written behind the
+// service's back (as another process's command would be) frees a slot and
+// leaves its job to retry; the reactor dispatches it again before its
+// checkpoint passes the failure, so whoever waits for the reactor finds the
+// job DISPATCHED. The store slows the dispatcher's appends to widen the
+// window the reactor once left open (it saved the checkpoint first).
+func TestReactorDispatchesBeforeCheckpoint(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		store, db := b.open(t)
+		c := &clock{now: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
+		svc, err := newService(ctx, slowDispatches{store}, db, c.Now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := &env{store: store, db: db, svc: svc, clock: c}
+		e.mustNode(t, "node-a", 1, false)
+		e.mustGrant(t, "u1", 10)
+		job := e.mustSubmit(t, "u1", domain.JobRender)
+		r, stop := e.runReactor(t)
+		defer stop()
+		e.settle(t, r)
+		j, _ := e.svc.Job(ctx, job.JobID)
+		if j.Status() != domain.StatusDispatched {
+			t.Fatalf("setup: job %s, want DISPATCHED", j.Status())
+		}
+		appendDomain(t, e, domain.JobStream(job.JobID), j.Version(), domain.JobFailed{
+			JobID: job.JobID, Owner: "u1", NodeID: j.Node(), Error: "boom", Attempt: 1, WillRetry: true, At: c.Now(),
+		})
+		e.settle(t, r)
+		j, _ = e.svc.Job(ctx, job.JobID)
+		if j.Status() != domain.StatusDispatched || j.Attempts() != 2 {
+			t.Fatalf("after the reactor passed the failure: job %s, attempt %d; want DISPATCHED, attempt 2", j.Status(), j.Attempts())
+		}
+	})
+}
+
+// slowDispatches delays the appends of the dispatcher's passes.
+type slowDispatches struct{ eventstore.Store }
+
+func (s slowDispatches) Append(ctx context.Context, stream string, expected eventstore.ExpectedVersion, events ...eventstore.EventData) (eventstore.AppendResult, error) {
+	if len(events) > 0 && events[0].Metadata.Actor == "system:dispatcher" {
+		time.Sleep(100 * time.Millisecond)
+	}
+	return s.Store.Append(ctx, stream, expected, events...)
+}
