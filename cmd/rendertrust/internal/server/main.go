@@ -73,7 +73,10 @@ type Main struct {
 	roles    *roleState
 	elector  *cluster.Elector // on PostgreSQL
 	// heartbeats shares node heartbeats with the other processes (PostgreSQL).
-	heartbeats      *cluster.Heartbeats
+	heartbeats *cluster.Heartbeats
+	// writeMarks shares read-your-writes marks with the other API
+	// processes (PostgreSQL).
+	writeMarks      *cluster.WriteMarks
 	projectionsTerm atomic.Pointer[cluster.Term]
 	cancel          context.CancelFunc
 	workers         sync.WaitGroup
@@ -376,7 +379,7 @@ func (m *Main) newHTTP(reg *prometheus.Registry) (*rthttp.Server, error) {
 		TrustedProxies: proxies, MetricsElsewhere: m.Config.MetricsAddr != "",
 		Ledger: led,
 		Jobs:   m.jobService(), Credits: m.Commands, Users: m.Identity, Nodes: m.Identity, Assignments: m.Dispatcher.Registry(),
-		Answers: answers, Reader: m.Reader, Runner: m.projected(), Tokens: tokens,
+		Answers: answers, Reader: m.Reader, Runner: m.projected(), WriteMarks: m.sharedWriteMarks(), Tokens: tokens,
 		Results: results, Checkout: provider, StripeWebhook: stripeWebhook, Registerer: reg, Gatherer: reg, Log: m.Logger,
 		CORSOrigins: splitList(m.Config.CORSOrigins), PublicURL: m.Config.PublicURL, Head: m.Store.Head,
 		Ready: func(ctx context.Context) error { _, err := m.Store.Head(ctx); return err },
