@@ -210,7 +210,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := m.startWorkers(ctx, reg); err != nil {
 		return err
 	}
-	srv, err := m.newHTTP(reg)
+	srv, err := m.newHTTP(ctx, reg)
 	if err != nil {
 		return err
 	}
@@ -340,13 +340,20 @@ func (m *Main) goWorker(f func() error) {
 	}()
 }
 
-func (m *Main) newHTTP(reg *prometheus.Registry) (*rthttp.Server, error) {
+func (m *Main) newHTTP(ctx context.Context, reg *prometheus.Registry) (*rthttp.Server, error) {
 	key, err := rthttp.LoadOrCreateKey(m.Config.JWTKeyPath(), m.Config.JWTKeyFile == "")
 	if err != nil {
 		return nil, err
 	}
-	results, err := m.openResults(context.Background())
+	accepted, err := rthttp.LoadPublicKeys(splitList(m.Config.JWTVerifyKeyFiles))
 	if err != nil {
+		return nil, fmt.Errorf("--jwt-verify-key-files: %w", err)
+	}
+	results, resultsID, err := m.openResults(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	if err := m.joinAPIProcesses(ctx, key, accepted, resultsID); err != nil {
 		return nil, err
 	}
 	provider, webhook, err := m.openPayments()
@@ -358,6 +365,7 @@ func (m *Main) newHTTP(reg *prometheus.Registry) (*rthttp.Server, error) {
 		stripeWebhook = webhook
 	}
 	tokens := rthttp.NewTokens(key, nil)
+	tokens.Accept(accepted...)
 	if m.Config.AccessTokenTTL != 0 {
 		if err := tokens.SetTTL(m.Config.AccessTokenTTL); err != nil {
 			return nil, fmt.Errorf("--access-token-ttl: %w", err)
@@ -389,28 +397,38 @@ func (m *Main) newHTTP(reg *prometheus.Registry) (*rthttp.Server, error) {
 }
 
 // openResults opens the result store: an S3-compatible bucket when one is
-// configured, else a directory in the data dir.
-func (m *Main) openResults(ctx context.Context) (rthttp.Results, error) {
+// configured, else a directory. It also returns what identifies the store
+// among processes (resultsIdentity).
+func (m *Main) openResults(ctx context.Context) (rthttp.Results, string, error) {
 	if m.Config.S3Bucket != "" {
-		return blobstore.OpenS3(ctx, blobstore.S3Config{Bucket: m.Config.S3Bucket, Endpoint: m.Config.S3Endpoint,
+		s3, err := blobstore.OpenS3(ctx, blobstore.S3Config{Bucket: m.Config.S3Bucket, Endpoint: m.Config.S3Endpoint,
 			Region: m.Config.S3Region, PathStyle: m.Config.S3PathStyle, TempDir: m.Config.DataDir})
+		return s3, m.Config.s3Identity(), err
 	}
 	return m.openBlobs()
 }
 
-// openBlobs opens the local result store; its link-signing key lives beside it.
-func (m *Main) openBlobs() (*blobstore.Local, error) {
-	keyPath := m.Config.DataPath("results.key")
-	key, err := os.ReadFile(keyPath)
-	if errors.Is(err, os.ErrNotExist) {
-		key = make([]byte, 32)
-		rand.Read(key)
-		err = os.WriteFile(keyPath, key, 0o600)
+// openBlobs opens the local result store; its link-signing key lives
+// beside it (results.key in the data dir), or in it with --results-dir, so
+// that a shared directory shares its key.
+func (m *Main) openBlobs() (*blobstore.Local, string, error) {
+	dir, keyPath := m.Config.ResultsPath(), m.Config.DataPath("results.key")
+	if m.Config.ResultsDir != "" {
+		keyPath = filepath.Join(dir, resultsKeyName)
 	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, "", fmt.Errorf("create results dir: %w", err)
+	}
+	key, err := readOrCreate(keyPath, func() []byte { k := make([]byte, 32); rand.Read(k); return k })
 	if err != nil {
-		return nil, fmt.Errorf("results signing key: %w", err)
+		return nil, "", fmt.Errorf("results signing key: %w", err)
 	}
-	return blobstore.OpenLocal(m.Config.DataPath("results"), key)
+	blobs, err := blobstore.OpenLocal(dir, key)
+	if err != nil {
+		return nil, "", err
+	}
+	id, err := dirIdentity(dir, key)
+	return blobs, id, err
 }
 
 // openPayments returns Stripe when keys are configured, the dev provider
