@@ -41,22 +41,19 @@ func NewWriteMarks(ctx context.Context, db *sqldb.DB) (*WriteMarks, error) {
 }
 
 // Wrote records that user's write reached position; a mark never goes
-// down. The transaction commits without waiting for its WAL flush
+// down. The upsert commits without waiting for its WAL flush
 // (synchronous_commit off): the row is visible to every other session at
 // commit all the same, and a crash of the database may lose only the last
 // marks — a read then may not wait for a write it should have, which
 // weakens read-your-writes for that moment but never touches the ledger,
 // whose appends commit synchronously.
 func (w *WriteMarks) Wrote(ctx context.Context, user domain.UserID, position uint64) error {
-	err := w.db.InTx(ctx, func(tx *sqldb.Tx) error {
-		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `INSERT INTO write_marks (user_id, position) VALUES (?, ?)
-			ON CONFLICT (user_id) DO UPDATE SET position = GREATEST(write_marks.position, EXCLUDED.position)`,
-			string(user), int64(position))
-		return err
-	})
+	// One statement, one round trip: set_config(…, true) lasts until the
+	// end of the statement's own transaction, whose commit it governs.
+	_, err := w.db.Exec(ctx, `INSERT INTO write_marks (user_id, position)
+		SELECT ?::text, ?::bigint FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async
+		ON CONFLICT (user_id) DO UPDATE SET position = GREATEST(write_marks.position, EXCLUDED.position)`,
+		string(user), int64(position))
 	if err != nil {
 		return fmt.Errorf("cluster: write the mark of %s: %w", user, err)
 	}

@@ -3,6 +3,7 @@ package cluster_test
 import (
 	"context"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 
@@ -93,4 +94,36 @@ func TestWriteMarksNeedPostgres(t *testing.T) {
 	if _, err := cluster.NewWriteMarks(context.Background(), db); err == nil {
 		t.Fatal("write marks opened on SQLite, want an error")
 	}
+}
+
+// BenchmarkWriteMarks measures what read-your-writes across processes adds
+// on PostgreSQL: the upsert after a creator's write and the primary-key
+// read before a creator's GET (1,000 creators).
+func BenchmarkWriteMarks(b *testing.B) {
+	dsn := pgtest.NewDatabase(b)
+	db, err := sqldb.OpenPostgres(context.Background(), dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	w, err := cluster.NewWriteMarks(context.Background(), db)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	user := func(i int) domain.UserID { return domain.UserID(strconv.Itoa(i % 1000)) }
+	b.Run("Wrote", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			if err := w.Wrote(ctx, user(i), uint64(i)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Mark", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			if _, err := w.Mark(ctx, user(i)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
