@@ -398,7 +398,7 @@ func (m *Main) newHTTP(ctx context.Context, reg *prometheus.Registry) (*rthttp.S
 
 // openResults opens the result store: an S3-compatible bucket when one is
 // configured, else a directory. It also returns what identifies the store
-// among processes (resultsIdentity).
+// among processes (Config.s3Identity, dirIdentity).
 func (m *Main) openResults(ctx context.Context) (rthttp.Results, string, error) {
 	if m.Config.S3Bucket != "" {
 		s3, err := blobstore.OpenS3(ctx, blobstore.S3Config{Bucket: m.Config.S3Bucket, Endpoint: m.Config.S3Endpoint,
