@@ -8,6 +8,7 @@ package server
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -207,10 +208,16 @@ func (m *Main) Run(ctx context.Context) error {
 	ctx, m.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// Before any worker starts: a process refused for its keys or result
+	// store must not lead a role meanwhile.
+	api, err := m.openAPIKeys(ctx)
+	if err != nil {
+		return err
+	}
 	if err := m.startWorkers(ctx, reg); err != nil {
 		return err
 	}
-	srv, err := m.newHTTP(ctx, reg)
+	srv, err := m.newHTTP(api, reg)
 	if err != nil {
 		return err
 	}
@@ -340,22 +347,33 @@ func (m *Main) goWorker(f func() error) {
 	}()
 }
 
-func (m *Main) newHTTP(ctx context.Context, reg *prometheus.Registry) (*rthttp.Server, error) {
-	key, err := rthttp.LoadOrCreateKey(m.Config.JWTKeyPath(), m.Config.JWTKeyFile == "")
-	if err != nil {
-		return nil, err
+// apiKeys are the API's token keys and result store.
+type apiKeys struct {
+	key      ed25519.PrivateKey
+	accepted []ed25519.PublicKey // besides key's own public half
+	results  rthttp.Results
+}
+
+// openAPIKeys loads the token keys and opens the result store; on
+// PostgreSQL an API process then joins the others, or is refused
+// (joinAPIProcesses).
+func (m *Main) openAPIKeys(ctx context.Context) (apiKeys, error) {
+	var a apiKeys
+	var err error
+	if a.key, err = rthttp.LoadOrCreateKey(m.Config.JWTKeyPath(), m.Config.JWTKeyFile == ""); err != nil {
+		return a, err
 	}
-	accepted, err := rthttp.LoadPublicKeys(splitList(m.Config.JWTVerifyKeyFiles))
-	if err != nil {
-		return nil, fmt.Errorf("--jwt-verify-key-files: %w", err)
+	if a.accepted, err = rthttp.LoadPublicKeys(splitList(m.Config.JWTVerifyKeyFiles)); err != nil {
+		return a, fmt.Errorf("--jwt-verify-key-files: %w", err)
 	}
-	results, resultsID, err := m.openResults(context.Background())
-	if err != nil {
-		return nil, err
+	var resultsID string
+	if a.results, resultsID, err = m.openResults(ctx); err != nil {
+		return a, err
 	}
-	if err := m.joinAPIProcesses(ctx, key, accepted, resultsID); err != nil {
-		return nil, err
-	}
+	return a, m.joinAPIProcesses(ctx, a.key, a.accepted, resultsID)
+}
+
+func (m *Main) newHTTP(api apiKeys, reg *prometheus.Registry) (*rthttp.Server, error) {
 	provider, webhook, err := m.openPayments()
 	if err != nil {
 		return nil, err
@@ -364,8 +382,8 @@ func (m *Main) newHTTP(ctx context.Context, reg *prometheus.Registry) (*rthttp.S
 	if webhook != nil {
 		stripeWebhook = webhook
 	}
-	tokens := rthttp.NewTokens(key, nil)
-	tokens.Accept(accepted...)
+	tokens := rthttp.NewTokens(api.key, nil)
+	tokens.Accept(api.accepted...)
 	if m.Config.AccessTokenTTL != 0 {
 		if err := tokens.SetTTL(m.Config.AccessTokenTTL); err != nil {
 			return nil, fmt.Errorf("--access-token-ttl: %w", err)
@@ -388,7 +406,7 @@ func (m *Main) newHTTP(ctx context.Context, reg *prometheus.Registry) (*rthttp.S
 		Ledger: led,
 		Jobs:   m.jobService(), Credits: m.Commands, Users: m.Identity, Nodes: m.Identity, Assignments: m.Dispatcher.Registry(),
 		Answers: answers, Reader: m.Reader, Runner: m.projected(), WriteMarks: m.sharedWriteMarks(), Tokens: tokens,
-		Results: results, Checkout: provider, StripeWebhook: stripeWebhook, Registerer: reg, Gatherer: reg, Log: m.Logger,
+		Results: api.results, Checkout: provider, StripeWebhook: stripeWebhook, Registerer: reg, Gatherer: reg, Log: m.Logger,
 		CORSOrigins: splitList(m.Config.CORSOrigins), PublicURL: m.Config.PublicURL, Head: m.Store.Head,
 		Ready: func(ctx context.Context) error { _, err := m.Store.Head(ctx); return err },
 		Roles: m.roles.Report, HealthOnly: !m.roles.roles.Has(cluster.RoleAPI),
