@@ -53,25 +53,58 @@ func (w *writeMarks) mark(user domain.UserID) uint64 {
 	return w.marks[user]
 }
 
-// seen forgets user's mark if it is still position: the read models have
-// passed it.
+// seen forgets user's mark if it is not past position: the read models
+// have passed position (a later write's higher mark stays).
 func (w *writeMarks) seen(user domain.UserID, position uint64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.marks[user] == position {
+	if w.marks[user] <= position {
 		delete(w.marks, user)
 	}
 }
 
+// WriteMarks shares each creator's last write position with the other API
+// processes of an installation (cluster.WriteMarks on PostgreSQL), so a
+// read through any of them waits for the creator's own writes. Without it
+// (one process) the marks live in this process alone.
+type WriteMarks interface {
+	// Wrote records that user's write reached position; a mark never
+	// goes down.
+	Wrote(ctx context.Context, user domain.UserID, position uint64) error
+	// Mark returns user's last write position (0: none).
+	Mark(ctx context.Context, user domain.UserID) (uint64, error)
+}
+
 // wroteForUser answers a creator's write without waiting for the read
-// models: the creator's next read waits instead (readOwnWrites).
+// models: the creator's next read, here or (with WriteMarks) in another
+// process, waits instead (readOwnWrites). When the mark cannot be kept,
+// the write waits itself.
 func (s *Server) wroteForUser(c echo.Context, position uint64) {
 	if position == 0 {
 		return
 	}
-	if !s.writes.wrote(userOf(c), position, s.projected) {
-		s.waitRead(c.Request().Context(), position)
+	ctx, user := c.Request().Context(), userOf(c)
+	kept := s.writes.wrote(user, position, s.projected)
+	if s.WriteMarks != nil {
+		if err := s.WriteMarks.Wrote(ctx, user, position); err != nil {
+			s.log.Warn("read-your-writes: the shared mark was not written; waiting for the read models", "err", err)
+			kept = false
+		}
 	}
+	if !kept {
+		s.waitRead(ctx, position)
+	}
+}
+
+// markOf returns the position user's reads must wait for: the later of
+// this process's mark and the shared one.
+func (s *Server) markOf(ctx context.Context, user domain.UserID) (uint64, error) {
+	pos := s.writes.mark(user)
+	if s.WriteMarks == nil {
+		return pos, nil
+	}
+	shared, err := s.WriteMarks.Mark(ctx, user)
+	return max(pos, shared), err
 }
 
 // projected reports, without waiting, whether the read models show the
@@ -96,7 +129,12 @@ func (s *Server) readOwnWrites(next echo.HandlerFunc) echo.HandlerFunc {
 			return next(c)
 		}
 		user := userOf(c)
-		if pos := s.writes.mark(user); pos > 0 {
+		pos, err := s.markOf(c.Request().Context(), user)
+		if err != nil {
+			s.log.Warn("read-your-writes: the shared mark was not read", "err", err)
+			return errReadModelsBehind // the read models may not show the creator's write
+		}
+		if pos > 0 {
 			s.waitRead(c.Request().Context(), pos)
 			if !s.projected(pos) {
 				return errReadModelsBehind

@@ -3,6 +3,7 @@ package http
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -120,5 +121,84 @@ func TestWriteMarksFull(t *testing.T) {
 	}
 	if len(w.marks) != writeMarksMax/2+1 {
 		t.Fatalf("%d marks kept, want %d", len(w.marks), writeMarksMax/2+1)
+	}
+}
+
+// sharedMarks is a WriteMarks shared by the test's servers, as the
+// write_marks table is by API processes; err makes every call fail.
+type sharedMarks struct {
+	mu    sync.Mutex
+	marks map[domain.UserID]uint64
+	err   error
+}
+
+var _ WriteMarks = (*sharedMarks)(nil)
+
+func (m *sharedMarks) Wrote(_ context.Context, user domain.UserID, position uint64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.err != nil {
+		return m.err
+	}
+	m.marks[user] = max(m.marks[user], position)
+	return nil
+}
+
+func (m *sharedMarks) Mark(_ context.Context, user domain.UserID) (uint64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.marks[user], m.err
+}
+
+func newSharedServer(r *fakeRunner, marks *sharedMarks) *Server {
+	return &Server{Config: Config{Runner: r, WriteMarks: marks}, echo: echo.New(), log: slog.New(slog.DiscardHandler), writes: newWriteMarks()}
+}
+
+// TestReadOwnWritesShared: 1. a creator's write through process A answers
+// without waiting; 2. the creator's read through process B, which took no
+// write, waits for it and answers 503 while the read models are behind;
+// 3. once they pass it, the read through B runs; 4. a later write through
+// B, the read models behind again, makes A's read wait for B's position.
+func TestReadOwnWritesShared(t *testing.T) {
+	r := &fakeRunner{applied: 10}
+	marks := &sharedMarks{marks: map[domain.UserID]uint64{}}
+	a, b := newSharedServer(r, marks), newSharedServer(r, marks)
+	ran := 0
+	read := func(echo.Context) error { ran++; return nil }
+
+	a.requestAs("alice", http.MethodPost, func(c echo.Context) error { a.wroteForUser(c, 42); return nil })
+	if got := r.asked(); len(got) != 0 {
+		t.Fatalf("step 1: the write waited for %v", got)
+	}
+	if err := b.requestAs("alice", http.MethodGet, read); domain.ErrorCode(err) != domain.CodeUnavailable || ran != 0 {
+		t.Fatalf("step 2: read through B behind A's write: %v (ran %d), want unavailable", err, ran)
+	}
+	if got := r.asked(); len(got) != 1 || got[0] != 42 {
+		t.Fatalf("step 2: B's read waited for %v, want [42]", got)
+	}
+	r.set(42)
+	if err := b.requestAs("alice", http.MethodGet, read); err != nil || ran != 1 {
+		t.Fatalf("step 3: read through B once projected: %v (ran %d)", err, ran)
+	}
+	b.requestAs("alice", http.MethodPost, func(c echo.Context) error { b.wroteForUser(c, 60); return nil })
+	if err := a.requestAs("alice", http.MethodGet, read); domain.ErrorCode(err) != domain.CodeUnavailable || ran != 1 {
+		t.Fatalf("step 4: read through A behind B's write: %v (ran %d), want unavailable", err, ran)
+	}
+}
+
+// TestReadOwnWritesSharedFails: a write whose shared mark cannot be written
+// waits for the read models itself; a read whose shared mark cannot be
+// read answers 503 rather than risk not showing the creator's write.
+func TestReadOwnWritesSharedFails(t *testing.T) {
+	r := &fakeRunner{applied: 10}
+	marks := &sharedMarks{marks: map[domain.UserID]uint64{}, err: errors.New("database away")}
+	s := newSharedServer(r, marks)
+	ran := 0
+	s.requestAs("alice", http.MethodPost, func(c echo.Context) error { s.wroteForUser(c, 42); return nil })
+	if got := r.asked(); len(got) != 1 || got[0] != 42 {
+		t.Fatalf("the write with no shared mark waited for %v, want [42]", got)
+	}
+	if err := s.requestAs("bob", http.MethodGet, func(echo.Context) error { ran++; return nil }); domain.ErrorCode(err) != domain.CodeUnavailable || ran != 0 {
+		t.Fatalf("read with the shared mark unreadable: %v (ran %d), want unavailable", err, ran)
 	}
 }

@@ -86,6 +86,9 @@ type Config struct {
 		WaitFor(context.Context, uint64) error
 	}
 	Tokens *Tokens
+	// WriteMarks shares read-your-writes marks with the other API
+	// processes; nil keeps them in this process.
+	WriteMarks WriteMarks
 	// Answers keeps the first answer to each Idempotency-Key; nil replays
 	// nothing (commands still write once per key).
 	Answers       AnswerCache

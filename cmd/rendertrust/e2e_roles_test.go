@@ -57,7 +57,9 @@ type rolesProcess struct {
 }
 
 // startRolesProcess starts `serve --dev` on dsn with its own data dir (and
-// dev chain) and the extra args, and waits until it answers /readyz. Its
+// dev chain), the signing key and result directory of every process on dsn
+// (rolesShared), and the extra args (a flag given again there wins), and
+// waits until it answers /readyz. Its
 // log's tail is shown when the test fails, or always with ROLES_TEST_LOGS
 // set (to see the leadership changes).
 func startRolesProcess(t *testing.T, bin, dsn, name string, args ...string) *rolesProcess {
@@ -71,7 +73,7 @@ func startRolesProcess(t *testing.T, bin, dsn, name string, args ...string) *rol
 	}
 	defer logf.Close()
 	all := append([]string{"serve", "--dev", "--no-local-node", "--addr", addr, "--data-dir", p.dir,
-		"--database-url", dsn, "--node-lost-after", "3s", "--anchor-interval", "300ms", "--log-level", "info"}, args...)
+		"--database-url", dsn, "--node-lost-after", "3s", "--anchor-interval", "300ms", "--log-level", "info"}, append(rolesShared(t, dsn), args...)...)
 	p.cmd = exec.Command(bin, all...)
 	p.cmd.Env = crashServerEnv()
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf

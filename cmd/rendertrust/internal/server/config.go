@@ -25,6 +25,10 @@ type Config struct {
 	// (DATABASE_URL, required with it).
 	EventStoreURL string // EVENTSTORE_URL
 	JWTKeyFile    string // RENDERTRUST_JWT_KEY_FILE
+	// JWTVerifyKeyFiles are the public keys (or old private keys) of other
+	// signing keys whose tokens are accepted: a key rotation across
+	// processes.
+	JWTVerifyKeyFiles string // RENDERTRUST_JWT_VERIFY_KEY_FILES, comma-separated
 	// AccessTokenTTL is how long an access token lasts (0: 15 minutes).
 	AccessTokenTTL time.Duration // RENDERTRUST_ACCESS_TOKEN_TTL
 	PublicURL      string        // RENDERTRUST_PUBLIC_URL
@@ -49,7 +53,10 @@ type Config struct {
 
 	NodeLostAfter time.Duration // RENDERTRUST_NODE_LOST_AFTER
 
-	S3Bucket    string // RENDERTRUST_S3_BUCKET: results in this bucket instead of the data dir
+	S3Bucket string // RENDERTRUST_S3_BUCKET: results in this bucket instead of the data dir
+	// ResultsDir holds the results without a bucket (default: results in
+	// the data dir); API processes on several machines share one.
+	ResultsDir  string // RENDERTRUST_RESULTS_DIR
 	S3Endpoint  string // RENDERTRUST_S3_ENDPOINT: an S3-compatible service
 	S3Region    string // RENDERTRUST_S3_REGION
 	S3PathStyle bool   // RENDERTRUST_S3_PATH_STYLE
@@ -82,6 +89,8 @@ var EnvNames = map[string]string{
 	"database-url":          "DATABASE_URL",
 	"eventstore-url":        "EVENTSTORE_URL",
 	"jwt-key-file":          "RENDERTRUST_JWT_KEY_FILE",
+	"jwt-verify-key-files":  "RENDERTRUST_JWT_VERIFY_KEY_FILES",
+	"results-dir":           "RENDERTRUST_RESULTS_DIR",
 	"public-url":            "RENDERTRUST_PUBLIC_URL",
 	"cors-origins":          "RENDERTRUST_CORS_ORIGINS",
 	"log-level":             "RENDERTRUST_LOG_LEVEL",
@@ -130,6 +139,7 @@ func (c *Config) BindServeFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "address to serve the API on")
 	fs.BoolVar(&c.Dev, "dev", false, "development mode: dev payments (no charge), a local node")
 	fs.StringVar(&c.JWTKeyFile, "jwt-key-file", "", "Ed25519 private key (PKCS #8 PEM) signing access tokens (default: <data-dir>/jwt.key, created if missing)")
+	fs.StringVar(&c.JWTVerifyKeyFiles, "jwt-verify-key-files", "", "public keys (PEM; or old private keys) of other signing keys whose tokens are accepted, comma-separated (key rotation)")
 	fs.DurationVar(&c.AccessTokenTTL, "access-token-ttl", 0, "how long an access token lasts, 1s to 24h (default 15m)")
 	fs.StringVar(&c.PublicURL, "public-url", "", "external base URL for download links (default: the request's host)")
 	fs.StringVar(&c.CORSOrigins, "cors-origins", "app://rendertrust,http://localhost:5173", "origins allowed by CORS (the desktop app's)")
@@ -143,6 +153,7 @@ func (c *Config) BindServeFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.StripeCancelURL, "stripe-cancel-url", "", "where Checkout's back button leads")
 	fs.DurationVar(&c.StripeTolerance, "stripe-tolerance", 0, "webhook signature age tolerance (default 5m)")
 	fs.StringVar(&c.S3Bucket, "s3-bucket", "", "store job results in this S3-compatible bucket, with presigned links (credentials from the AWS environment)")
+	fs.StringVar(&c.ResultsDir, "results-dir", "", "directory for job results without --s3-bucket, shared by every API process (default: <data-dir>/results)")
 	fs.StringVar(&c.S3Endpoint, "s3-endpoint", "", "URL of an S3-compatible service (default: AWS)")
 	fs.StringVar(&c.S3Region, "s3-region", "us-east-1", "the bucket's region")
 	fs.BoolVar(&c.S3PathStyle, "s3-path-style", false, "address the bucket in the URL path (most S3-compatible services)")
@@ -190,6 +201,15 @@ func (c *Config) JWTKeyPath() string {
 		return c.JWTKeyFile
 	}
 	return c.DataPath("jwt.key")
+}
+
+// ResultsPath returns the directory job results are stored in without a
+// bucket: --results-dir, or results in the data dir.
+func (c *Config) ResultsPath() string {
+	if c.ResultsDir != "" {
+		return c.ResultsDir
+	}
+	return c.DataPath("results")
 }
 
 // trustedProxies parses TrustedProxies: IPs or CIDRs. It fails on an entry

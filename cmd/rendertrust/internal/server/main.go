@@ -8,6 +8,7 @@ package server
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -73,7 +74,10 @@ type Main struct {
 	roles    *roleState
 	elector  *cluster.Elector // on PostgreSQL
 	// heartbeats shares node heartbeats with the other processes (PostgreSQL).
-	heartbeats      *cluster.Heartbeats
+	heartbeats *cluster.Heartbeats
+	// writeMarks shares read-your-writes marks with the other API
+	// processes (PostgreSQL).
+	writeMarks      *cluster.WriteMarks
 	projectionsTerm atomic.Pointer[cluster.Term]
 	cancel          context.CancelFunc
 	workers         sync.WaitGroup
@@ -204,10 +208,16 @@ func (m *Main) Run(ctx context.Context) error {
 	ctx, m.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// Before any worker starts: a process refused for its keys or result
+	// store must not lead a role meanwhile.
+	api, err := m.openAPIKeys(ctx)
+	if err != nil {
+		return err
+	}
 	if err := m.startWorkers(ctx, reg); err != nil {
 		return err
 	}
-	srv, err := m.newHTTP(reg)
+	srv, err := m.newHTTP(api, reg)
 	if err != nil {
 		return err
 	}
@@ -337,15 +347,33 @@ func (m *Main) goWorker(f func() error) {
 	}()
 }
 
-func (m *Main) newHTTP(reg *prometheus.Registry) (*rthttp.Server, error) {
-	key, err := rthttp.LoadOrCreateKey(m.Config.JWTKeyPath(), m.Config.JWTKeyFile == "")
-	if err != nil {
-		return nil, err
+// apiKeys are the API's token keys and result store.
+type apiKeys struct {
+	key      ed25519.PrivateKey
+	accepted []ed25519.PublicKey // besides key's own public half
+	results  rthttp.Results
+}
+
+// openAPIKeys loads the token keys and opens the result store; on
+// PostgreSQL an API process then joins the others, or is refused
+// (joinAPIProcesses).
+func (m *Main) openAPIKeys(ctx context.Context) (apiKeys, error) {
+	var a apiKeys
+	var err error
+	if a.key, err = rthttp.LoadOrCreateKey(m.Config.JWTKeyPath(), m.Config.JWTKeyFile == ""); err != nil {
+		return a, err
 	}
-	results, err := m.openResults(context.Background())
-	if err != nil {
-		return nil, err
+	if a.accepted, err = rthttp.LoadPublicKeys(splitList(m.Config.JWTVerifyKeyFiles)); err != nil {
+		return a, fmt.Errorf("--jwt-verify-key-files: %w", err)
 	}
+	var resultsID string
+	if a.results, resultsID, err = m.openResults(ctx); err != nil {
+		return a, err
+	}
+	return a, m.joinAPIProcesses(ctx, a.key, a.accepted, resultsID)
+}
+
+func (m *Main) newHTTP(api apiKeys, reg *prometheus.Registry) (*rthttp.Server, error) {
 	provider, webhook, err := m.openPayments()
 	if err != nil {
 		return nil, err
@@ -354,7 +382,8 @@ func (m *Main) newHTTP(reg *prometheus.Registry) (*rthttp.Server, error) {
 	if webhook != nil {
 		stripeWebhook = webhook
 	}
-	tokens := rthttp.NewTokens(key, nil)
+	tokens := rthttp.NewTokens(api.key, nil)
+	tokens.Accept(api.accepted...)
 	if m.Config.AccessTokenTTL != 0 {
 		if err := tokens.SetTTL(m.Config.AccessTokenTTL); err != nil {
 			return nil, fmt.Errorf("--access-token-ttl: %w", err)
@@ -376,8 +405,8 @@ func (m *Main) newHTTP(reg *prometheus.Registry) (*rthttp.Server, error) {
 		TrustedProxies: proxies, MetricsElsewhere: m.Config.MetricsAddr != "",
 		Ledger: led,
 		Jobs:   m.jobService(), Credits: m.Commands, Users: m.Identity, Nodes: m.Identity, Assignments: m.Dispatcher.Registry(),
-		Answers: answers, Reader: m.Reader, Runner: m.projected(), Tokens: tokens,
-		Results: results, Checkout: provider, StripeWebhook: stripeWebhook, Registerer: reg, Gatherer: reg, Log: m.Logger,
+		Answers: answers, Reader: m.Reader, Runner: m.projected(), WriteMarks: m.sharedWriteMarks(), Tokens: tokens,
+		Results: api.results, Checkout: provider, StripeWebhook: stripeWebhook, Registerer: reg, Gatherer: reg, Log: m.Logger,
 		CORSOrigins: splitList(m.Config.CORSOrigins), PublicURL: m.Config.PublicURL, Head: m.Store.Head,
 		Ready: func(ctx context.Context) error { _, err := m.Store.Head(ctx); return err },
 		Roles: m.roles.Report, HealthOnly: !m.roles.roles.Has(cluster.RoleAPI),
@@ -386,28 +415,38 @@ func (m *Main) newHTTP(reg *prometheus.Registry) (*rthttp.Server, error) {
 }
 
 // openResults opens the result store: an S3-compatible bucket when one is
-// configured, else a directory in the data dir.
-func (m *Main) openResults(ctx context.Context) (rthttp.Results, error) {
+// configured, else a directory. It also returns what identifies the store
+// among processes (Config.s3Identity, dirIdentity).
+func (m *Main) openResults(ctx context.Context) (rthttp.Results, string, error) {
 	if m.Config.S3Bucket != "" {
-		return blobstore.OpenS3(ctx, blobstore.S3Config{Bucket: m.Config.S3Bucket, Endpoint: m.Config.S3Endpoint,
+		s3, err := blobstore.OpenS3(ctx, blobstore.S3Config{Bucket: m.Config.S3Bucket, Endpoint: m.Config.S3Endpoint,
 			Region: m.Config.S3Region, PathStyle: m.Config.S3PathStyle, TempDir: m.Config.DataDir})
+		return s3, m.Config.s3Identity(), err
 	}
 	return m.openBlobs()
 }
 
-// openBlobs opens the local result store; its link-signing key lives beside it.
-func (m *Main) openBlobs() (*blobstore.Local, error) {
-	keyPath := m.Config.DataPath("results.key")
-	key, err := os.ReadFile(keyPath)
-	if errors.Is(err, os.ErrNotExist) {
-		key = make([]byte, 32)
-		rand.Read(key)
-		err = os.WriteFile(keyPath, key, 0o600)
+// openBlobs opens the local result store; its link-signing key lives
+// beside it (results.key in the data dir), or in it with --results-dir, so
+// that a shared directory shares its key.
+func (m *Main) openBlobs() (*blobstore.Local, string, error) {
+	dir, keyPath := m.Config.ResultsPath(), m.Config.DataPath("results.key")
+	if m.Config.ResultsDir != "" {
+		keyPath = filepath.Join(dir, resultsKeyName)
 	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, "", fmt.Errorf("create results dir: %w", err)
+	}
+	key, err := readOrCreate(keyPath, func() []byte { k := make([]byte, 32); rand.Read(k); return k })
 	if err != nil {
-		return nil, fmt.Errorf("results signing key: %w", err)
+		return nil, "", fmt.Errorf("results signing key: %w", err)
 	}
-	return blobstore.OpenLocal(m.Config.DataPath("results"), key)
+	blobs, err := blobstore.OpenLocal(dir, key)
+	if err != nil {
+		return nil, "", err
+	}
+	id, err := dirIdentity(dir, key)
+	return blobs, id, err
 }
 
 // openPayments returns Stripe when keys are configured, the dev provider

@@ -130,6 +130,9 @@ func (m *Main) startCluster(ctx context.Context) error {
 		return err
 	}
 	m.heartbeats = hb
+	if m.writeMarks, err = cluster.NewWriteMarks(ctx, m.DB); err != nil {
+		return err
+	}
 	m.goWorker(func() error { return hb.Run(ctx) })
 	m.Follower = commands.NewFollower(m.Commands)
 	m.goWorker(func() error { return m.Follower.Run(ctx) })
