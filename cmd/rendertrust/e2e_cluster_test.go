@@ -337,18 +337,35 @@ func (c *cluster) creator(t *testing.T, email string) (*client.Client, string) {
 	if co, err := cl.Checkout(ctx, "credits_100"); err != nil || !co.Dev {
 		t.Fatalf("checkout: %+v, %v", co, err)
 	}
-	c.wantBalance(t, cl, client.Balance{Balance: 100, Held: 0, Available: 100})
+	c.wantBalance(t, "checkout", cl, client.Balance{Balance: 100, Held: 0, Available: 100})
 	return cl, u.ID
 }
 
-// wantBalance checks the balance read once through each API process.
-func (c *cluster) wantBalance(t *testing.T, cl *client.Client, want client.Balance) {
+// readYourWrite checks a creator's read right after their own write, once
+// through each API process: the product promises the read shows the write
+// whichever process answers. A miss fails the test; the test then waits
+// for the read to catch up, so that one run reports every miss and still
+// checks the steps after it.
+func readYourWrite(t *testing.T, what string, check func() string) {
 	t.Helper()
-	for range clusterAPIProcesses {
-		if b, err := cl.Balance(context.Background()); err != nil || b != want {
-			t.Fatalf("balance %+v, %v; want %+v (read your writes through any API process)", b, err, want)
+	for i := range clusterAPIProcesses {
+		if msg := check(); msg != "" {
+			t.Errorf("%s: read %d right after the write: %s (read your writes through any API process)", what, i+1, msg)
+			e2eEventually(t, what, check)
+			return
 		}
 	}
+}
+
+// wantBalance checks the creator's balance right after their write.
+func (c *cluster) wantBalance(t *testing.T, what string, cl *client.Client, want client.Balance) {
+	t.Helper()
+	readYourWrite(t, what, func() string {
+		if b, err := cl.Balance(context.Background()); err != nil || b != want {
+			return fmt.Sprintf("balance %+v, %v; want %+v", b, err, want)
+		}
+		return ""
+	})
 }
 
 // submit submits r with an idempotency key, retrying while no API process
@@ -431,12 +448,15 @@ func (c *cluster) journey(t *testing.T) {
 	if err := cl.CancelJob(ctx, echo); err != nil {
 		t.Fatalf("step 2: cancel the echo job: %v", err)
 	}
-	if j, err := cl.GetJob(ctx, echo); err != nil || j.Status != client.StatusCancelled {
-		t.Fatalf("step 2: the echo job right after its cancel: %s, %v; want CANCELLED", j.Status, err)
-	}
-	if got := c.listIDs(t, cl, client.StatusCancelled); len(got) != 1 || got[0] != echo {
-		t.Fatalf("step 2: CANCELLED jobs %v, want [%s]", got, echo)
-	}
+	readYourWrite(t, "step 2: cancel", func() string {
+		if j, err := cl.GetJob(ctx, echo); err != nil || j.Status != client.StatusCancelled {
+			return fmt.Sprintf("the echo job %s, %v; want CANCELLED", j.Status, err)
+		}
+		if got := c.listIDs(t, cl, client.StatusCancelled); len(got) != 1 || got[0] != echo {
+			return fmt.Sprintf("CANCELLED jobs %v, want [%s]", got, echo)
+		}
+		return ""
+	})
 	if err := cl.CancelJob(ctx, echo); !errors.Is(err, client.ErrConflict) {
 		t.Fatalf("step 2: second cancel: %v, want 409 conflict", err)
 	}
@@ -450,20 +470,23 @@ func (c *cluster) journey(t *testing.T) {
 // at once, and that all but the gated one wait QUEUED.
 func (c *cluster) listAndGet(t *testing.T, cl *client.Client, jobs map[client.JobType]string) {
 	t.Helper()
-	all := c.listIDs(t, cl, "")
-	queued := c.listIDs(t, cl, client.StatusQueued)
-	for typ, id := range jobs {
-		j, err := cl.GetJob(context.Background(), id)
-		if err != nil || j.JobType != typ || j.Cost != clusterPrices[typ] {
-			t.Fatalf("step 2: job %s right after its submission: %+v, %v; want a %s job costing %d", id, j, err, typ, clusterPrices[typ])
+	readYourWrite(t, "step 2: submissions", func() string {
+		all := c.listIDs(t, cl, "")
+		queued := c.listIDs(t, cl, client.StatusQueued)
+		for typ, id := range jobs {
+			j, err := cl.GetJob(context.Background(), id)
+			if err != nil || j.JobType != typ || j.Cost != clusterPrices[typ] {
+				return fmt.Sprintf("job %s: %+v, %v; want a %s job costing %d", id, j, err, typ, clusterPrices[typ])
+			}
+			if !slices.Contains(all, id) || (typ != client.JobGeneric) != slices.Contains(queued, id) {
+				return fmt.Sprintf("%s job %s: listed in %v, QUEUED ones %v; want it listed, QUEUED unless it holds the slot", typ, id, all, queued)
+			}
 		}
-		if !slices.Contains(all, id) || (typ != client.JobGeneric) != slices.Contains(queued, id) {
-			t.Fatalf("step 2: %s job %s: listed in %v, QUEUED ones %v; want it listed, QUEUED unless it holds the slot", typ, id, all, queued)
+		if len(all) != len(jobs) || len(queued) != len(jobs)-1 {
+			return fmt.Sprintf("%d jobs listed, %d QUEUED; want %d and %d", len(all), len(queued), len(jobs), len(jobs)-1)
 		}
-	}
-	if len(all) != len(jobs) || len(queued) != len(jobs)-1 {
-		t.Fatalf("step 2: %d jobs listed, %d QUEUED; want %d and %d", len(all), len(queued), len(jobs), len(jobs)-1)
-	}
+		return ""
+	})
 }
 
 func (c *cluster) listIDs(t *testing.T, cl *client.Client, status client.Status) []string {
@@ -603,12 +626,13 @@ func (c *cluster) burst(t *testing.T) {
 		t.Fatalf("step 3: %d accepted, %d refused; want %d and %d", len(accepted), refused, fit, clusterBurst-fit)
 	}
 	c.jobs = append(c.jobs, accepted...)
-	for range clusterAPIProcesses {
+	readYourWrite(t, "step 3: burst", func() string {
 		b, err := cl.Balance(context.Background())
 		if err != nil || b.Available != 0 || b.Held%price != 0 || b.Held < 0 || b.Balance-b.Held != 0 {
-			t.Fatalf("step 3: balance right after the burst %+v, %v; want every credit held or deducted, none available", b, err)
+			return fmt.Sprintf("balance %+v, %v; want every credit held or deducted, none available", b, err)
 		}
-	}
+		return ""
+	})
 	for _, id := range accepted {
 		e2eJobReaches(t, cl, id, client.StatusCompleted)
 	}
