@@ -270,10 +270,10 @@ func (n *clusterNode) stop() {
 	}
 }
 
-// cluster is the installation of TestClusterBehindProxy: the processes the
+// unitCluster is the installation of TestClusterBehindProxy: the processes the
 // units start on one PostgreSQL database, the proxy before the API
 // processes, and the node agent behind it.
-type cluster struct {
+type unitCluster struct {
 	dsn, bin        string
 	leader, standby *rolesProcess
 	apis            []*rolesProcess
@@ -287,13 +287,13 @@ type cluster struct {
 // own chain) and the API unit clusterAPIProcesses times, each with the
 // settings of the environment file given as flags, then the proxy and the
 // node (step 1).
-func startCluster(t *testing.T) *cluster {
+func startCluster(t *testing.T) *unitCluster {
 	t.Helper()
 	api, worker := readClusterUnit(t, clusterAPIUnit), readClusterUnit(t, clusterWorkerUnit)
 	checkClusterUnits(t, api, worker)
 	e2eInputBucket(t)
 	env := append([]string{"--jwt-key-file", rolesKeyFile(t), "--trusted-proxies", "127.0.0.1"}, clusterResultBucket(t)...)
-	c := &cluster{dsn: pgtest.NewDatabase(t), bin: crashBinary(t)}
+	c := &unitCluster{dsn: pgtest.NewDatabase(t), bin: crashBinary(t)}
 	c.leader = startRolesProcess(t, c.bin, c.dsn, "worker-leader", append(worker.args(t, ""), env...)...)
 	c.leader.awaitLeading(t, rolesWorkers, rolesReadyTimeout)
 	c.standby = startRolesProcess(t, c.bin, c.dsn, "worker-standby", append(worker.args(t, rolesStandbyWorkers), env...)...)
@@ -315,7 +315,7 @@ func startCluster(t *testing.T) *cluster {
 // creator registers a creator through the proxy, checks the session works
 // through every API process, and buys 100 credits: the balance read right
 // after shows them, whichever process answers.
-func (c *cluster) creator(t *testing.T, email string) (*client.Client, string) {
+func (c *unitCluster) creator(t *testing.T, email string) (*client.Client, string) {
 	t.Helper()
 	ctx := context.Background()
 	cl, err := client.New(c.proxy.base)
@@ -358,7 +358,7 @@ func readYourWrite(t *testing.T, what string, check func() string) {
 }
 
 // wantBalance checks the creator's balance right after their write.
-func (c *cluster) wantBalance(t *testing.T, what string, cl *client.Client, want client.Balance) {
+func (c *unitCluster) wantBalance(t *testing.T, what string, cl *client.Client, want client.Balance) {
 	t.Helper()
 	readYourWrite(t, what, func() string {
 		if b, err := cl.Balance(context.Background()); err != nil || b != want {
@@ -371,7 +371,7 @@ func (c *cluster) wantBalance(t *testing.T, what string, cl *client.Client, want
 // submit submits r with an idempotency key, retrying while no API process
 // has heard a healthy node for the type yet (nothing is held then); the
 // answer must be QUEUED or DISPATCHED at the guide's price.
-func (c *cluster) submit(t *testing.T, cl *client.Client, r client.SubmitRequest) string {
+func (c *unitCluster) submit(t *testing.T, cl *client.Client, r client.SubmitRequest) string {
 	t.Helper()
 	var sub client.Submitted
 	e2eEventually(t, "submission of "+string(r.JobType)+" accepted", func() string {
@@ -427,7 +427,7 @@ func TestClusterBehindProxy(t *testing.T) {
 // journey is step 2: the creator guide's journey through the proxy. A
 // gated generic job holds the node's one slot while the others are listed
 // and one is cancelled, so they stay QUEUED until the gate opens.
-func (c *cluster) journey(t *testing.T) {
+func (c *unitCluster) journey(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
 	cl, _ := c.creator(t, "creator@example.com")
@@ -468,7 +468,7 @@ func (c *cluster) journey(t *testing.T) {
 
 // listAndGet checks that every job just submitted is listed and readable,
 // at once, and that all but the gated one wait QUEUED.
-func (c *cluster) listAndGet(t *testing.T, cl *client.Client, jobs map[client.JobType]string) {
+func (c *unitCluster) listAndGet(t *testing.T, cl *client.Client, jobs map[client.JobType]string) {
 	t.Helper()
 	readYourWrite(t, "step 2: submissions", func() string {
 		all := c.listIDs(t, cl, "")
@@ -489,7 +489,7 @@ func (c *cluster) listAndGet(t *testing.T, cl *client.Client, jobs map[client.Jo
 	})
 }
 
-func (c *cluster) listIDs(t *testing.T, cl *client.Client, status client.Status) []string {
+func (c *unitCluster) listIDs(t *testing.T, cl *client.Client, status client.Status) []string {
 	t.Helper()
 	var statuses []client.Status
 	if status != "" {
@@ -509,7 +509,7 @@ func (c *cluster) listIDs(t *testing.T, cl *client.Client, status client.Status)
 // results waits until every uncancelled job completed on the node and
 // downloads each result through its link, checked against the completion
 // event's SHA-256 and against what the node's command prints.
-func (c *cluster) results(t *testing.T, cl *client.Client, jobs map[client.JobType]string) {
+func (c *unitCluster) results(t *testing.T, cl *client.Client, jobs map[client.JobType]string) {
 	t.Helper()
 	store, err := postgres.Open(context.Background(), c.dsn)
 	if err != nil {
@@ -546,7 +546,7 @@ func jsonEqual(b []byte, want string) bool {
 // settled waits until the completed jobs are charged and checks the
 // transactions (one purchase; one hold and one deduction of its price per
 // completed job, nothing deducted for the cancelled one) and the usage.
-func (c *cluster) settled(t *testing.T, cl *client.Client, jobs map[client.JobType]string) {
+func (c *unitCluster) settled(t *testing.T, cl *client.Client, jobs map[client.JobType]string) {
 	t.Helper()
 	ctx := context.Background()
 	var spent int64
@@ -594,7 +594,7 @@ func (c *cluster) settled(t *testing.T, cl *client.Client, jobs map[client.JobTy
 
 // burst is step 3: clusterBurst renders at once, through the proxy, on
 // clusterBurstCredits credits.
-func (c *cluster) burst(t *testing.T) {
+func (c *unitCluster) burst(t *testing.T) {
 	t.Helper()
 	cl, _ := c.creator(t, "burst@example.com")
 	price := clusterPrices[client.JobRender]
@@ -646,7 +646,7 @@ func (c *cluster) burst(t *testing.T) {
 }
 
 // failover is step 4.
-func (c *cluster) failover(t *testing.T) {
+func (c *unitCluster) failover(t *testing.T) {
 	t.Helper()
 	cl, _ := c.creator(t, "failover@example.com")
 	began := time.Now()
@@ -689,7 +689,7 @@ func (c *cluster) failover(t *testing.T) {
 }
 
 // finish is step 5: it stops every process and reads the log back.
-func (c *cluster) finish(t *testing.T) {
+func (c *unitCluster) finish(t *testing.T) {
 	t.Helper()
 	c.proxy.checkSpread(t)
 	c.node.stop()
