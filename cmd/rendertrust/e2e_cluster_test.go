@@ -631,7 +631,7 @@ func (c *unitCluster) burst(t *testing.T) {
 		if err != nil || b.Available != 0 || b.Held%price != 0 || b.Held < 0 || b.Balance-b.Held != 0 {
 			return fmt.Sprintf("balance %+v, %v; want every credit held or deducted, none available", b, err)
 		}
-		return ""
+		return burstHolds(cl, accepted, price)
 	})
 	for _, id := range accepted {
 		e2eJobReaches(t, cl, id, client.StatusCompleted)
@@ -643,6 +643,29 @@ func (c *unitCluster) burst(t *testing.T) {
 		}
 		return ""
 	})
+}
+
+// burstHolds checks the transactions show one hold of price for each
+// accepted job and no other hold.
+func burstHolds(cl *client.Client, accepted []string, price int64) string {
+	holds := map[string]int64{}
+	for tx, err := range cl.AllTransactions(context.Background()) {
+		if err != nil {
+			return err.Error()
+		}
+		if tx.Type == "hold" {
+			holds[tx.JobID] += tx.Amount
+		}
+	}
+	for _, id := range accepted {
+		if holds[id] != price {
+			return fmt.Sprintf("job %s held %d, want %d", id, holds[id], price)
+		}
+	}
+	if len(holds) != len(accepted) {
+		return fmt.Sprintf("%d jobs held credits, want the %d accepted", len(holds), len(accepted))
+	}
+	return ""
 }
 
 // failover is step 4.
