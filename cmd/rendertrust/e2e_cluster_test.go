@@ -425,14 +425,18 @@ func TestClusterBehindProxy(t *testing.T) {
 }
 
 // journey is step 2: the creator guide's journey through the proxy. A
-// gated generic job holds the node's one slot while the others are listed
-// and one is cancelled, so they stay QUEUED until the gate opens.
+// gated generic job holds the node's one slot while the others are
+// submitted, listed and one cancelled, so they stay QUEUED until the gate
+// opens.
 func (c *unitCluster) journey(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
 	cl, _ := c.creator(t, "creator@example.com")
 	gated := c.submit(t, cl, client.SubmitRequest{JobType: client.JobGeneric, Payload: json.RawMessage(`{"steps":[1,2,3]}`),
 		Priority: client.PriorityHigh, IdempotencyKey: "journey-generic"})
+	// Once the gated job runs, the node's slot is taken: the dispatcher's
+	// leader cannot move the next jobs, so they read QUEUED.
+	e2eJobReaches(t, cl, gated, client.StatusRunning)
 	jobs := map[client.JobType]string{client.JobGeneric: gated}
 	for _, r := range []client.SubmitRequest{
 		{JobType: client.JobRender, PayloadRef: "s3://bucket/scene.blend"},
@@ -460,7 +464,6 @@ func (c *unitCluster) journey(t *testing.T) {
 	if err := cl.CancelJob(ctx, echo); !errors.Is(err, client.ErrConflict) {
 		t.Fatalf("step 2: second cancel: %v, want 409 conflict", err)
 	}
-	e2eJobReaches(t, cl, gated, client.StatusRunning)
 	c.node.open(t, gated)
 	c.results(t, cl, jobs)
 	c.settled(t, cl, jobs)
