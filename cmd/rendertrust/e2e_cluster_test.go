@@ -337,7 +337,7 @@ func (c *unitCluster) creator(t *testing.T, email string) (*client.Client, strin
 	if co, err := cl.Checkout(ctx, "credits_100"); err != nil || !co.Dev {
 		t.Fatalf("checkout: %+v, %v", co, err)
 	}
-	c.wantBalance(t, "checkout", cl, client.Balance{Balance: 100, Held: 0, Available: 100})
+	c.wantBalance(t, "checkout of "+email, cl, client.Balance{Balance: 100, Held: 0, Available: 100})
 	return cl, u.ID
 }
 
