@@ -343,28 +343,50 @@ func (c *unitCluster) creator(t *testing.T, email string) (*client.Client, strin
 
 // readYourWrite checks a creator's read right after their own write, once
 // through each API process: the product promises the read shows the write
-// whichever process answers. A miss fails the test; the test then waits
-// for the read to catch up, so that one run reports every miss and still
-// checks the steps after it.
-func readYourWrite(t *testing.T, what string, check func() string) {
+// whichever process answers. check returns what is stale ("" for
+// nothing) or the read's error. A stale answer fails the test; the test
+// then waits for the read to catch up, so that one run reports every miss
+// and still checks the steps after it. A 503 is not a stale answer (the
+// read models were still behind after the server's bounded wait, on a busy
+// machine): it is logged and the read sent again.
+func readYourWrite(t *testing.T, what string, check func() (string, error)) {
 	t.Helper()
 	for i := range clusterAPIProcesses {
-		if msg := check(); msg != "" {
-			t.Errorf("%s: read %d right after the write: %s (read your writes through any API process)", what, i+1, msg)
-			e2eEventually(t, what, check)
+		stale, err := check()
+		for deadline := time.Now().Add(e2eWait); errors.Is(err, client.ErrUnavailable) && time.Now().Before(deadline); {
+			t.Logf("%s: read %d right after the write answered %v; sent again", what, i+1, err)
+			stale, err = check()
+		}
+		if err != nil {
+			t.Fatalf("%s: read %d right after the write: %v", what, i+1, err)
+		}
+		if stale != "" {
+			t.Errorf("%s: read %d right after the write: %s (read your writes through any API process)", what, i+1, stale)
+			e2eEventually(t, what, func() string {
+				stale, err := check()
+				return cmp.Or(stale, errorString(err))
+			})
 			return
 		}
 	}
 }
 
+func errorString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
 // wantBalance checks the creator's balance right after their write.
 func (c *unitCluster) wantBalance(t *testing.T, what string, cl *client.Client, want client.Balance) {
 	t.Helper()
-	readYourWrite(t, what, func() string {
-		if b, err := cl.Balance(context.Background()); err != nil || b != want {
-			return fmt.Sprintf("balance %+v, %v; want %+v", b, err, want)
+	readYourWrite(t, what, func() (string, error) {
+		b, err := cl.Balance(context.Background())
+		if err == nil && b != want {
+			return fmt.Sprintf("balance %+v; want %+v", b, want), nil
 		}
-		return ""
+		return "", err
 	})
 }
 
@@ -452,14 +474,16 @@ func (c *unitCluster) journey(t *testing.T) {
 	if err := cl.CancelJob(ctx, echo); err != nil {
 		t.Fatalf("step 2: cancel the echo job: %v", err)
 	}
-	readYourWrite(t, "step 2: cancel", func() string {
-		if j, err := cl.GetJob(ctx, echo); err != nil || j.Status != client.StatusCancelled {
-			return fmt.Sprintf("the echo job %s, %v; want CANCELLED", j.Status, err)
+	readYourWrite(t, "step 2: cancel", func() (string, error) {
+		j, err := cl.GetJob(ctx, echo)
+		if err != nil || j.Status != client.StatusCancelled {
+			return fmt.Sprintf("the echo job %s; want CANCELLED", j.Status), err
 		}
-		if got := c.listIDs(t, cl, client.StatusCancelled); len(got) != 1 || got[0] != echo {
-			return fmt.Sprintf("CANCELLED jobs %v, want [%s]", got, echo)
+		got, err := listIDs(cl, client.StatusCancelled)
+		if err == nil && (len(got) != 1 || got[0] != echo) {
+			return fmt.Sprintf("CANCELLED jobs %v, want [%s]", got, echo), nil
 		}
-		return ""
+		return "", err
 	})
 	if err := cl.CancelJob(ctx, echo); !errors.Is(err, client.ErrConflict) {
 		t.Fatalf("step 2: second cancel: %v, want 409 conflict", err)
@@ -473,40 +497,45 @@ func (c *unitCluster) journey(t *testing.T) {
 // at once, and that all but the gated one wait QUEUED.
 func (c *unitCluster) listAndGet(t *testing.T, cl *client.Client, jobs map[client.JobType]string) {
 	t.Helper()
-	readYourWrite(t, "step 2: submissions", func() string {
-		all := c.listIDs(t, cl, "")
-		queued := c.listIDs(t, cl, client.StatusQueued)
+	readYourWrite(t, "step 2: submissions", func() (string, error) {
+		all, err := listIDs(cl, "")
+		if err != nil {
+			return "", err
+		}
+		queued, err := listIDs(cl, client.StatusQueued)
+		if err != nil {
+			return "", err
+		}
 		for typ, id := range jobs {
 			j, err := cl.GetJob(context.Background(), id)
-			if err != nil || j.JobType != typ || j.Cost != clusterPrices[typ] {
-				return fmt.Sprintf("job %s: %+v, %v; want a %s job costing %d", id, j, err, typ, clusterPrices[typ])
+			if errors.Is(err, client.ErrNotFound) || (err == nil && (j.JobType != typ || j.Cost != clusterPrices[typ])) {
+				return fmt.Sprintf("job %s: %+v, %v; want a %s job costing %d", id, j, err, typ, clusterPrices[typ]), nil
+			} else if err != nil {
+				return "", err
 			}
 			if !slices.Contains(all, id) || (typ != client.JobGeneric) != slices.Contains(queued, id) {
-				return fmt.Sprintf("%s job %s: listed in %v, QUEUED ones %v; want it listed, QUEUED unless it holds the slot", typ, id, all, queued)
+				return fmt.Sprintf("%s job %s: listed in %v, QUEUED ones %v; want it listed, QUEUED unless it holds the slot", typ, id, all, queued), nil
 			}
 		}
 		if len(all) != len(jobs) || len(queued) != len(jobs)-1 {
-			return fmt.Sprintf("%d jobs listed, %d QUEUED; want %d and %d", len(all), len(queued), len(jobs), len(jobs)-1)
+			return fmt.Sprintf("%d jobs listed, %d QUEUED; want %d and %d", len(all), len(queued), len(jobs), len(jobs)-1), nil
 		}
-		return ""
+		return "", nil
 	})
 }
 
-func (c *unitCluster) listIDs(t *testing.T, cl *client.Client, status client.Status) []string {
-	t.Helper()
+// listIDs lists the ids of the creator's jobs in status ("" for all).
+func listIDs(cl *client.Client, status client.Status) ([]string, error) {
 	var statuses []client.Status
 	if status != "" {
 		statuses = append(statuses, status)
 	}
 	jobs, err := cl.ListJobs(context.Background(), statuses...)
-	if err != nil {
-		t.Fatalf("list jobs %q: %v", status, err)
-	}
 	var ids []string
 	for _, j := range jobs {
 		ids = append(ids, j.ID)
 	}
-	return ids
+	return ids, err
 }
 
 // results waits until every uncancelled job completed on the node and
@@ -629,10 +658,13 @@ func (c *unitCluster) burst(t *testing.T) {
 		t.Fatalf("step 3: %d accepted, %d refused; want %d and %d", len(accepted), refused, fit, clusterBurst-fit)
 	}
 	c.jobs = append(c.jobs, accepted...)
-	readYourWrite(t, "step 3: burst", func() string {
+	readYourWrite(t, "step 3: burst", func() (string, error) {
 		b, err := cl.Balance(context.Background())
-		if err != nil || b.Available != 0 || b.Held%price != 0 || b.Held < 0 || b.Balance-b.Held != 0 {
-			return fmt.Sprintf("balance %+v, %v; want every credit held or deducted, none available", b, err)
+		if err != nil {
+			return "", err
+		}
+		if b.Available != 0 || b.Held%price != 0 || b.Held < 0 || b.Balance-b.Held != 0 {
+			return fmt.Sprintf("balance %+v; want every credit held or deducted, none available", b), nil
 		}
 		return burstHolds(cl, accepted, price)
 	})
@@ -650,11 +682,11 @@ func (c *unitCluster) burst(t *testing.T) {
 
 // burstHolds checks the transactions show one hold of price for each
 // accepted job and no other hold.
-func burstHolds(cl *client.Client, accepted []string, price int64) string {
+func burstHolds(cl *client.Client, accepted []string, price int64) (string, error) {
 	holds := map[string]int64{}
 	for tx, err := range cl.AllTransactions(context.Background()) {
 		if err != nil {
-			return err.Error()
+			return "", err
 		}
 		if tx.Type == "hold" {
 			holds[tx.JobID] += tx.Amount
@@ -662,13 +694,13 @@ func burstHolds(cl *client.Client, accepted []string, price int64) string {
 	}
 	for _, id := range accepted {
 		if holds[id] != price {
-			return fmt.Sprintf("job %s held %d, want %d", id, holds[id], price)
+			return fmt.Sprintf("job %s held %d, want %d", id, holds[id], price), nil
 		}
 	}
 	if len(holds) != len(accepted) {
-		return fmt.Sprintf("%d jobs held credits, want the %d accepted", len(holds), len(accepted))
+		return fmt.Sprintf("%d jobs held credits, want the %d accepted", len(holds), len(accepted)), nil
 	}
-	return ""
+	return "", nil
 }
 
 // failover is step 4.
