@@ -155,7 +155,9 @@ func checkClusterUnits(t *testing.T, api, worker clusterUnit) {
 // clusterResultBucket serves the results bucket every process shares (a
 // node may upload through one API process and the creator ask another for
 // the link) from an in-process S3 protocol server, and returns the flags
-// of the environment file's result store settings.
+// of the environment file's result store settings. The processes sign
+// with the AWS_* credentials e2eInputBucket put in the environment
+// (gofakes3 checks no signature).
 func clusterResultBucket(t *testing.T) []string {
 	t.Helper()
 	fake := httptest.NewServer(gofakes3.New(s3mem.New()).Server())
