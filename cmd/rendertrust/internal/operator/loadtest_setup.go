@@ -53,15 +53,16 @@ type loadtestEnv struct {
 }
 
 // prepareLoadtest logs the admin in (when given), registers f.users
-// creators and funds them.
+// creators and funds them through the first server, and checks that every
+// other server accepts their tokens.
 func prepareLoadtest(ctx context.Context, f *loadtestFlags, progress io.Writer) (*loadtestEnv, error) {
-	e := &loadtestEnv{base: f.server, hc: &http.Client{Timeout: time.Minute}, packages: f.packages}
+	e := &loadtestEnv{base: f.servers[0], hc: &http.Client{Timeout: time.Minute}, packages: f.packages}
 	if f.adminEmail != "" {
 		password := f.adminPassword
 		if password == "" {
 			password = os.Getenv(adminPasswordEnv)
 		}
-		c, err := client.New(f.server, client.WithHTTPClient(e.hc))
+		c, err := client.New(e.base, client.WithHTTPClient(e.hc))
 		if err != nil {
 			return nil, err
 		}
@@ -82,7 +83,24 @@ func prepareLoadtest(ctx context.Context, f *loadtestFlags, progress io.Writer) 
 			return err
 		})
 	}
-	return e, g.Wait()
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return e, e.checkTokensAccepted(ctx, f.servers[1:])
+}
+
+// checkTokensAccepted reads a creator's balance through each of servers,
+// so that servers signing with different keys fail the run before it
+// starts rather than as thousands of 401s.
+func (e *loadtestEnv) checkTokensAccepted(ctx context.Context, servers []string) error {
+	for _, s := range servers {
+		other := *e
+		other.base = s
+		if err := other.do(ctx, e.tokens[0], http.MethodGet, "/api/v1/credits/balance", nil, "", nil, nil); err != nil {
+			return fmt.Errorf("%s refused a creator's token from %s (do the API processes share one --jwt-key-file?): %w", s, e.base, err)
+		}
+	}
+	return nil
 }
 
 // newCreator registers a creator, funds it, and returns its access token.
