@@ -45,7 +45,8 @@ const (
 // loadtestEnv is a prepared load test: its creators' tokens and, for the
 // cycle workload, the admin's.
 type loadtestEnv struct {
-	base     string
+	base     string   // the first server: setup goes through it
+	servers  []string // every server the clients load
 	hc       *http.Client
 	admin    string // the admin's access token, when given
 	packages int    // dev packages' worth of credits each creator gets
@@ -56,7 +57,7 @@ type loadtestEnv struct {
 // creators and funds them through the first server, and checks that every
 // other server accepts their tokens.
 func prepareLoadtest(ctx context.Context, f *loadtestFlags, progress io.Writer) (*loadtestEnv, error) {
-	e := &loadtestEnv{base: f.servers[0], hc: &http.Client{Timeout: time.Minute}, packages: f.packages}
+	e := &loadtestEnv{base: f.servers[0], servers: f.servers, hc: &http.Client{Timeout: time.Minute}, packages: f.packages}
 	if f.adminEmail != "" {
 		password := f.adminPassword
 		if password == "" {
@@ -94,9 +95,7 @@ func prepareLoadtest(ctx context.Context, f *loadtestFlags, progress io.Writer) 
 // starts rather than as thousands of 401s.
 func (e *loadtestEnv) checkTokensAccepted(ctx context.Context, servers []string) error {
 	for _, s := range servers {
-		other := *e
-		other.base = s
-		if err := other.do(ctx, e.tokens[0], http.MethodGet, "/api/v1/credits/balance", nil, "", nil, nil); err != nil {
+		if err := e.at(s).do(ctx, e.tokens[0], http.MethodGet, "/api/v1/credits/balance", nil, "", nil, nil); err != nil {
 			return fmt.Errorf("%s refused a creator's token from %s (do the API processes share one --jwt-key-file?): %w", s, e.base, err)
 		}
 	}
@@ -131,6 +130,25 @@ func loadtestRunID() string {
 	b := make([]byte, 4)
 	rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// at returns e sending to server instead of its first.
+func (e *loadtestEnv) at(server string) *loadtestEnv {
+	other := *e
+	other.base = server
+	return &other
+}
+
+// heartbeat heartbeats for the node with cred through every server, so
+// that each API process knows it healthy from the first heartbeat on
+// rather than once another process's heartbeat buffer reached it.
+func (e *loadtestEnv) heartbeat(ctx context.Context, cred string) error {
+	for _, s := range e.servers {
+		if err := e.at(s).post(ctx, cred, "/api/v1/nodes/heartbeat", struct{}{}, nil); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // post sends body as JSON with token and decodes a 2xx answer into out.
@@ -211,7 +229,7 @@ func (e *loadtestEnv) runIdleNodes(ctx context.Context, jobType string, n int) (
 				return
 			case <-t.C:
 				for _, cred := range creds {
-					e.post(nctx, cred, "/api/v1/nodes/heartbeat", struct{}{}, nil)
+					e.heartbeat(nctx, cred)
 				}
 			}
 		}
@@ -238,7 +256,7 @@ func (e *loadtestEnv) enrollNodes(ctx context.Context, jobType string, n int) ([
 			return nil, fmt.Errorf("enroll node: %w", err)
 		}
 		creds[i] = enrolled.Credential
-		if err := e.post(ctx, creds[i], "/api/v1/nodes/heartbeat", struct{}{}, nil); err != nil {
+		if err := e.heartbeat(ctx, creds[i]); err != nil {
 			return nil, fmt.Errorf("node heartbeat: %w", err)
 		}
 	}
