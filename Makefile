@@ -6,7 +6,7 @@ BIN       := bin/rendertrust
 PKGS      := ./...
 BENCHTIME ?= 3s
 
-.PHONY: build run test fmt-check vet test-race bench profile clean test-esdb test-python test-app frontend soak crash fuzz fuzz-short
+.PHONY: build run test fmt-check vet test-race bench bench-cluster profile clean test-esdb test-python test-app frontend soak crash fuzz fuzz-short
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/rendertrust
@@ -54,6 +54,14 @@ frontend:
 # run for BENCHTIME; whole-run ones once; load tests for LOADTEST_DURATION.
 bench:
 	@BENCHTIME=$(BENCHTIME) .ci/with-postgres .ci/with-geth bench/run
+
+# bench-cluster: only the multi-process part of make bench, on PostgreSQL:
+# one worker process with one, then three, api-only processes under the
+# submission load (throughput, latency, submissions per CPU-second), and the
+# failover campaign (ROLES_KILLS, default 20), into
+# bench/results/<date>-<host>-cluster.txt.
+bench-cluster:
+	@.ci/with-postgres bench/run cluster
 
 # profile: CPU, mutex and block profiles of the server under the submission
 # load, on both SQL backends, into bench/results/profiles/.

@@ -1,16 +1,20 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/rendertrust/rendertrust/internal/pgtest"
 )
 
 // runLoadtestCLI runs `rendertrust loadtest args…` and returns its output.
@@ -47,7 +51,10 @@ func TestLoadtest(t *testing.T) {
 		{"SubmitHotCreator", []string{"--workload", "submit", "--users", "1", "--dev", "--packages", "20"}},
 		{"Read", []string{"--workload", "read", "--users", "2", "--dev"}},
 		{"Mixed", []string{"--workload", "mixed", "--users", "2", "--dev"}},
-		{"Cycle", append([]string{"--workload", "cycle", "--users", "2", "--nodes", "2"}, adminFlags...)},
+		// A cycle is four durable appends and two waits for the read
+		// models: under -race on a busy machine a 2 s run completed none
+		// once (0.5 cycles/s measured), so it runs for 10 s.
+		{"Cycle", append([]string{"--workload", "cycle", "--users", "2", "--nodes", "2", "--duration", "10s"}, adminFlags...)},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -132,6 +139,9 @@ func TestLoadtestFlags(t *testing.T) {
 		"idle nodes with dev":  {"--dev", "--idle-nodes", "1"},
 		"too many idle nodes":  {"--admin-email", "ops@example.com", "--idle-nodes", "101"},
 		"remote not permitted": {"--dev", "--server", "http://192.0.2.1:8080", "--duration", "1s"},
+		"remote in a list":     {"--dev", "--server", "http://127.0.0.1:8080,http://192.0.2.1:8080", "--duration", "1s"},
+		"empty server entry":   {"--dev", "--server", "http://127.0.0.1:8080,", "--duration", "1s"},
+		"server named twice":   {"--dev", "--server", "http://127.0.0.1:8080", "--server", "http://127.0.0.1:8080"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := runLoadtestCLI(t, args...)
@@ -140,4 +150,96 @@ func TestLoadtestFlags(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLoadtestSeveralServers runs loadtest against two api-only processes
+// of one installation:
+//
+//  1. a worker process and two api-only processes share one PostgreSQL
+//     database and one JWT key;
+//  2. loadtest reads for 2 s with --server naming both (one repeated flag,
+//     one comma list), 8 clients;
+//  3. no request failed, and each process answered job lists (which only
+//     the load sends), together at least as many reads as loadtest counted;
+//  4. an api-only process with a key of its own is refused before the
+//     load starts, with an error naming --jwt-key-file.
+func TestLoadtestSeveralServers(t *testing.T) {
+	skipIfShort(t, "starts server processes")
+	dsn, bin, key := pgtest.NewDatabase(t), crashBinary(t), rolesKeyFile(t)
+	startRolesProcess(t, bin, dsn, "worker", "--roles", "projections,reactor,dispatcher,anchor", "--jwt-key-file", key)
+	apiA := startRolesProcess(t, bin, dsn, "api-a", "--roles", "api", "--jwt-key-file", key)
+	apiB := startRolesProcess(t, bin, dsn, "api-b", "--roles", "api", "--jwt-key-file", key)
+	flags := []string{"--clients", "8", "--duration", "2s", "--users", "4", "--packages", "1", "--dev", "--workload", "read", "--json"}
+	for name, servers := range map[string][]string{
+		"Repeated":  {"--server", apiA.base, "--server", apiB.base},
+		"CommaList": {"--server", apiA.base + "," + apiB.base},
+	} {
+		t.Run(name, func(t *testing.T) {
+			readsBefore := loadtestReads(t, apiA.base) + loadtestReads(t, apiB.base)
+			listsA, listsB := loadtestJobLists(t, apiA.base), loadtestJobLists(t, apiB.base)
+			out, err := runLoadtestCLI(t, append(servers, flags...)...)
+			var rep loadtestReport
+			if err != nil || json.Unmarshal([]byte(out), &rep) != nil {
+				t.Fatalf("step 2: loadtest: %v\n%s", err, out)
+			}
+			if rep.Requests == 0 || rep.Failures != 0 || len(rep.Servers) != 2 {
+				t.Fatalf("step 3: report %+v; want requests, no failures, two servers", rep)
+			}
+			gotA, gotB := loadtestJobLists(t, apiA.base)-listsA, loadtestJobLists(t, apiB.base)-listsB
+			reads := loadtestReads(t, apiA.base) + loadtestReads(t, apiB.base) - readsBefore
+			t.Logf("job lists answered: api-a %d, api-b %d; reads %d, loadtest counted %d", gotA, gotB, reads, rep.Requests)
+			if gotA == 0 || gotB == 0 || reads < rep.Requests {
+				t.Fatalf("step 3: api-a listed jobs %d times, api-b %d, %d reads in all; want both > 0 and at least loadtest's %d", gotA, gotB, reads, rep.Requests)
+			}
+		})
+	}
+	other := startRolesProcess(t, bin, dsn, "api-other-key", "--roles", "api")
+	out, err := runLoadtestCLI(t, append([]string{"--server", apiA.base + "," + other.base}, flags...)...)
+	if err == nil || !strings.Contains(err.Error(), "--jwt-key-file") {
+		t.Fatalf("step 4: loadtest against a process with another key: %v\n%s; want a refusal naming --jwt-key-file", err, out)
+	}
+}
+
+// loadtestJobLists returns how many GET /api/v1/jobs the server at base has
+// answered, by its /metrics.
+func loadtestJobLists(t *testing.T, base string) int {
+	return loadtestRequestsAnswered(t, base, `method="GET",route="/api/v1/jobs"`)
+}
+
+// loadtestReads returns how many requests of the read workload (balance,
+// job list, usage) the server at base has answered.
+func loadtestReads(t *testing.T, base string) int {
+	n := 0
+	for _, route := range []string{"/api/v1/credits/balance", "/api/v1/jobs", "/api/v1/credits/usage"} {
+		n += loadtestRequestsAnswered(t, base, `method="GET",route="`+route+`"`)
+	}
+	return n
+}
+
+// loadtestRequestsAnswered sums the request counts of the server's
+// rendertrust_http_request_seconds series whose labels are labels.
+func loadtestRequestsAnswered(t *testing.T, base, labels string) int {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	n := 0
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "rendertrust_http_request_seconds_count{"+labels+"} ") {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+		if err != nil {
+			t.Fatalf("metrics line %q: %v", line, err)
+		}
+		n += int(v)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -45,7 +45,9 @@ type Request struct {
 
 // Config describes a run.
 type Config struct {
-	Base     string // the API's base URL
+	// Bases are the API's base URLs: client i sends to Bases[i%len(Bases)],
+	// so several API processes share the clients without a proxy.
+	Bases    []string
 	Clients  int
 	Duration time.Duration
 	// Next returns client's n-th request.
@@ -80,11 +82,13 @@ type Result struct {
 // loopback http URL). next returns client i's next request. It fails for a
 // non-loopback base or a d over DurationMax.
 func Run(ctx context.Context, base string, clients int, d time.Duration, next func(client, n int) Request) (Result, error) {
-	return RunConfig(ctx, Config{Base: base, Clients: clients, Duration: d, Next: next})
+	return RunConfig(ctx, Config{Bases: []string{base}, Clients: clients, Duration: d, Next: next})
 }
 
 // RunConfig runs c: each client sends its next request as soon as the last
-// one is answered, until c.Duration has passed or ctx is done.
+// one is answered, until c.Duration has passed or ctx is done. It fails for
+// no base URL, a non-loopback one (unless c.AllowRemote), or clients or a
+// duration out of bounds.
 func RunConfig(ctx context.Context, c Config) (Result, error) {
 	if err := c.check(); err != nil {
 		return Result{}, err
@@ -102,7 +106,7 @@ func RunConfig(ctx context.Context, c Config) (Result, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			runs[i].loop(ctx, hc, c.Base, func(n int) Request { return c.Next(i, n) }, &done, &failed)
+			runs[i].loop(ctx, hc, c.Bases[i%len(c.Bases)], func(n int) Request { return c.Next(i, n) }, &done, &failed)
 		}()
 	}
 	wg.Wait()
@@ -117,7 +121,15 @@ func (c Config) check() error {
 	if c.Duration <= 0 || c.Duration > DurationMax {
 		return fmt.Errorf("loadgen: duration %s outside (0, %s]", c.Duration, DurationMax)
 	}
-	return CheckServer(c.Base, c.AllowRemote)
+	if len(c.Bases) == 0 {
+		return errors.New("loadgen: no base URL")
+	}
+	for _, base := range c.Bases {
+		if err := CheckServer(base, c.AllowRemote); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // CheckServer returns an error unless base is an http(s) URL of a loopback

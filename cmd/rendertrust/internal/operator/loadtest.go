@@ -6,6 +6,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"text/tabwriter"
 	"time"
@@ -31,7 +32,7 @@ const (
 
 // loadtestFlags configure a load test.
 type loadtestFlags struct {
-	server        string
+	servers       []string
 	clients       int
 	duration      time.Duration
 	workload      string
@@ -66,12 +67,17 @@ like pgbench: each client sends its next request as soon as the last is answered
 
 Creators are funded by the dev payment provider (--dev, a server started with serve --dev)
 or by admin grants (--admin-email, password from $RENDERTRUST_ADMIN_PASSWORD or
---admin-password). Only loopback servers are loaded unless --allow-remote is given.`,
+--admin-password). Only loopback servers are loaded unless --allow-remote is given.
+
+Several --server URLs (API processes of one installation, sharing one --jwt-key-file) share
+the clients round robin: client i talks to server i mod n, without a proxy. Creators and
+nodes are set up through the first.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runLoadtest(cmd, f) },
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&f.server, "server", creator.ServerDefault, "API base URL")
+	fs.StringSliceVar(&f.servers, "server", []string{creator.ServerDefault},
+		"API base URL; repeat it or list several, comma-separated, to spread the clients round robin over several API processes of one installation")
 	fs.IntVar(&f.clients, "clients", loadtestClientsDefault, "concurrent clients")
 	fs.DurationVar(&f.duration, "duration", loadtestDurationDefault, "how long to load the server")
 	fs.StringVar(&f.workload, "workload", "submit", "submit, read, mixed or cycle")
@@ -123,12 +129,32 @@ func (f *loadtestFlags) check() error {
 	if f.idleNodes > 0 && (f.adminEmail == "" || (f.workload != "submit" && f.workload != "mixed")) {
 		return fmt.Errorf("--idle-nodes is for the submit and mixed workloads and needs --admin-email")
 	}
-	return loadgen.CheckServer(f.server, f.allowRemote)
+	return f.checkServers()
+}
+
+// checkServers refuses an empty --server list, an empty or repeated
+// entry, and a non-loopback server unless --allow-remote.
+func (f *loadtestFlags) checkServers() error {
+	if len(f.servers) == 0 {
+		return fmt.Errorf("--server: want at least one API base URL")
+	}
+	for i, s := range f.servers {
+		if s == "" {
+			return fmt.Errorf("--server %q: entry %d is empty", strings.Join(f.servers, ","), i+1)
+		}
+		if slices.Contains(f.servers[:i], s) {
+			return fmt.Errorf("--server %q: %s is named twice", strings.Join(f.servers, ","), s)
+		}
+		if err := loadgen.CheckServer(s, f.allowRemote); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // LoadtestReport is the final result of a load test.
 type LoadtestReport struct {
-	Server     string         `json:"server"`
+	Servers    []string       `json:"servers"`
 	Workload   string         `json:"workload"`
 	Clients    int            `json:"clients"`
 	Users      int            `json:"users"`
@@ -166,9 +192,9 @@ func runLoadtest(cmd *cobra.Command, f *loadtestFlags) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(errOut, "loadtest: %s workload, %d clients for %s against %s\n", f.workload, f.clients, f.duration, f.server)
+	fmt.Fprintf(errOut, "loadtest: %s workload, %d clients for %s against %s\n", f.workload, f.clients, f.duration, strings.Join(f.servers, ", "))
 	res, err := loadgen.RunConfig(ctx, loadgen.Config{
-		Base: f.server, Clients: f.clients, Duration: f.duration, AllowRemote: f.allowRemote,
+		Bases: f.servers, Clients: f.clients, Duration: f.duration, AllowRemote: f.allowRemote,
 		Next: env.workload(f),
 		Progress: func(p loadgen.Progress) {
 			fmt.Fprintf(errOut, "%5.0fs  %8d ok  %6d failed\n", p.Elapsed.Seconds(), p.Done, p.Failures)
@@ -189,7 +215,7 @@ func runLoadtest(cmd *cobra.Command, f *loadtestFlags) error {
 
 func newLoadtestReport(f *loadtestFlags, res loadgen.Result, cycles int64) LoadtestReport {
 	rep := LoadtestReport{
-		Server: f.server, Workload: f.workload, Clients: f.clients, Users: f.users,
+		Servers: f.servers, Workload: f.workload, Clients: f.clients, Users: f.users,
 		Seconds: res.Elapsed.Seconds(), Requests: res.Requests, PerSecond: res.PerSecond,
 		P50Millis: millis(res.P50), P90Millis: millis(res.P90), P99Millis: millis(res.P99), MaxMillis: millis(res.Max),
 		Failures: res.Failures, Errors: res.Errors,

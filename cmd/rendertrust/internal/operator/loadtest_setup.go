@@ -45,7 +45,8 @@ const (
 // loadtestEnv is a prepared load test: its creators' tokens and, for the
 // cycle workload, the admin's.
 type loadtestEnv struct {
-	base     string
+	base     string   // the first server: setup goes through it
+	servers  []string // every server the clients load
 	hc       *http.Client
 	admin    string // the admin's access token, when given
 	packages int    // dev packages' worth of credits each creator gets
@@ -53,15 +54,16 @@ type loadtestEnv struct {
 }
 
 // prepareLoadtest logs the admin in (when given), registers f.users
-// creators and funds them.
+// creators and funds them through the first server, and checks that every
+// other server accepts their tokens.
 func prepareLoadtest(ctx context.Context, f *loadtestFlags, progress io.Writer) (*loadtestEnv, error) {
-	e := &loadtestEnv{base: f.server, hc: &http.Client{Timeout: time.Minute}, packages: f.packages}
+	e := &loadtestEnv{base: f.servers[0], servers: f.servers, hc: &http.Client{Timeout: time.Minute}, packages: f.packages}
 	if f.adminEmail != "" {
 		password := f.adminPassword
 		if password == "" {
 			password = os.Getenv(adminPasswordEnv)
 		}
-		c, err := client.New(f.server, client.WithHTTPClient(e.hc))
+		c, err := client.New(e.base, client.WithHTTPClient(e.hc))
 		if err != nil {
 			return nil, err
 		}
@@ -82,7 +84,22 @@ func prepareLoadtest(ctx context.Context, f *loadtestFlags, progress io.Writer) 
 			return err
 		})
 	}
-	return e, g.Wait()
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return e, e.checkTokensAccepted(ctx, f.servers[1:])
+}
+
+// checkTokensAccepted reads a creator's balance through each of servers,
+// so that servers signing with different keys fail the run before it
+// starts rather than as thousands of 401s.
+func (e *loadtestEnv) checkTokensAccepted(ctx context.Context, servers []string) error {
+	for _, s := range servers {
+		if err := e.at(s).do(ctx, e.tokens[0], http.MethodGet, "/api/v1/credits/balance", nil, "", nil, nil); err != nil {
+			return fmt.Errorf("%s refused a creator's token from %s (do the API processes share one --jwt-key-file?): %w", s, e.base, err)
+		}
+	}
+	return nil
 }
 
 // newCreator registers a creator, funds it, and returns its access token.
@@ -113,6 +130,25 @@ func loadtestRunID() string {
 	b := make([]byte, 4)
 	rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// at returns e sending to server instead of its first.
+func (e *loadtestEnv) at(server string) *loadtestEnv {
+	other := *e
+	other.base = server
+	return &other
+}
+
+// heartbeat heartbeats for the node with cred through every server, so
+// that each API process knows it healthy from the first heartbeat on
+// rather than once another process's heartbeat buffer reached it.
+func (e *loadtestEnv) heartbeat(ctx context.Context, cred string) error {
+	for _, s := range e.servers {
+		if err := e.at(s).post(ctx, cred, "/api/v1/nodes/heartbeat", struct{}{}, nil); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // post sends body as JSON with token and decodes a 2xx answer into out.
@@ -193,7 +229,7 @@ func (e *loadtestEnv) runIdleNodes(ctx context.Context, jobType string, n int) (
 				return
 			case <-t.C:
 				for _, cred := range creds {
-					e.post(nctx, cred, "/api/v1/nodes/heartbeat", struct{}{}, nil)
+					e.heartbeat(nctx, cred)
 				}
 			}
 		}
@@ -220,7 +256,7 @@ func (e *loadtestEnv) enrollNodes(ctx context.Context, jobType string, n int) ([
 			return nil, fmt.Errorf("enroll node: %w", err)
 		}
 		creds[i] = enrolled.Credential
-		if err := e.post(ctx, creds[i], "/api/v1/nodes/heartbeat", struct{}{}, nil); err != nil {
+		if err := e.heartbeat(ctx, creds[i]); err != nil {
 			return nil, fmt.Errorf("node heartbeat: %w", err)
 		}
 	}
