@@ -255,11 +255,11 @@ func millis(d time.Duration) float64 { return float64(d) / float64(time.Millisec
 func (e *loadtestEnv) workload(f *loadtestFlags) func(client, n int) loadgen.Request {
 	submit := func(client, n int) loadgen.Request {
 		body, _ := json.Marshal(map[string]any{"job_type": f.jobType, "payload": map[string]any{"client": client, "n": n}})
-		return loadgen.Request{Method: "POST", Path: "/api/v1/jobs/dispatch", Token: e.tokenOf(client), Body: body, Want: 201}
+		return loadgen.Request{Method: "POST", Path: "/api/v1/jobs/dispatch", Token: e.tokenOf(client, n), Body: body, Want: 201}
 	}
 	reads := []string{"/api/v1/credits/balance", "/api/v1/jobs?limit=20", "/api/v1/credits/usage"}
 	read := func(client, n int) loadgen.Request {
-		return loadgen.Request{Method: "GET", Path: reads[n%len(reads)], Token: e.tokenOf(client), Want: 200}
+		return loadgen.Request{Method: "GET", Path: reads[n%len(reads)], Token: e.tokenOf(client, n), Want: 200}
 	}
 	switch f.workload {
 	case "read":
@@ -276,5 +276,10 @@ func (e *loadtestEnv) workload(f *loadtestFlags) func(client, n int) loadgen.Req
 	}
 }
 
-// tokenOf returns the access token of the creator client acts for.
-func (e *loadtestEnv) tokenOf(client int) string { return e.tokens[client%len(e.tokens)] }
+// tokenOf returns the access token of the creator client acts for in its
+// n-th request: the clients take the creators in turn, so every creator is
+// used however many clients there are (client i's n-th request is creator
+// i + n·clients, modulo the creators).
+func (e *loadtestEnv) tokenOf(client, n int) string {
+	return e.tokens[(client+n*e.clients)%len(e.tokens)]
+}

@@ -50,6 +50,7 @@ type loadtestEnv struct {
 	hc       *http.Client
 	admin    string // the admin's access token, when given
 	packages int    // dev packages' worth of credits each creator gets
+	clients  int    // concurrent clients, which take the creators in turn
 	tokens   []string
 }
 
@@ -57,7 +58,7 @@ type loadtestEnv struct {
 // creators and funds them through the first server, and checks that every
 // other server accepts their tokens.
 func prepareLoadtest(ctx context.Context, f *loadtestFlags, progress io.Writer) (*loadtestEnv, error) {
-	e := &loadtestEnv{base: f.servers[0], servers: f.servers, hc: &http.Client{Timeout: time.Minute}, packages: f.packages}
+	e := &loadtestEnv{base: f.servers[0], servers: f.servers, hc: &http.Client{Timeout: time.Minute}, packages: f.packages, clients: f.clients}
 	if f.adminEmail != "" {
 		password := f.adminPassword
 		if password == "" {
