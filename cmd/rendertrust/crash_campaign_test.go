@@ -44,8 +44,9 @@ const (
 	crashReadyTimeout    = 60 * time.Second // for the server to answer /readyz after a start
 	crashBinEnv          = "CRASH_BIN"      // the binary to kill (default: bin/rendertrust, built when missing)
 	crashIterationsEnv   = "CRASH_ITERATIONS"
-	crashLogTail         = 8000 // bytes of the server's log a failure shows
-	crashBenchmarkRounds = 1000 // a cpu_benchmark job the local node finishes at once
+	crashKeepEnv         = "CRASH_KEEP_DIR" // keep each backend's data dir under it, to inspect after the run
+	crashLogTail         = 8000             // bytes of the server's log a failure shows
+	crashBenchmarkRounds = 1000             // a cpu_benchmark job the local node finishes at once
 )
 
 // crashRun is one backend's campaign: a data dir (and database) that the
@@ -72,6 +73,7 @@ type crashRun struct {
 	inLog     map[string]bool // submitted jobs
 	completed map[domain.JobID]bool
 	charged   map[domain.JobID]int
+	jobs      map[domain.JobID]crashJob            // every job's status, and since which kill
 	ledger    map[domain.AccountRef]domain.Credits // every ledger account's balance from the postings
 }
 
@@ -96,7 +98,7 @@ func TestCrashCampaign(t *testing.T) {
 	}
 	bin := crashBinary(t)
 	t.Run("SQLite", func(t *testing.T) {
-		dir := t.TempDir()
+		dir := crashDataDir(t)
 		r := newCrashRun(t, bin, dir, []string{"--data-dir", dir})
 		path := filepath.Join(dir, "events.db")
 		r.openLog = func() (eventstore.Store, error) { return sqlite.Open(context.Background(), path) }
@@ -104,11 +106,26 @@ func TestCrashCampaign(t *testing.T) {
 	})
 	t.Run("PostgreSQL", func(t *testing.T) {
 		dsn := pgtest.NewDatabase(t)
-		dir := t.TempDir()
+		dir := crashDataDir(t)
 		r := newCrashRun(t, bin, dir, []string{"--data-dir", dir, "--database-url", dsn})
 		r.openLog = func() (eventstore.Store, error) { return postgres.Open(context.Background(), dsn) }
 		r.campaign(n)
 	})
+}
+
+// crashDataDir returns a new data dir: under CRASH_KEEP_DIR, kept after the
+// test for a post-mortem (rendertrust jobs, check, replay), or else removed.
+func crashDataDir(t *testing.T) string {
+	keep := os.Getenv(crashKeepEnv)
+	if keep == "" {
+		return t.TempDir()
+	}
+	dir, err := os.MkdirTemp(keep, strings.ReplaceAll(t.Name(), "/", "-")+"-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("data dir kept in %s", dir)
+	return dir
 }
 
 // crashBinary returns the server binary: CRASH_BIN, bin/rendertrust as make
@@ -133,6 +150,7 @@ func crashBinary(t *testing.T) string {
 func newCrashRun(t *testing.T, bin, dir string, args []string) *crashRun {
 	return &crashRun{t: t, bin: bin, args: args, logPath: filepath.Join(dir, "server.log"),
 		ackedSet: map[string]bool{}, inLog: map[string]bool{}, completed: map[domain.JobID]bool{}, charged: map[domain.JobID]int{},
+		jobs:   map[domain.JobID]crashJob{},
 		ledger: map[domain.AccountRef]domain.Credits{}}
 }
 
@@ -166,8 +184,8 @@ func (r *crashRun) campaign(iterations int) {
 			return
 		}
 		if (i+1)%crashProgressEvery == 0 { // a long campaign shows how far it got
-			t.Logf("%d of %d SIGKILLs checked, %d acknowledged submissions all in the log, %d jobs charged once, %d events, %s",
-				i+1, iterations, len(r.acked), len(r.charged), r.read, time.Since(begun).Round(time.Second))
+			t.Logf("%d of %d SIGKILLs checked, %d acknowledged submissions all in the log, %d jobs charged once, %d events, %s; jobs %s",
+				i+1, iterations, len(r.acked), len(r.charged), r.read, time.Since(begun).Round(time.Second), r.jobSummary(i))
 		}
 	}
 	r.start()
@@ -389,6 +407,7 @@ func (r *crashRun) fold(iteration int, rec eventstore.RecordedEvent) {
 		r.t.Errorf("iteration %d: a %s at %d is in stream %s, not %s", iteration, rec.Type, rec.Position, rec.Stream, want)
 	}
 	r.post(iteration, rec, ev)
+	r.track(iteration, ev)
 	switch ev := ev.(type) {
 	case domain.JobSubmitted:
 		r.inLog[string(ev.JobID)] = true
@@ -400,6 +419,62 @@ func (r *crashRun) fold(iteration int, rec eventstore.RecordedEvent) {
 			r.t.Errorf("iteration %d: job %s charged %d times, completed %v (position %d)", iteration, ev.JobID, r.charged[ev.JobID], r.completed[ev.JobID], rec.Position)
 		}
 	}
+}
+
+// crashJob is what the campaign knows of a job: its status, and the kill
+// during which it got there.
+type crashJob struct {
+	status domain.Status
+	since  int
+}
+
+// track follows a job's status through its events.
+func (r *crashRun) track(iteration int, ev domain.Event) {
+	id, ok := domain.JobIDOf(ev)
+	if !ok {
+		return
+	}
+	st := r.jobs[id].status
+	switch ev := ev.(type) {
+	case domain.JobSubmitted:
+		st = domain.StatusQueued
+	case domain.JobDispatched:
+		st = domain.StatusDispatched
+	case domain.JobStarted:
+		st = domain.StatusRunning
+	case domain.JobCompleted:
+		st = domain.StatusCompleted
+	case domain.JobCancelled:
+		st = domain.StatusCancelled
+	case domain.JobFailed:
+		st = retryOr(ev.WillRetry)
+	case domain.JobTimedOut:
+		st = retryOr(ev.WillRetry)
+	}
+	if st != r.jobs[id].status {
+		r.jobs[id] = crashJob{st, iteration}
+	}
+}
+
+func retryOr(retry bool) domain.Status {
+	if retry {
+		return domain.StatusQueued
+	}
+	return domain.StatusFailed
+}
+
+// jobSummary counts the jobs by status, and says for how many kills the
+// oldest DISPATCHED or RUNNING job has been so.
+func (r *crashRun) jobSummary(iteration int) string {
+	n := map[domain.Status]int{}
+	oldest := -1
+	for _, j := range r.jobs {
+		n[j.status]++
+		if j.status == domain.StatusDispatched || j.status == domain.StatusRunning {
+			oldest = max(oldest, iteration-j.since)
+		}
+	}
+	return fmt.Sprintf("%v, on a node for %d kills at most", n, oldest)
 }
 
 // post books a money event's postings: they must balance, and the user's
