@@ -47,6 +47,15 @@ const (
 	crashKeepEnv         = "CRASH_KEEP_DIR" // keep each backend's data dir under it, to inspect after the run
 	crashLogTail         = 8000             // bytes of the server's log a failure shows
 	crashBenchmarkRounds = 1000             // a cpu_benchmark job the local node finishes at once
+	// crashOpenMax is how many of the creator's jobs may wait or run when
+	// the next load begins: the campaign waits (up to crashDrainTimeout)
+	// until the local node has worked the rest off. Its one slot runs fewer
+	// jobs in a life between two kills than the loaders submit, so without
+	// this bound the backlog grew by ~5 jobs a kill, each job waited behind
+	// thousands, and how many completed measured the machine's load, not
+	// whether jobs still complete after crashes.
+	crashOpenMax      = 2 * crashAcksMax
+	crashDrainTimeout = 60 * time.Second
 )
 
 // crashRun is one backend's campaign: a data dir (and database) that the
@@ -175,6 +184,9 @@ func (r *crashRun) campaign(iterations int) {
 		if _, err := c.Checkout(context.Background(), "credits_1000"); err != nil {
 			t.Fatalf("iteration %d: checkout: %v", i, err)
 		}
+		if !r.awaitOpenAtMost(i, c, crashOpenMax) {
+			return
+		}
 		r.loadAndKill(c, 1+rand.IntN(crashAcksMax))
 		r.checkLog(i)
 		if (i+1)%crashCheckEvery == 0 || i == iterations-1 {
@@ -194,6 +206,11 @@ func (r *crashRun) campaign(iterations int) {
 		t.Fatalf("login after the last restart: %v", err)
 	}
 	r.checkServed(iterations, c)
+	if !r.awaitOpenAtMost(iterations, c, 0) { // every job ends: none is left behind by a kill
+		return
+	}
+	r.kill()
+	r.checkLog(iterations) // the last jobs' ends and charges
 	r.report(iterations)
 }
 
@@ -338,6 +355,38 @@ func (r *crashRun) ack(id string) {
 		r.ackedSet[id] = true
 		r.acked = append(r.acked, id)
 	}
+}
+
+// awaitOpenAtMost waits until at most n of the creator's jobs are QUEUED,
+// DISPATCHED or RUNNING: the local node goes on completing jobs after a
+// restart, whatever the kills left behind. It fails the campaign, naming
+// the jobs left open, if it waits crashDrainTimeout in vain.
+func (r *crashRun) awaitOpenAtMost(iteration int, c *client.Client, n int) bool {
+	deadline := time.Now().Add(crashDrainTimeout)
+	for {
+		open, err := c.ListJobs(context.Background(), client.StatusQueued, client.StatusDispatched, client.StatusRunning)
+		if err == nil && len(open) <= n {
+			return true
+		}
+		if time.Now().After(deadline) {
+			r.t.Errorf("iteration %d: jobs stopped completing: after %v, %d jobs are open (want at most %d): %s (list error: %v)",
+				iteration, crashDrainTimeout, len(open), n, describeJobs(open), err)
+			r.dumpLog()
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// describeJobs names the oldest few jobs with their status, node and attempts.
+func describeJobs(jobs []client.Job) string {
+	const shown = 5
+	var b strings.Builder
+	for i := len(jobs) - 1; i >= 0 && len(jobs)-i <= shown; i-- { // newest first: the oldest are last
+		j := jobs[i]
+		fmt.Fprintf(&b, "%s %s on %q, attempt %d, updated %s; ", j.ID, j.Status, j.NodeID, j.Attempts, j.UpdatedAt.Format(time.RFC3339Nano))
+	}
+	return b.String()
 }
 
 // checkLog reads the log from where it stopped, while the server is down:
@@ -510,8 +559,14 @@ func (r *crashRun) checkInstallation(iteration int) {
 }
 
 func (r *crashRun) report(iterations int) {
-	line := fmt.Sprintf("crash campaign (%s): %d SIGKILLs, %d acknowledged submissions all in the log, %d jobs charged once, %d events; restart to ready %s; %d full checks %s",
-		r.t.Name(), iterations, len(r.acked), len(r.charged), r.read, percentiles(r.restarts), len(r.checks), percentiles(r.checks))
+	failed := 0
+	for _, j := range r.jobs {
+		if j.status == domain.StatusFailed {
+			failed++
+		}
+	}
+	line := fmt.Sprintf("crash campaign (%s): %d SIGKILLs, %d acknowledged submissions all in the log, %d jobs charged once, %d failed after their retries, %d events; restart to ready %s; %d full checks %s",
+		r.t.Name(), iterations, len(r.acked), len(r.charged), failed, r.read, percentiles(r.restarts), len(r.checks), percentiles(r.checks))
 	r.t.Log(line)
 	fmt.Println(line)
 }
