@@ -505,6 +505,7 @@ func (r *crashRun) track(iteration int, ev domain.Event) {
 	}
 }
 
+// retryOr returns the status a failed or timed-out attempt leads to.
 func retryOr(retry bool) domain.Status {
 	if retry {
 		return domain.StatusQueued
@@ -522,6 +523,9 @@ func (r *crashRun) jobSummary(iteration int) string {
 		if j.status == domain.StatusDispatched || j.status == domain.StatusRunning {
 			oldest = max(oldest, iteration-j.since)
 		}
+	}
+	if oldest < 0 {
+		return fmt.Sprintf("%v, none on a node", n)
 	}
 	return fmt.Sprintf("%v, on a node for %d kills at most", n, oldest)
 }
