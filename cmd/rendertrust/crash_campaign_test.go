@@ -44,8 +44,18 @@ const (
 	crashReadyTimeout    = 60 * time.Second // for the server to answer /readyz after a start
 	crashBinEnv          = "CRASH_BIN"      // the binary to kill (default: bin/rendertrust, built when missing)
 	crashIterationsEnv   = "CRASH_ITERATIONS"
-	crashLogTail         = 8000 // bytes of the server's log a failure shows
-	crashBenchmarkRounds = 1000 // a cpu_benchmark job the local node finishes at once
+	crashKeepEnv         = "CRASH_KEEP_DIR" // keep each backend's data dir under it, to inspect after the run
+	crashLogTail         = 8000             // bytes of the server's log a failure shows
+	crashBenchmarkRounds = 1000             // a cpu_benchmark job the local node finishes at once
+	// crashOpenMax is how many of the creator's jobs may wait or run when
+	// the next load begins: the campaign waits (up to crashDrainTimeout)
+	// until the local node has worked the rest off. Its one slot runs fewer
+	// jobs in a life between two kills than the loaders submit, so without
+	// this bound the backlog grew by ~5 jobs a kill, each job waited behind
+	// thousands, and how many completed measured the machine's load, not
+	// whether jobs still complete after crashes.
+	crashOpenMax      = 2 * crashAcksMax
+	crashDrainTimeout = 60 * time.Second
 )
 
 // crashRun is one backend's campaign: a data dir (and database) that the
@@ -72,6 +82,7 @@ type crashRun struct {
 	inLog     map[string]bool // submitted jobs
 	completed map[domain.JobID]bool
 	charged   map[domain.JobID]int
+	jobs      map[domain.JobID]crashJob            // every job's status, and since which kill
 	ledger    map[domain.AccountRef]domain.Credits // every ledger account's balance from the postings
 }
 
@@ -96,7 +107,7 @@ func TestCrashCampaign(t *testing.T) {
 	}
 	bin := crashBinary(t)
 	t.Run("SQLite", func(t *testing.T) {
-		dir := t.TempDir()
+		dir := crashDataDir(t)
 		r := newCrashRun(t, bin, dir, []string{"--data-dir", dir})
 		path := filepath.Join(dir, "events.db")
 		r.openLog = func() (eventstore.Store, error) { return sqlite.Open(context.Background(), path) }
@@ -104,11 +115,26 @@ func TestCrashCampaign(t *testing.T) {
 	})
 	t.Run("PostgreSQL", func(t *testing.T) {
 		dsn := pgtest.NewDatabase(t)
-		dir := t.TempDir()
+		dir := crashDataDir(t)
 		r := newCrashRun(t, bin, dir, []string{"--data-dir", dir, "--database-url", dsn})
 		r.openLog = func() (eventstore.Store, error) { return postgres.Open(context.Background(), dsn) }
 		r.campaign(n)
 	})
+}
+
+// crashDataDir returns a new data dir: under CRASH_KEEP_DIR, kept after the
+// test for a post-mortem (rendertrust jobs, check, replay), or else removed.
+func crashDataDir(t *testing.T) string {
+	keep := os.Getenv(crashKeepEnv)
+	if keep == "" {
+		return t.TempDir()
+	}
+	dir, err := os.MkdirTemp(keep, strings.ReplaceAll(t.Name(), "/", "-")+"-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("data dir kept in %s", dir)
+	return dir
 }
 
 // crashBinary returns the server binary: CRASH_BIN, bin/rendertrust as make
@@ -133,6 +159,7 @@ func crashBinary(t *testing.T) string {
 func newCrashRun(t *testing.T, bin, dir string, args []string) *crashRun {
 	return &crashRun{t: t, bin: bin, args: args, logPath: filepath.Join(dir, "server.log"),
 		ackedSet: map[string]bool{}, inLog: map[string]bool{}, completed: map[domain.JobID]bool{}, charged: map[domain.JobID]int{},
+		jobs:   map[domain.JobID]crashJob{},
 		ledger: map[domain.AccountRef]domain.Credits{}}
 }
 
@@ -157,6 +184,9 @@ func (r *crashRun) campaign(iterations int) {
 		if _, err := c.Checkout(context.Background(), "credits_1000"); err != nil {
 			t.Fatalf("iteration %d: checkout: %v", i, err)
 		}
+		if !r.awaitOpenAtMost(i, c, crashOpenMax) {
+			return
+		}
 		r.loadAndKill(c, 1+rand.IntN(crashAcksMax))
 		r.checkLog(i)
 		if (i+1)%crashCheckEvery == 0 || i == iterations-1 {
@@ -166,8 +196,8 @@ func (r *crashRun) campaign(iterations int) {
 			return
 		}
 		if (i+1)%crashProgressEvery == 0 { // a long campaign shows how far it got
-			t.Logf("%d of %d SIGKILLs checked, %d acknowledged submissions all in the log, %d jobs charged once, %d events, %s",
-				i+1, iterations, len(r.acked), len(r.charged), r.read, time.Since(begun).Round(time.Second))
+			t.Logf("%d of %d SIGKILLs checked, %d acknowledged submissions all in the log, %d jobs charged once, %d events, %s; jobs %s",
+				i+1, iterations, len(r.acked), len(r.charged), r.read, time.Since(begun).Round(time.Second), r.jobSummary(i))
 		}
 	}
 	r.start()
@@ -176,6 +206,11 @@ func (r *crashRun) campaign(iterations int) {
 		t.Fatalf("login after the last restart: %v", err)
 	}
 	r.checkServed(iterations, c)
+	if !r.awaitOpenAtMost(iterations, c, 0) { // every job ends: none is left behind by a kill
+		return
+	}
+	r.kill()
+	r.checkLog(iterations) // the last jobs' ends and charges
 	r.report(iterations)
 }
 
@@ -322,6 +357,38 @@ func (r *crashRun) ack(id string) {
 	}
 }
 
+// awaitOpenAtMost waits until at most n of the creator's jobs are QUEUED,
+// DISPATCHED or RUNNING: the local node goes on completing jobs after a
+// restart, whatever the kills left behind. It fails the campaign, naming
+// the jobs left open, if it waits crashDrainTimeout in vain.
+func (r *crashRun) awaitOpenAtMost(iteration int, c *client.Client, n int) bool {
+	deadline := time.Now().Add(crashDrainTimeout)
+	for {
+		open, err := c.ListJobs(context.Background(), client.StatusQueued, client.StatusDispatched, client.StatusRunning)
+		if err == nil && len(open) <= n {
+			return true
+		}
+		if time.Now().After(deadline) {
+			r.t.Errorf("iteration %d: jobs stopped completing: after %v, %d jobs are open (want at most %d): %s (list error: %v)",
+				iteration, crashDrainTimeout, len(open), n, describeJobs(open), err)
+			r.dumpLog()
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// describeJobs names the oldest few jobs with their status, node and attempts.
+func describeJobs(jobs []client.Job) string {
+	const shown = 5
+	var b strings.Builder
+	for i := len(jobs) - 1; i >= 0 && len(jobs)-i <= shown; i-- { // newest first: the oldest are last
+		j := jobs[i]
+		fmt.Fprintf(&b, "%s %s on %q, attempt %d, updated %s; ", j.ID, j.Status, j.NodeID, j.Attempts, j.UpdatedAt.Format(time.RFC3339Nano))
+	}
+	return b.String()
+}
+
 // checkLog reads the log from where it stopped, while the server is down:
 // every acknowledged job is submitted in it, and no job is charged twice or
 // before it completed.
@@ -389,6 +456,7 @@ func (r *crashRun) fold(iteration int, rec eventstore.RecordedEvent) {
 		r.t.Errorf("iteration %d: a %s at %d is in stream %s, not %s", iteration, rec.Type, rec.Position, rec.Stream, want)
 	}
 	r.post(iteration, rec, ev)
+	r.track(iteration, ev)
 	switch ev := ev.(type) {
 	case domain.JobSubmitted:
 		r.inLog[string(ev.JobID)] = true
@@ -400,6 +468,66 @@ func (r *crashRun) fold(iteration int, rec eventstore.RecordedEvent) {
 			r.t.Errorf("iteration %d: job %s charged %d times, completed %v (position %d)", iteration, ev.JobID, r.charged[ev.JobID], r.completed[ev.JobID], rec.Position)
 		}
 	}
+}
+
+// crashJob is what the campaign knows of a job: its status, and the kill
+// during which it got there.
+type crashJob struct {
+	status domain.Status
+	since  int
+}
+
+// track follows a job's status through its events.
+func (r *crashRun) track(iteration int, ev domain.Event) {
+	id, ok := domain.JobIDOf(ev)
+	if !ok {
+		return
+	}
+	st := r.jobs[id].status
+	switch ev := ev.(type) {
+	case domain.JobSubmitted:
+		st = domain.StatusQueued
+	case domain.JobDispatched:
+		st = domain.StatusDispatched
+	case domain.JobStarted:
+		st = domain.StatusRunning
+	case domain.JobCompleted:
+		st = domain.StatusCompleted
+	case domain.JobCancelled:
+		st = domain.StatusCancelled
+	case domain.JobFailed:
+		st = retryOr(ev.WillRetry)
+	case domain.JobTimedOut:
+		st = retryOr(ev.WillRetry)
+	}
+	if st != r.jobs[id].status {
+		r.jobs[id] = crashJob{st, iteration}
+	}
+}
+
+// retryOr returns the status a failed or timed-out attempt leads to.
+func retryOr(retry bool) domain.Status {
+	if retry {
+		return domain.StatusQueued
+	}
+	return domain.StatusFailed
+}
+
+// jobSummary counts the jobs by status, and says for how many kills the
+// oldest DISPATCHED or RUNNING job has been so.
+func (r *crashRun) jobSummary(iteration int) string {
+	n := map[domain.Status]int{}
+	oldest := -1
+	for _, j := range r.jobs {
+		n[j.status]++
+		if j.status == domain.StatusDispatched || j.status == domain.StatusRunning {
+			oldest = max(oldest, iteration-j.since)
+		}
+	}
+	if oldest < 0 {
+		return fmt.Sprintf("%v, none on a node", n)
+	}
+	return fmt.Sprintf("%v, on a node for %d kills at most", n, oldest)
 }
 
 // post books a money event's postings: they must balance, and the user's
@@ -435,8 +563,14 @@ func (r *crashRun) checkInstallation(iteration int) {
 }
 
 func (r *crashRun) report(iterations int) {
-	line := fmt.Sprintf("crash campaign (%s): %d SIGKILLs, %d acknowledged submissions all in the log, %d jobs charged once, %d events; restart to ready %s; %d full checks %s",
-		r.t.Name(), iterations, len(r.acked), len(r.charged), r.read, percentiles(r.restarts), len(r.checks), percentiles(r.checks))
+	failed := 0
+	for _, j := range r.jobs {
+		if j.status == domain.StatusFailed {
+			failed++
+		}
+	}
+	line := fmt.Sprintf("crash campaign (%s): %d SIGKILLs, %d acknowledged submissions all in the log, %d jobs charged once, %d failed after their retries, %d events; restart to ready %s; %d full checks %s",
+		r.t.Name(), iterations, len(r.acked), len(r.charged), failed, r.read, percentiles(r.restarts), len(r.checks), percentiles(r.checks))
 	r.t.Log(line)
 	fmt.Println(line)
 }
