@@ -82,28 +82,46 @@ func (s *Server) assignments(c echo.Context) error {
 	defer cancel()
 	for {
 		changed := reg.Changed()
-		if ids := reg.Assigned(node); len(ids) > 0 || wait == 0 {
-			return s.answerAssignments(c, ids)
+		out, err := s.currentAssignments(c.Request().Context(), node, reg.Assigned(node))
+		if err != nil {
+			return err
+		}
+		if len(out) > 0 || wait == 0 {
+			return answerAssignments(c, out)
 		}
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			return s.answerAssignments(c, nil)
+			return answerAssignments(c, nil)
 		case <-s.closing:
-			return s.answerAssignments(c, nil)
+			return answerAssignments(c, nil)
 		}
 	}
 }
 
-func (s *Server) answerAssignments(c echo.Context, ids []domain.JobID) error {
+// currentAssignments returns the jobs of ids that the log still has
+// assigned to node. The registry may lag the log (a process catching up
+// after a restart still counts a job the log has since completed): such a
+// job is left out rather than handed to the node again.
+func (s *Server) currentAssignments(ctx context.Context, node domain.NodeID, ids []domain.JobID) ([]Assignment, error) {
 	out := []Assignment{}
 	for _, id := range ids {
-		j, err := s.Jobs.Job(c.Request().Context(), id)
+		j, err := s.Jobs.Job(ctx, id)
 		if err != nil {
-			return err
+			return nil, err
+		}
+		if j.Node() != node || (j.Status() != domain.StatusDispatched && j.Status() != domain.StatusRunning) {
+			continue
 		}
 		p := j.Payload()
 		out = append(out, Assignment{JobID: id, JobType: j.Type(), PayloadRef: p.URI, Payload: p.Inline, GPURequired: j.GPU(), Attempt: j.Attempts()})
+	}
+	return out, nil
+}
+
+func answerAssignments(c echo.Context, out []Assignment) error {
+	if out == nil {
+		out = []Assignment{}
 	}
 	return c.JSON(http.StatusOK, map[string]any{"jobs": out})
 }
