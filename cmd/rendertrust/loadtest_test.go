@@ -162,7 +162,9 @@ func TestLoadtestFlags(t *testing.T) {
 //  3. no request failed, and each process answered job lists (which only
 //     the load sends), together at least as many reads as loadtest counted;
 //  4. an api-only process with a key of its own is refused before the
-//     load starts, with an error naming --jwt-key-file.
+//     load starts, with an error naming --jwt-key-file. It serves another
+//     database: on the same one the server itself refuses to start beside
+//     processes that would refuse its tokens (TestRolesConfigChecked).
 func TestLoadtestSeveralServers(t *testing.T) {
 	skipIfShort(t, "starts server processes")
 	dsn, bin, key := pgtest.NewDatabase(t), crashBinary(t), rolesKeyFile(t)
@@ -193,7 +195,7 @@ func TestLoadtestSeveralServers(t *testing.T) {
 			}
 		})
 	}
-	other := startRolesProcess(t, bin, dsn, "api-other-key", "--roles", "api")
+	other := startRolesProcess(t, bin, pgtest.NewDatabase(t), "api-other-key", "--roles", "api")
 	out, err := runLoadtestCLI(t, append([]string{"--server", apiA.base + "," + other.base}, flags...)...)
 	if err == nil || !strings.Contains(err.Error(), "--jwt-key-file") {
 		t.Fatalf("step 4: loadtest against a process with another key: %v\n%s; want a refusal naming --jwt-key-file", err, out)
