@@ -36,7 +36,19 @@ func TestLocalNodeAttemptAfterSIGKILL(t *testing.T) {
 	if _, err := c.Checkout(ctx, "credits_100"); err != nil {
 		t.Fatalf("step 1: checkout: %v", err)
 	}
-	long := e2eSubmit(t, c, client.SubmitRequest{JobType: client.JobCPUBenchmark, Payload: map[string]any{"rounds": node.BenchmarkRoundsMax}})
+	// The local node may not have sent its first heartbeat yet: a refusal
+	// for want of a healthy node writes nothing, so the submission is sent
+	// again (with one idempotency key) until it is accepted.
+	var long string
+	e2eEventually(t, "step 1: the submission accepted", func() string {
+		sub, err := c.SubmitJob(ctx, client.SubmitRequest{JobType: client.JobCPUBenchmark, IdempotencyKey: "long",
+			Payload: map[string]any{"rounds": node.BenchmarkRoundsMax}})
+		if err != nil {
+			return err.Error()
+		}
+		long = sub.JobID
+		return ""
+	})
 	e2eEventually(t, "step 1: the job runs on the local node", func() string {
 		return jobState(ctx, c, long, func(j client.Job) bool { return j.Status == client.StatusRunning })
 	})
