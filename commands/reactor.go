@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rendertrust/rendertrust/dispatch"
 	"github.com/rendertrust/rendertrust/domain"
 	"github.com/rendertrust/rendertrust/eventstore"
 	"github.com/rendertrust/rendertrust/internal/sqldb"
@@ -53,6 +54,9 @@ type Reactor struct {
 	dispatches bool
 	// fence, when set, runs in the transaction that saves the checkpoint.
 	fence func(ctx context.Context, tx *sqldb.Tx) error
+	// types, when set, are the only event types read from the log: a
+	// follower of a registry that follows assignments only.
+	types []string
 
 	pendingMu sync.Mutex
 	pending   map[domain.JobID]pendingHold // holds whose job has not appeared yet
@@ -101,7 +105,15 @@ func NewSettler(s *Service, grace time.Duration, fence func(ctx context.Context,
 // runs the dispatcher's passes and sweeps, which do nothing unless this
 // process leads the dispatcher role (dispatch.Dispatcher.SetLeading). It
 // settles nothing and saves no checkpoint: Position is how far it has read.
-func NewFollower(s *Service) *Reactor { return newReactor(s, 0, false, true, nil) }
+// For a dispatcher that follows assignments only, it reads only
+// dispatch.AssignmentEvents.
+func NewFollower(s *Service) *Reactor {
+	r := newReactor(s, 0, false, true, nil)
+	if s.dispatcher.FollowsAssignmentsOnly() {
+		r.types = dispatch.AssignmentEvents // read filtered by the store where it can
+	}
+	return r
+}
 
 func newReactor(s *Service, grace time.Duration, settles, dispatches bool, fence func(context.Context, *sqldb.Tx) error) *Reactor {
 	if grace <= 0 {
@@ -125,10 +137,10 @@ func (r *Reactor) Run(ctx context.Context) error {
 		}
 		r.reach(from)
 	}
-	batches := make(chan []eventstore.RecordedEvent)
+	batches := make(chan readBatch)
 	errs := make(chan error, 1)
 	go func() {
-		sub := r.s.store.Subscribe(ctx, 1)
+		sub := r.subscribe(ctx)
 		backoff := readRetryMin
 		for {
 			b, err := sub.Next()
@@ -149,7 +161,7 @@ func (r *Reactor) Run(ctx context.Context) error {
 			}
 			backoff = readRetryMin
 			select {
-			case batches <- b:
+			case batches <- readBatch{b, sub.Position() - 1}:
 			case <-ctx.Done():
 				return
 			}
@@ -160,7 +172,7 @@ func (r *Reactor) Run(ctx context.Context) error {
 	for {
 		select {
 		case b := <-batches:
-			if err := r.handle(ctx, b); err != nil {
+			if err := r.handle(ctx, b.events, b.through); err != nil {
 				return err
 			}
 		case <-tick.C:
@@ -174,8 +186,24 @@ func (r *Reactor) Run(ctx context.Context) error {
 	}
 }
 
-// handle observes a batch and does the effects of its events past the checkpoint.
-func (r *Reactor) handle(ctx context.Context, batch []eventstore.RecordedEvent) error {
+// subscribe follows the whole log, or the events of r.types.
+func (r *Reactor) subscribe(ctx context.Context) *eventstore.Subscription {
+	if r.types != nil {
+		return eventstore.SubscribeTypes(ctx, r.s.store, 1, r.types...)
+	}
+	return r.s.store.Subscribe(ctx, 1)
+}
+
+// readBatch is what the reactor read: events, and the position it read
+// the log through (past its last event when it reads some types only).
+type readBatch struct {
+	events  []eventstore.RecordedEvent
+	through uint64
+}
+
+// handle observes a batch, read through the log's position last, and does
+// the effects of its events past the checkpoint.
+func (r *Reactor) handle(ctx context.Context, batch []eventstore.RecordedEvent, last uint64) error {
 	done := r.checkpoint.Load()
 	var settlements []causedSettlement
 	for _, rec := range batch {
@@ -197,7 +225,6 @@ func (r *Reactor) handle(ctx context.Context, batch []eventstore.RecordedEvent) 
 	if err := r.settleAll(ctx, settlements); err != nil {
 		return err
 	}
-	last := batch[len(batch)-1].Position
 	if r.dispatches {
 		r.s.registry.Prune(last)
 	}

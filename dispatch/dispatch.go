@@ -45,12 +45,14 @@ type Dispatcher struct {
 	// idle is set while this process does not lead the dispatcher role
 	// (another process assigns slots): passes, sweeps and reservations at
 	// submission then do nothing, so only the leader ever holds a slot.
-	idle          atomic.Bool
-	fence         atomic.Pointer[Fence] // see SetFence
-	pass          chan struct{}         // a one-slot semaphore: one dispatch pass at a time
-	now           func() time.Time
-	nodeLostAfter time.Duration
-	log           *slog.Logger
+	idle atomic.Bool
+	// assignmentsOnly: see FollowAssignmentsOnly.
+	assignmentsOnly atomic.Bool
+	fence           atomic.Pointer[Fence] // see SetFence
+	pass            chan struct{}         // a one-slot semaphore: one dispatch pass at a time
+	now             func() time.Time
+	nodeLostAfter   time.Duration
+	log             *slog.Logger
 }
 
 // NodeLostAfterDefault is twice the health window: a node missing two
@@ -76,6 +78,34 @@ func New(now func() time.Time, nodeLostAfter time.Duration, log *slog.Logger) *D
 	r.silenceMax = min(domain.NodeHealthyWithin, nodeLostAfter) // never dispatch to a node about to be declared lost
 	return &Dispatcher{registry: r, pass: make(chan struct{}, 1), now: now, nodeLostAfter: nodeLostAfter, log: log}
 }
+
+// AssignmentEvents are the event types a registry that only follows
+// assignments needs (FollowAssignmentsOnly): a node's capabilities and
+// retirement (health answers) and every change of a job's node.
+var AssignmentEvents = []string{
+	domain.EventNodeEnrolled, domain.EventNodeCapabilitiesChanged, domain.EventNodeRetired,
+	domain.EventJobDispatched, domain.EventJobStarted, domain.EventJobFailed, domain.EventJobTimedOut,
+	domain.EventJobCompleted, domain.EventJobCancelled,
+}
+
+// FollowAssignmentsOnly is for a process that never leads the dispatcher
+// role (an API process of several): it will never reserve a slot, so its
+// registry keeps only what answers nodes and creators — nodes, their
+// heartbeats, and the jobs dispatched to them — learnt from the log in its
+// order alone (the reactor reading AssignmentEvents), not from this
+// process's own appends. It then costs the process the log's dispatches,
+// not the whole log: waiting jobs and money are the leader's business.
+// Call it before the first append.
+func (d *Dispatcher) FollowAssignmentsOnly() {
+	d.SetLeading(false)
+	d.assignmentsOnly.Store(true)
+	d.registry.mu.Lock()
+	defer d.registry.mu.Unlock()
+	d.registry.assignmentsOnly = true
+}
+
+// FollowsAssignmentsOnly reports whether FollowAssignmentsOnly was called.
+func (d *Dispatcher) FollowsAssignmentsOnly() bool { return d.assignmentsOnly.Load() }
 
 // Registry returns the dispatcher's view of nodes and waiting jobs.
 func (d *Dispatcher) Registry() *Registry { return d.registry }

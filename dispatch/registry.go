@@ -28,6 +28,9 @@ type Registry struct {
 	// silenceMax is how long a node may go unheard and still take jobs:
 	// the health window, or less when lost nodes are detected sooner.
 	silenceMax time.Duration
+	// assignmentsOnly: the registry of a process that never leads the
+	// dispatcher role (see Dispatcher.FollowAssignmentsOnly).
+	assignmentsOnly bool
 }
 
 type nodeState struct {
@@ -93,6 +96,9 @@ func (r *Registry) Observe(e domain.Event, version, position uint64) {
 	case domain.NodeRetired:
 		r.observeNode(e.NodeID, version, func(n *nodeState) { n.retired = true })
 	case domain.JobSubmitted:
+		if r.assignmentsOnly {
+			return // a job is kept from its dispatch on
+		}
 		if j, ok := r.jobs[e.JobID]; ok && j.version == 0 {
 			j.version = version // a reservation whose submission is now observed
 		} else if !ok {
@@ -124,11 +130,23 @@ func (r *Registry) newerJob(e domain.Event, version uint64) *jobState {
 		return nil
 	}
 	j, ok := r.jobs[id]
-	if !ok || version <= j.version {
+	if !ok && r.assignmentsOnly && assigns(e) {
+		j = &jobState{id: id, status: domain.StatusQueued}
+		r.jobs[id] = j
+	} else if !ok || version <= j.version {
 		return nil
 	}
 	j.version = version
 	return j
+}
+
+// assigns reports whether e gives its job a node.
+func assigns(e domain.Event) bool {
+	switch e.(type) {
+	case domain.JobDispatched, domain.JobStarted:
+		return true
+	}
+	return false
 }
 
 func (r *Registry) observeJob(j *jobState, e domain.Event, position uint64) {

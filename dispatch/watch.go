@@ -59,7 +59,10 @@ type watched struct {
 	d     *Dispatcher
 }
 
-var _ eventstore.Store = (*watched)(nil)
+var (
+	_ eventstore.Store          = (*watched)(nil)
+	_ eventstore.TypeSubscriber = (*watched)(nil)
+)
 
 // Append appends to the store and observes what was written; a duplicate
 // append wrote nothing new.
@@ -75,8 +78,8 @@ func (w *watched) Append(ctx context.Context, stream string, expected eventstore
 // observe tells the dispatcher the events an append wrote to stream; a
 // duplicate append wrote nothing new.
 func (w *watched) observe(stream string, res eventstore.AppendResult, events []eventstore.EventData) {
-	if res.Duplicate || !observed(stream) {
-		return
+	if res.Duplicate || !observed(stream) || w.d.FollowsAssignmentsOnly() {
+		return // the reactor observes it from the log (FollowAssignmentsOnly)
 	}
 	firstVersion := res.NextVersion - uint64(len(events)) + 1
 	for i, data := range events {
@@ -108,6 +111,12 @@ func (w *watched) Head(ctx context.Context) (uint64, error) { return w.store.Hea
 // Subscribe subscribes to the store.
 func (w *watched) Subscribe(ctx context.Context, from uint64) *eventstore.Subscription {
 	return w.store.Subscribe(ctx, from)
+}
+
+// SubscribeTypes subscribes to the store's events of types, filtered by
+// the store where it can (eventstore.SubscribeTypes).
+func (w *watched) SubscribeTypes(ctx context.Context, from uint64, types ...string) *eventstore.Subscription {
+	return eventstore.SubscribeTypes(ctx, w.store, from, types...)
 }
 
 // Close closes the store.

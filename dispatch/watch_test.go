@@ -143,3 +143,75 @@ func TestWatchMulti(t *testing.T) {
 		t.Fatalf("step 3: assigned %v; want [%s]", got, job.JobID)
 	}
 }
+
+// TestFollowAssignmentsOnly: a dispatcher that follows assignments only
+// 1. does not observe its own process's appends (the log's order alone
+// builds its registry); 2. keeps no waiting job when the log's submission
+// is observed; 3. keeps a job from its dispatch on, waking long polls; 4.
+// forgets it once ended and pruned.
+func TestFollowAssignmentsOnly(t *testing.T) {
+	ctx := context.Background()
+	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "events.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	d := New(func() time.Time { return registryEpoch }, 0, nil)
+	d.FollowAssignmentsOnly()
+	if d.Leading() {
+		t.Fatal("a dispatcher following assignments only leads")
+	}
+	reg := d.Registry()
+	job := submitted(1, domain.JobRender, domain.PriorityNormal, false)
+	dispatched := domain.JobDispatched{JobID: job.JobID, NodeID: "node-a", At: registryEpoch}
+
+	// 1.
+	var data []eventstore.EventData
+	for _, e := range []domain.Event{job, dispatched} {
+		b, err := domain.EncodeEvent(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data = append(data, eventstore.EventData{ID: eventstore.NewEventID(), Type: e.EventType(), SchemaVersion: domain.SchemaVersion, Data: b})
+	}
+	if _, err := d.Watch(store).Append(ctx, domain.JobStream(job.JobID), eventstore.NoStream, data...); err != nil {
+		t.Fatal(err)
+	}
+	if got := reg.JobNode(job.JobID); got != "" {
+		t.Fatalf("step 1: own append observed: job on %q", got)
+	}
+
+	// 2.
+	reg.Observe(job, 1, 1)
+	if n := reg.WaitingCount(); n != 0 {
+		t.Fatalf("step 2: %d waiting jobs, want none", n)
+	}
+
+	// 3.
+	woken := reg.Changed()
+	reg.Observe(dispatched, 2, 2)
+	if got := reg.Assigned("node-a"); !slices.Equal(got, []domain.JobID{job.JobID}) {
+		t.Fatalf("step 3: assigned %v, want [%s]", got, job.JobID)
+	}
+	select {
+	case <-woken:
+	default:
+		t.Fatal("step 3: long polls not woken by the dispatch")
+	}
+	reg.Observe(domain.JobStarted{JobID: job.JobID, NodeID: "node-a", At: registryEpoch}, 3, 3)
+	if got := reg.JobsOf("node-a"); !slices.Equal(got, []domain.JobID{job.JobID}) {
+		t.Fatalf("step 3: running %v, want [%s]", got, job.JobID)
+	}
+
+	// 4.
+	reg.Observe(domain.JobCompleted{JobID: job.JobID, NodeID: "node-a", At: registryEpoch}, 4, 4)
+	reg.Prune(4)
+	if got := reg.JobsOf("node-a"); len(got) != 0 || reg.JobNode(job.JobID) != "" {
+		t.Fatalf("step 4: the completed job still on the node: %v", got)
+	}
+	reg.mu.Lock()
+	defer reg.mu.Unlock()
+	if len(reg.jobs) != 0 {
+		t.Fatalf("step 4: %d jobs kept after the prune, want none", len(reg.jobs))
+	}
+}

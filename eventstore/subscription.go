@@ -2,6 +2,7 @@ package eventstore
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 )
@@ -52,6 +53,10 @@ type Subscription struct {
 	signal *HeadSignal
 	poll   time.Duration
 	next   uint64
+	// keep, when set, are the only event types delivered: read by
+	// filtered where the backend filters, or by read and filtered here.
+	keep     []string
+	filtered FilteredReadFunc
 }
 
 // NewSubscription follows read from position from (0 and 1 both mean the
@@ -70,13 +75,15 @@ func (s *Subscription) Next() ([]RecordedEvent, error) {
 		// Take the wake-up channel before reading, so an append that
 		// commits between the read and the wait still wakes us.
 		_, woken := s.signal.Wait()
-		events, err := s.read(s.ctx, s.next, subscriptionBatchMax)
+		events, moved, err := s.readNext()
 		if err != nil {
 			return nil, err
 		}
 		if len(events) > 0 {
-			s.next = events[len(events)-1].Position + 1
 			return events, nil
+		}
+		if moved {
+			continue // past events of other types only: the log may hold more
 		}
 		if err := s.wait(woken); err != nil {
 			return nil, err
@@ -84,7 +91,30 @@ func (s *Subscription) Next() ([]RecordedEvent, error) {
 	}
 }
 
-// Position returns the next position the subscription will deliver.
+// readNext reads the next batch and moves the position past what it
+// looked at; moved reports whether it did.
+func (s *Subscription) readNext() (events []RecordedEvent, moved bool, err error) {
+	if s.filtered != nil {
+		events, through, err := s.filtered(s.ctx, s.next, subscriptionBatchMax, s.keep)
+		if err != nil || through < s.next {
+			return nil, false, err
+		}
+		s.next = through + 1
+		return events, true, nil
+	}
+	events, err = s.read(s.ctx, s.next, subscriptionBatchMax)
+	if err != nil || len(events) == 0 {
+		return nil, false, err
+	}
+	s.next = events[len(events)-1].Position + 1
+	if s.keep != nil {
+		events = slices.DeleteFunc(events, func(e RecordedEvent) bool { return !slices.Contains(s.keep, e.Type) })
+	}
+	return events, true, nil
+}
+
+// Position returns the next position the subscription will deliver (for a
+// subscription to some types: the next it will look at).
 func (s *Subscription) Position() uint64 { return s.next }
 
 func (s *Subscription) wait(woken <-chan struct{}) error {

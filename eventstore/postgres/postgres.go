@@ -43,6 +43,9 @@ type Store struct {
 	committer *eventstore.Committer
 	cancel    context.CancelFunc
 	listening sync.WaitGroup
+	// scanMax bounds the positions one filtered read looks at
+	// (filteredScanMax; tests lower it).
+	scanMax int
 }
 
 var (
@@ -61,7 +64,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
-	s := &Store{pool: pool, signal: &eventstore.HeadSignal{}}
+	s := &Store{pool: pool, signal: &eventstore.HeadSignal{}, scanMax: filteredScanMax}
 	head, err := s.Head(ctx)
 	if err != nil {
 		pool.Close()

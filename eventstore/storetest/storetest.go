@@ -42,6 +42,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("ReadAllDuringWrites", func(t *testing.T) { testReadAllDuringWrites(t, h) })
 	t.Run("SeveralInstances", func(t *testing.T) { testSeveralInstances(t, h) })
 	t.Run("SubscribeCatchUpThenLive", func(t *testing.T) { testSubscribe(t, h) })
+	t.Run("SubscribeTypes", func(t *testing.T) { testSubscribeTypes(t, h) })
 	t.Run("Tamper", func(t *testing.T) { testTamper(t, h) })
 	t.Run("BadInput", func(t *testing.T) { testBadInput(t, h) })
 	t.Run("CancelledContext", func(t *testing.T) { testCancelledContext(t, h) })

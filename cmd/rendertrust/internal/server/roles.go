@@ -122,7 +122,7 @@ func (c *Config) without(roles cluster.Roles) cluster.Roles {
 
 // startCluster starts the workers of a process on PostgreSQL: the shared
 // heartbeats, the follower that feeds the dispatcher's registry from the
-// log, the watcher of other processes' projections, and a campaign for
+// log (its dispatches alone in a process without the dispatcher role), the watcher of other processes' projections, and a campaign for
 // each worker role this process runs.
 func (m *Main) startCluster(ctx context.Context) error {
 	hb, err := cluster.NewHeartbeats(ctx, m.DB, m.Dispatcher.Registry().Heard, m.Logger)
@@ -134,6 +134,9 @@ func (m *Main) startCluster(ctx context.Context) error {
 		return err
 	}
 	m.goWorker(func() error { return hb.Run(ctx) })
+	if !m.roles.roles.Has(cluster.RoleDispatcher) {
+		m.Dispatcher.FollowAssignmentsOnly() // it never reserves: the log's dispatches are all it needs
+	}
 	m.Follower = commands.NewFollower(m.Commands)
 	m.goWorker(func() error { return m.Follower.Run(ctx) })
 	if m.Watcher, err = projections.NewWatcher(m.DB, nil, m.Logger); err != nil {
