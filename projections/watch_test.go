@@ -129,12 +129,15 @@ const (
 )
 
 // TestWatcherWakesEveryWaiter: waiters register while notifications race
-// (each goroutine's grants are the others' notifications). The poll is an
-// hour away, so a lost wake-up holds its WaitFor until Max and fails it:
-// each of wakeGoroutines × wakeRounds waits returns within Max.
+// (each goroutine's grants are the others' notifications). Every other
+// round a goroutine first waits for the runner to commit its grant, so its
+// notification arrives just as it registers; otherwise it registers before
+// the runner's batch. The poll is an hour away, so a lost wake-up holds
+// its WaitFor until Max and fails it: each of wakeGoroutines × wakeRounds
+// waits returns within Max.
 func TestWatcherWakesEveryWaiter(t *testing.T) {
 	e := postgresEnv(t)
-	mustStart(t, e, e.db, nil)
+	r := mustStart(t, e, e.db, nil)
 	w := mustWatch(t, e, time.Hour)
 
 	var (
@@ -151,6 +154,12 @@ func TestWatcherWakesEveryWaiter(t *testing.T) {
 				if err != nil {
 					errs <- err
 					return
+				}
+				if i%2 == 1 {
+					if err := r.WaitFor(context.Background(), pos); err != nil {
+						errs <- fmt.Errorf("%s, grant %d: the runner's WaitFor(%d): %w", user, i, pos, err)
+						return
+					}
 				}
 				start := time.Now()
 				if err := w.WaitFor(context.Background(), pos); err != nil {
