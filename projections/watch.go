@@ -178,7 +178,8 @@ func (w *Watcher) listen(ctx context.Context) error {
 			return errors.Join(err, driver.ErrBadConn)
 		}
 		for {
-			// Before LISTEN, a notification may have been missed.
+			// After a notification, a poll (one may have been lost) or
+			// LISTEN (one may have come before it).
 			w.stale.Store(true)
 			if w.waiters.Load() > 0 {
 				if err := w.readIfStale(ctx); err != nil {
