@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/stdlib"
@@ -16,13 +18,20 @@ import (
 // Read-your-writes across processes. On PostgreSQL, the runner of the
 // projections role NOTIFYs projectedChannel in every batch that moves a
 // checkpoint (delivered when the batch commits); a Watcher in an API
-// process that does not run the projections listens, re-reads the
-// checkpoints and wakes its waiters.
+// process that does not run the projections listens and marks the
+// checkpoints it read stale. It re-reads them only for a waiter: under a
+// load that never waits (submissions) the notifications, many a second,
+// cost each API process no query.
 const (
 	projectedChannel = "rendertrust_projected"
-	// watchPoll re-reads the checkpoints when no notification came: one may
-	// be lost while the listening connection is replaced.
+	// watchPoll marks the checkpoints stale when no notification came (and
+	// re-reads them if someone waits): one may be lost while the listening
+	// connection is replaced, and recording a failing projection notifies
+	// no one.
 	watchPoll = time.Second
+	// watchReadMax bounds one read of the checkpoints, which holds up the
+	// waiters that share it.
+	watchReadMax = 2 * time.Second
 	// watchRetry is the pause before listening again after the connection
 	// failed.
 	watchRetry = 500 * time.Millisecond
@@ -54,8 +63,25 @@ type Watcher struct {
 	Max  time.Duration
 	poll time.Duration
 
+	// stale is set by each notification (and poll) and cleared by the read
+	// that follows. A waiter counts itself in waiters before it checks
+	// stale; the listener sets stale before it counts the waiters. With
+	// sequentially consistent atomics one of the two sees the other, so a
+	// read follows every notification that a waiter may need: no wake-up is
+	// lost.
+	stale   atomic.Bool
+	waiters atomic.Int64
+	// reading serializes the reads, so concurrent waiters share one and
+	// the failing projections are applied in the order they were read.
+	reading sync.Mutex
+
 	cancel context.CancelFunc
 	done   chan struct{}
+
+	// notified and refreshes count notifications received and checkpoint
+	// reads, for the tests.
+	notified  atomic.Uint64
+	refreshes atomic.Uint64
 }
 
 // NewWatcher returns a Watcher of the projections ps (nil: All()) on db,
@@ -80,7 +106,8 @@ func (w *Watcher) Start(ctx context.Context) error {
 	if err := migrate(ctx, w.db); err != nil {
 		return err
 	}
-	if err := w.refresh(ctx); err != nil {
+	w.stale.Store(true)
+	if err := w.readIfStale(ctx); err != nil {
 		return err
 	}
 	ctx, w.cancel = context.WithCancel(context.WithoutCancel(ctx))
@@ -99,13 +126,29 @@ func (w *Watcher) Stop() {
 
 // WaitFor returns nil once every projection (but failing ones) has applied
 // the log up to position, or an error wrapping ErrWaitTimeout after Max or
-// ctx.Err() when ctx ends first — as Runner.WaitFor.
+// ctx.Err() when ctx ends first — as Runner.WaitFor. While it waits, each
+// notification makes the Watcher read the checkpoints.
 func (w *Watcher) WaitFor(ctx context.Context, position uint64) error {
+	w.waiters.Add(1)
+	defer w.waiters.Add(-1)
+	if lowest, _ := w.applied.wait(); lowest < position {
+		if err := w.readIfStale(ctx); err != nil && ctx.Err() == nil {
+			// stale is set again: the next waiter, notification or poll
+			// reads them.
+			w.logger.Warn("projections watcher: reading the checkpoints failed", "err", err)
+		}
+	}
 	return w.applied.waitFor(ctx, position, w.Max)
 }
 
-// Positions returns each projection's applied position as last read.
-func (w *Watcher) Positions() map[string]uint64 { return w.applied.snapshot() }
+// Positions returns each projection's applied position, read again if a
+// notification came since the last read (the last read if that fails).
+func (w *Watcher) Positions() map[string]uint64 {
+	if err := w.readIfStale(context.Background()); err != nil {
+		w.logger.Warn("projections watcher: reading the checkpoints failed", "err", err)
+	}
+	return w.applied.snapshot()
+}
 
 func (w *Watcher) run(ctx context.Context) {
 	defer close(w.done)
@@ -119,9 +162,10 @@ func (w *Watcher) run(ctx context.Context) {
 	}
 }
 
-// listen holds one connection that LISTENs and re-reads the checkpoints
-// after each notification (and every poll). The connection is discarded
-// afterwards rather than returned to the pool still listening.
+// listen holds one connection that LISTENs and marks the checkpoints stale
+// after each notification (and every poll), reading them if someone waits.
+// The connection is discarded afterwards rather than returned to the pool
+// still listening.
 func (w *Watcher) listen(ctx context.Context) error {
 	conn, err := w.db.Conn(ctx)
 	if err != nil {
@@ -134,12 +178,20 @@ func (w *Watcher) listen(ctx context.Context) error {
 			return errors.Join(err, driver.ErrBadConn)
 		}
 		for {
-			if err := w.refresh(ctx); err != nil {
-				return errors.Join(err, driver.ErrBadConn)
+			// After a notification, a poll (one may have been lost) or
+			// LISTEN (one may have come before it).
+			w.stale.Store(true)
+			if w.waiters.Load() > 0 {
+				if err := w.readIfStale(ctx); err != nil {
+					return errors.Join(err, driver.ErrBadConn)
+				}
 			}
 			wctx, cancel := context.WithTimeout(ctx, w.poll)
 			_, err := pc.WaitForNotification(wctx)
 			cancel()
+			if err == nil {
+				w.notified.Add(1)
+			}
 			switch {
 			case ctx.Err() != nil:
 				return driver.ErrBadConn
@@ -150,8 +202,26 @@ func (w *Watcher) listen(ctx context.Context) error {
 	})
 }
 
+// readIfStale reads the checkpoints unless a read that began after they
+// went stale already did (it waits for one under way).
+func (w *Watcher) readIfStale(ctx context.Context) error {
+	w.reading.Lock()
+	defer w.reading.Unlock()
+	if !w.stale.Swap(false) {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, watchReadMax)
+	defer cancel()
+	if err := w.refresh(ctx); err != nil {
+		w.stale.Store(true)
+		return err
+	}
+	return nil
+}
+
 // refresh reads the checkpoints and the failing projections.
 func (w *Watcher) refresh(ctx context.Context) error {
+	w.refreshes.Add(1)
 	cps, err := loadCheckpoints(ctx, w.db, sqldb.Postgres, w.names, false)
 	if err != nil {
 		return err
