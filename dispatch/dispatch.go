@@ -130,10 +130,13 @@ func (d *Dispatcher) Leading() bool { return !d.idle.Load() }
 
 // ReserveNew holds a slot for a job not submitted yet, so its submission
 // can dispatch it in the same append (Registry.ReserveNew). It declines
-// (false) when this process does not lead the dispatcher role: the job is
-// submitted QUEUED and the leader assigns it.
+// (false) when this process does not lead the dispatcher role, and when it
+// leads behind a Fence (several processes): the submission's append is not
+// fenced, so the job is submitted QUEUED and assigned by a pass, which is.
+// The write side runs that pass as soon as the submission is appended, so
+// the submitter still gets its answer from it.
 func (d *Dispatcher) ReserveNew(id domain.JobID, sub domain.Submission, now time.Time) (domain.NodeID, bool) {
-	if !d.Leading() {
+	if !d.Leading() || d.hasFence() {
 		return "", false
 	}
 	return d.registry.ReserveNew(id, sub, now)
@@ -246,10 +249,16 @@ type Fence func(ctx context.Context, effect func() error) error
 func (d *Dispatcher) SetFence(f Fence) { d.fence.Store(&f) }
 
 func (d *Dispatcher) fenced(ctx context.Context, effect func() error) error {
-	if f := d.fence.Load(); f != nil && *f != nil {
-		return (*f)(ctx, effect)
+	if d.hasFence() {
+		return (*d.fence.Load())(ctx, effect)
 	}
 	return effect()
+}
+
+// hasFence reports whether passes run behind a Fence.
+func (d *Dispatcher) hasFence() bool {
+	f := d.fence.Load()
+	return f != nil && *f != nil
 }
 
 // Sweep fails, through w, the jobs of nodes that fell silent for the lost

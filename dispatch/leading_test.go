@@ -91,3 +91,37 @@ func TestFenceRefusedGivesSlotsBack(t *testing.T) {
 		t.Fatalf("a pass with nothing to dispatch ran the fence (%d times), %v", fenced, err)
 	}
 }
+
+// TestFencedLeaderReservesNothingAtSubmission: a leader behind a fence
+// (one of several processes) reserves no slot for a submission, whose
+// append the fence does not cover; the pass that follows it dispatches the
+// job behind the fence, and a refusing fence (the term ended) lets no
+// dispatch through at all.
+func TestFencedLeaderReservesNothingAtSubmission(t *testing.T) {
+	now := registryEpoch
+	d := New(func() time.Time { return now }, 0, nil)
+	d.Observe(domain.NodeEnrolled{NodeID: "node-a", JobTypes: domain.JobTypes(), Slots: 1, At: now}, 1, 1)
+	d.Registry().Heard("node-a", now)
+	sub := domain.Submission{Owner: "u1", Type: domain.JobEcho, Priority: domain.PriorityNormal}
+	deposed := errors.New("deposed")
+	d.SetFence(func(context.Context, func() error) error { return deposed })
+	if node, ok := d.ReserveNew("job-new", sub, now); ok {
+		t.Fatalf("behind a fence: ReserveNew reserved a slot on %s", node)
+	}
+	job := submitted(1, domain.JobEcho, domain.PriorityNormal, false)
+	d.Observe(job, 1, 2)
+	w := &recordingWriter{}
+	if _, err := d.DispatchWaiting(context.Background(), w); err != nil || len(w.dispatched) != 0 {
+		t.Fatalf("refusing fence: dispatched %v, %v", w.dispatched, err)
+	}
+	var fenced int
+	d.SetFence(func(_ context.Context, effect func() error) error { fenced++; return effect() })
+	if _, err := d.DispatchWaiting(context.Background(), w); err != nil || len(w.dispatched) != 1 || w.dispatched[0] != job.JobID || fenced != 1 {
+		t.Fatalf("fence letting through: dispatched %v (fence ran %d times), %v; want %s behind it", w.dispatched, fenced, err, job.JobID)
+	}
+	d.SetFence(nil)
+	d.Observe(domain.NodeCapabilitiesChanged{NodeID: "node-a", JobTypes: domain.JobTypes(), Slots: 2, At: now}, 2, 3)
+	if _, ok := d.ReserveNew("job-other", sub, now); !ok {
+		t.Fatal("one process, no fence: ReserveNew declined a free slot")
+	}
+}

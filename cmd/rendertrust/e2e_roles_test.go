@@ -507,6 +507,16 @@ func startRolesCluster(t *testing.T) *rolesCluster {
 	r.node = startRolesNode(t, r.api.base, rolesEnrollmentToken(t, r.dsn))
 	r.jobs = rolesJourney(t, r.c, "first", nil)
 	rolesAllCharged(t, r.c, r.node, r.jobs)
+	// One job through the leader's own API, the node idle: the leader is
+	// behind a fence that a submission's append does not run, so the job
+	// must be assigned by a fenced pass (finish: every dispatch by the
+	// pass's actor), not reserved by its submission.
+	viaLeader, err := client.New(r.worker.base, client.WithTokens(r.c.Tokens()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.jobs = append(r.jobs, rolesSubmit(t, viaLeader, "via-leader"))
+	rolesAllCharged(t, r.c, r.node, r.jobs)
 	return r
 }
 
