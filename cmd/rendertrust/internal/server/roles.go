@@ -34,15 +34,11 @@ import (
 //     the head it found on winning. Each pass runs inside a transaction
 //     holding the term's fence (fenceDispatches): a deposed leader's pass is
 //     refused, and the successor's epoch bump — which comes before it reads
-//     that head — waits for a pass that passed the fence to commit. What is
-//     not fenced: the reservation a submission makes for itself in the
-//     leader process (commands.SubmitJob, one append with the job). A
-//     leader cut off from its lock's connection while its pool still works
-//     may make those until it notices (cluster.DefaultPingInterval plus the
-//     ping's timeout, about 3 s), and so give a node one job more than its
-//     slots; the node agent runs no more than its slots, and the extra job
-//     waits DISPATCHED until a slot frees or it times out. Submissions
-//     through api-only processes never reserve.
+//     that head — waits for a pass that passed the fence to commit. A
+//     submission does not reserve a slot for itself in the same append
+//     while a fence is set (dispatch.Dispatcher.ReserveNew): that append is
+//     not fenced, so the job is submitted QUEUED and the pass the
+//     submission runs at once assigns it behind the fence.
 //   - anchor: the contract accepts only strictly larger tree sizes, and the
 //     anchor's record has an id derived from the anchor (anchor.RecordID), so a
 //     deposed anchor worker's repeat is refused on chain or is a duplicate
