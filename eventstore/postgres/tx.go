@@ -21,13 +21,20 @@ type backend struct{ pool *pgxpool.Pool }
 
 // Statements of an append, in the order they are sent.
 const (
-	lockTailSQL       = `SELECT position FROM log_tail FOR UPDATE`
-	streamVersionsSQL = `SELECT stream, MAX(version) FROM events WHERE stream = ANY($1) GROUP BY stream`
-	lookupIDsSQL      = `SELECT id, stream, version, position FROM events WHERE id = ANY($1)`
+	lockTailSQL = `SELECT position FROM log_tail FOR UPDATE`
+	// streamVersionsSQL reads each stream's last version with its own
+	// backward index lookup: MAX(version) … GROUP BY would aggregate every
+	// event of the streams, and every batch now asks for all its streams.
+	streamVersionsSQL = `SELECT s.stream, v.version FROM unnest($1::text[]) AS s(stream)
+		CROSS JOIN LATERAL (SELECT version FROM events WHERE events.stream = s.stream ORDER BY version DESC LIMIT 1) AS v`
+	lookupIDsSQL = `SELECT id, stream, version, position FROM events WHERE id = ANY($1)`
 	// insertEventsSQL inserts every row of the batch in one statement: one
-	// array per column, zipped by unnest.
+	// array per column, unnested in step. unnest in the select list, not
+	// FROM unnest(a, b, …), which measured 2-4 times slower on batches of
+	// 1,000-8,000 events of 400 bytes.
 	insertEventsSQL = `INSERT INTO events (position, stream, version, id, type, recorded_at, bytes, leaf_hash)
-		SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::timestamptz[], $7::bytea[], $8::bytea[])`
+		SELECT unnest($1::bigint[]), unnest($2::text[]), unnest($3::bigint[]), unnest($4::text[]),
+			unnest($5::text[]), unnest($6::timestamptz[]), unnest($7::bytea[]), unnest($8::bytea[])`
 	moveTailSQL = `UPDATE log_tail SET position = $1`
 	notifySQL   = `SELECT pg_notify($1, $2)`
 )
