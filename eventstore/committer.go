@@ -9,27 +9,36 @@ import (
 
 // Backend is the storage a Committer writes through; each eventstore backend
 // implements it on its own database.
+//
+// A batch talks to the database twice: Begin reads, under the tail lock,
+// everything the planner needs, and Tx.Commit writes what it decided. On a
+// networked database that is two round trips while the tail lock is held.
 type Backend interface {
-	// Begin starts a write transaction.
-	Begin(ctx context.Context) (Tx, error)
+	// Begin starts a write transaction, takes the log's tail lock where other
+	// processes may append, and reads under it the batch's Snapshot: the head,
+	// the versions of streams and where ids are stored. On error nothing is
+	// held and Tx is nil.
+	Begin(ctx context.Context, streams, ids []string) (Tx, Snapshot, error)
 }
 
-// Tx is one write transaction on the log. Head must be called first: it also
-// takes the log's tail lock where other processes may append.
+// Snapshot is what the log holds for one batch, read under the tail lock.
+type Snapshot struct {
+	// Head is the last committed position.
+	Head uint64
+	// Versions holds the last version of each asked stream that has events;
+	// streams without events are absent.
+	Versions map[string]uint64
+	// IDs holds where each asked id is stored; ids not stored are absent.
+	IDs map[string]StoredRef
+}
+
+// Tx is one write transaction on the log, holding the tail lock.
 type Tx interface {
-	// Head returns the last committed position, holding the tail until the
-	// transaction ends.
-	Head(ctx context.Context) (uint64, error)
-	// StreamVersions returns the last version of each given stream that
-	// has events; streams without events are absent from the map.
-	StreamVersions(ctx context.Context, streams []string) (map[string]uint64, error)
-	// LookupIDs returns where each of the given ids is stored, if anywhere.
-	LookupIDs(ctx context.Context, ids []string) (map[string]StoredRef, error)
-	// Insert stores rows, in position order.
-	Insert(ctx context.Context, rows []Row) error
-	// Commit makes everything durable; head is the new last position.
-	Commit(ctx context.Context, head uint64) error
-	// Rollback abandons the transaction; it is a no-op after Commit.
+	// Commit stores rows (in position order), moves the tail to head and
+	// makes everything durable. On error nothing is written and the
+	// transaction is over.
+	Commit(ctx context.Context, rows []Row, head uint64) error
+	// Rollback abandons the transaction; it is a no-op once it is over.
 	Rollback() error
 }
 
@@ -72,16 +81,7 @@ type Committer struct {
 	closeMu sync.RWMutex
 	closed  bool
 	lastAt  time.Time
-
-	// versions caches stream versions this writer has seen. It is valid
-	// while the log's head is the one this writer committed last (lastHead):
-	// then no other process has appended since. Otherwise it is dropped.
-	versions map[string]uint64
-	lastHead uint64
 }
-
-// cachedStreamsMax bounds the stream versions the writer remembers.
-const cachedStreamsMax = 100_000
 
 // appendRequest is one Append (one part) or one AppendMulti (its parts).
 type appendRequest struct {
@@ -101,11 +101,10 @@ type appendReply struct {
 // commit. Close stops it.
 func NewCommitter(backend Backend, signal *HeadSignal) *Committer {
 	c := &Committer{
-		backend:  backend,
-		signal:   signal,
-		queue:    make(chan *appendRequest, pendingAppendsMax),
-		done:     make(chan struct{}),
-		versions: map[string]uint64{},
+		backend: backend,
+		signal:  signal,
+		queue:   make(chan *appendRequest, pendingAppendsMax),
+		done:    make(chan struct{}),
 	}
 	go c.run()
 	return c
@@ -219,24 +218,19 @@ func (c *Committer) commitBatch(batch []*appendRequest) {
 	}
 }
 
+// writeBatch plans the batch on the Snapshot Begin read and commits the
+// rows of the appends it accepted, if any.
 func (c *Committer) writeBatch(batch []*appendRequest, replies []appendReply) (uint64, error) {
 	ctx := context.Background() // the batch outlives any one caller's context
-	tx, err := c.backend.Begin(ctx)
+	streams, ids := batchKeys(batch)
+	// Every stream's version is read each time, with the head in the same
+	// round trip: a cache could only be trusted after the head was known.
+	tx, snap, err := c.backend.Begin(ctx, streams, ids)
 	if err != nil {
 		return 0, fmt.Errorf("begin append: %w", err)
 	}
 	defer tx.Rollback()
-	p := planner{at: c.now()}
-	if p.head, err = tx.Head(ctx); err != nil {
-		return 0, fmt.Errorf("read head: %w", err)
-	}
-	if p.head != c.lastHead || len(c.versions) > cachedStreamsMax {
-		clear(c.versions) // another process appended: what we knew may be stale
-	}
-	if err := p.prefetch(ctx, tx, batch, c.versions); err != nil {
-		return 0, err
-	}
-	start := p.head
+	p := newPlanner(c.now(), snap)
 	for i, req := range batch {
 		if req.ctx.Err() != nil {
 			replies[i] = appendReply{err: req.ctx.Err()}
@@ -244,20 +238,12 @@ func (c *Committer) writeBatch(batch []*appendRequest, replies []appendReply) (u
 		}
 		replies[i].results, replies[i].err = p.plan(req)
 	}
-	if p.head == start {
-		return start, nil
+	if p.head == snap.Head {
+		return snap.Head, nil
 	}
-	if err := tx.Insert(ctx, p.rows); err != nil {
-		return 0, fmt.Errorf("insert events: %w", err)
-	}
-	if err := tx.Commit(ctx, p.head); err != nil {
-		clear(c.versions)
+	if err := tx.Commit(ctx, p.rows, p.head); err != nil {
 		return 0, fmt.Errorf("commit events: %w", err)
 	}
-	for stream, v := range p.versions {
-		c.versions[stream] = v
-	}
-	c.lastHead = p.head
 	return p.head, nil
 }
 

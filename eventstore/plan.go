@@ -1,7 +1,6 @@
 package eventstore
 
 import (
-	"context"
 	"fmt"
 	"time"
 )
@@ -67,28 +66,24 @@ func validEvent(field string, e EventData) error {
 	return nil
 }
 
-// planner turns the appends of one batch into rows. It reads what the
-// transaction knows about the batch's streams and ids once, up front, then
-// decides every append in memory, tracking what the batch itself writes.
+// planner turns the appends of one batch into rows. It starts from the
+// batch's Snapshot, read once up front, then decides every append in memory,
+// tracking what the batch itself writes.
 type planner struct {
 	at       time.Time
 	head     uint64
-	versions map[string]uint64    // stream versions, updated as the batch writes
+	versions map[string]uint64    // stream versions (absent: 0), updated as the batch writes
 	ids      map[string]StoredRef // stored ids, updated as the batch writes
 	rows     []Row
 }
 
-// prefetch loads the versions of the batch's streams that known (the
-// writer's valid cache) lacks, and the place of every id the batch names.
-func (p *planner) prefetch(ctx context.Context, tx Tx, batch []*appendRequest, known map[string]uint64) error {
-	var streams, ids []string
-	p.versions = map[string]uint64{}
+// batchKeys returns the distinct streams and every event id of the batch:
+// what its Snapshot must hold.
+func batchKeys(batch []*appendRequest) (streams, ids []string) {
 	seen := map[string]bool{}
 	for _, req := range batch {
 		for _, part := range req.parts {
-			if v, ok := known[part.Stream]; ok {
-				p.versions[part.Stream] = v
-			} else if !seen[part.Stream] {
+			if !seen[part.Stream] {
 				seen[part.Stream] = true
 				streams = append(streams, part.Stream)
 			}
@@ -97,20 +92,20 @@ func (p *planner) prefetch(ctx context.Context, tx Tx, batch []*appendRequest, k
 			}
 		}
 	}
-	if len(streams) > 0 {
-		read, err := tx.StreamVersions(ctx, streams)
-		if err != nil {
-			return fmt.Errorf("read stream versions: %w", err)
-		}
-		for _, s := range streams {
-			p.versions[s] = read[s] // 0 for a stream with no events: known too
-		}
+	return streams, ids
+}
+
+// newPlanner starts planning at the snapshot's head; it takes over the
+// snapshot's maps and updates them as the batch writes.
+func newPlanner(at time.Time, snap Snapshot) *planner {
+	p := &planner{at: at, head: snap.Head, versions: snap.Versions, ids: snap.IDs}
+	if p.versions == nil {
+		p.versions = map[string]uint64{}
 	}
-	var err error
-	if p.ids, err = tx.LookupIDs(ctx, ids); err != nil {
-		return fmt.Errorf("look up event ids: %w", err)
+	if p.ids == nil {
+		p.ids = map[string]StoredRef{}
 	}
-	return nil
+	return p
 }
 
 // plan decides one request: a refusal, or for each part an idempotent

@@ -3,7 +3,8 @@
 // In one process a writer goroutine group-commits concurrent appends (one
 // transaction, one WAL flush). Across processes, every appending transaction
 // locks the log's tail row until it commits, so positions stay gapless and in
-// commit order however many store instances share the database. Subscribers
+// commit order however many store instances share the database. A batch holds
+// that lock for two round trips (see backend). Subscribers
 // are woken by LISTEN/NOTIFY, also for appends made by other processes.
 package postgres
 

@@ -3,92 +3,157 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rendertrust/rendertrust/eventstore"
 )
 
-// backend adapts the pool to eventstore.Backend.
+// backend adapts the pool to eventstore.Backend. A batch costs two round
+// trips, each one pipelined pgx.Batch: Begin sends BEGIN, the tail lock and
+// the snapshot's reads; Commit sends the INSERT, the tail's move, the NOTIFY
+// and COMMIT. The tail lock, which serializes the appends of every process,
+// is held for those two round trips only.
 type backend struct{ pool *pgxpool.Pool }
 
-func (b backend) Begin(ctx context.Context) (eventstore.Tx, error) {
-	tx, err := b.pool.Begin(ctx)
+// Statements of an append, in the order they are sent.
+const (
+	lockTailSQL = `SELECT position FROM log_tail FOR UPDATE`
+	// streamVersionsSQL reads each stream's last version with its own
+	// backward index lookup: MAX(version) … GROUP BY would aggregate every
+	// event of the streams, and every batch now asks for all its streams.
+	streamVersionsSQL = `SELECT s.stream, v.version FROM unnest($1::text[]) AS s(stream)
+		CROSS JOIN LATERAL (SELECT version FROM events WHERE events.stream = s.stream ORDER BY version DESC LIMIT 1) AS v`
+	lookupIDsSQL = `SELECT id, stream, version, position FROM events WHERE id = ANY($1)`
+	// insertEventsSQL inserts every row of the batch in one statement: one
+	// array per column, unnested in step. unnest in the select list, not
+	// FROM unnest(a, b, …), which measured 2-4 times slower on batches of
+	// 1,000-8,000 events of 400 bytes.
+	insertEventsSQL = `INSERT INTO events (position, stream, version, id, type, recorded_at, bytes, leaf_hash)
+		SELECT unnest($1::bigint[]), unnest($2::text[]), unnest($3::bigint[]), unnest($4::text[]),
+			unnest($5::text[]), unnest($6::timestamptz[]), unnest($7::bytea[]), unnest($8::bytea[])`
+	moveTailSQL = `UPDATE log_tail SET position = $1`
+	notifySQL   = `SELECT pg_notify($1, $2)`
+)
+
+// Begin acquires a connection and, in one round trip, opens the transaction,
+// locks the tail and reads the snapshot. On error the connection is left
+// outside any transaction (or closed) and back in the pool.
+func (b backend) Begin(ctx context.Context, streams, ids []string) (eventstore.Tx, eventstore.Snapshot, error) {
+	conn, err := b.pool.Acquire(ctx)
 	if err != nil {
-		return nil, err
+		return nil, eventstore.Snapshot{}, err
 	}
-	return &txn{tx: tx}, nil
+	t := &txn{conn: conn}
+	snap, err := t.readSnapshot(ctx, streams, ids)
+	if err != nil {
+		t.Rollback()
+		return nil, eventstore.Snapshot{}, err
+	}
+	return t, snap, nil
 }
 
-type txn struct{ tx pgx.Tx }
+// txn is an open transaction on an acquired connection; conn is nil once it
+// is over and the connection is back in the pool.
+type txn struct{ conn *pgxpool.Conn }
 
-// Head locks the tail row: other processes' appends wait here until we commit.
-func (t *txn) Head(ctx context.Context) (uint64, error) {
-	var head int64
-	err := t.tx.QueryRow(ctx, `SELECT position FROM log_tail FOR UPDATE`).Scan(&head)
+func (t *txn) readSnapshot(ctx context.Context, streams, ids []string) (eventstore.Snapshot, error) {
+	snap := eventstore.Snapshot{Versions: make(map[string]uint64, len(streams)), IDs: map[string]eventstore.StoredRef{}}
+	batch := &pgx.Batch{}
+	batch.Queue(`BEGIN`)
+	batch.Queue(lockTailSQL).QueryRow(func(row pgx.Row) error { return scanHead(row, &snap.Head) })
+	batch.Queue(streamVersionsSQL, streams).Query(func(rows pgx.Rows) error { return scanVersions(rows, snap.Versions) })
+	batch.Queue(lookupIDsSQL, ids).Query(func(rows pgx.Rows) error { return scanRefs(rows, snap.IDs) })
+	if err := t.conn.SendBatch(ctx, batch).Close(); err != nil {
+		return snap, fmt.Errorf("lock tail and read: %w", err)
+	}
+	return snap, nil
+}
+
+func scanHead(row pgx.Row, head *uint64) error {
+	var h int64
+	err := row.Scan(&h)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, errNoTail
+		return errNoTail
 	}
-	return uint64(head), err
+	*head = uint64(h)
+	return err
 }
 
-func (t *txn) StreamVersions(ctx context.Context, streams []string) (map[string]uint64, error) {
-	rows, err := t.tx.Query(ctx, `SELECT stream, MAX(version) FROM events WHERE stream = ANY($1) GROUP BY stream`, streams)
-	if err != nil {
-		return nil, err
-	}
-	versions := make(map[string]uint64, len(streams))
+func scanVersions(rows pgx.Rows, versions map[string]uint64) error {
 	var stream string
 	var v int64
-	_, err = pgx.ForEachRow(rows, []any{&stream, &v}, func() error {
+	_, err := pgx.ForEachRow(rows, []any{&stream, &v}, func() error {
 		versions[stream] = uint64(v)
 		return nil
 	})
-	return versions, err
+	return err
 }
 
-func (t *txn) LookupIDs(ctx context.Context, ids []string) (map[string]eventstore.StoredRef, error) {
-	rows, err := t.tx.Query(ctx, `SELECT id, stream, version, position FROM events WHERE id = ANY($1)`, ids)
-	if err != nil {
-		return nil, err
-	}
-	found := map[string]eventstore.StoredRef{}
+func scanRefs(rows pgx.Rows, found map[string]eventstore.StoredRef) error {
 	var id, stream string
 	var version, position int64
-	_, err = pgx.ForEachRow(rows, []any{&id, &stream, &version, &position}, func() error {
+	_, err := pgx.ForEachRow(rows, []any{&id, &stream, &version, &position}, func() error {
 		found[id] = eventstore.StoredRef{Stream: stream, Version: uint64(version), Position: uint64(position)}
 		return nil
 	})
-	return found, err
-}
-
-// Insert streams the rows with COPY.
-func (t *txn) Insert(ctx context.Context, rows []eventstore.Row) error {
-	_, err := t.tx.CopyFrom(ctx, pgx.Identifier{"events"},
-		[]string{"position", "stream", "version", "id", "type", "recorded_at", "bytes", "leaf_hash"},
-		pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
-			r := rows[i]
-			return []any{int64(r.Position), r.Stream, int64(r.Version), r.ID, r.Type, r.RecordedAt, r.Bytes, r.LeafHash[:]}, nil
-		}))
 	return err
 }
 
-// Commit moves the tail and notifies listeners; NOTIFY is delivered on commit.
-func (t *txn) Commit(ctx context.Context, head uint64) error {
+// Commit inserts the rows, moves the tail, notifies listeners (NOTIFY is
+// delivered on commit) and commits, in one round trip. After a failed
+// statement PostgreSQL skips the rest of the batch, COMMIT included, so
+// nothing is written; Rollback then cleans the connection.
+func (t *txn) Commit(ctx context.Context, rows []eventstore.Row, head uint64) error {
 	batch := &pgx.Batch{}
-	batch.Queue(`UPDATE log_tail SET position = $1`, int64(head))
-	batch.Queue(`SELECT pg_notify($1, $2)`, notifyChannel, strconv.FormatUint(head, 10))
-	if err := t.tx.SendBatch(ctx, batch).Close(); err != nil {
+	batch.Queue(insertEventsSQL, insertArgs(rows)...)
+	batch.Queue(moveTailSQL, int64(head))
+	batch.Queue(notifySQL, notifyChannel, strconv.FormatUint(head, 10))
+	batch.Queue(`COMMIT`)
+	err := t.conn.SendBatch(ctx, batch).Close()
+	if err != nil {
+		t.Rollback()
 		return err
 	}
-	return t.tx.Commit(ctx)
+	t.release()
+	return nil
 }
 
+// insertArgs turns rows into the column arrays of insertEventsSQL.
+func insertArgs(rows []eventstore.Row) []any {
+	n := len(rows)
+	positions, versions := make([]int64, n), make([]int64, n)
+	streams, ids, types := make([]string, n), make([]string, n), make([]string, n)
+	recordedAt := make([]time.Time, n)
+	bytes, hashes := make([][]byte, n), make([][]byte, n)
+	for i, r := range rows {
+		positions[i], versions[i] = int64(r.Position), int64(r.Version)
+		streams[i], ids[i], types[i] = r.Stream, r.ID, r.Type
+		recordedAt[i] = r.RecordedAt
+		bytes[i], hashes[i] = r.Bytes, r.LeafHash[:]
+	}
+	return []any{positions, streams, versions, ids, types, recordedAt, bytes, hashes}
+}
+
+// Rollback ends the transaction if it is still open. ROLLBACK also clears a
+// transaction aborted by a failed statement; if it cannot be sent, the
+// connection is closed so that the pool drops it rather than reuse it.
 func (t *txn) Rollback() error {
-	err := t.tx.Rollback(context.Background())
-	if errors.Is(err, pgx.ErrTxClosed) {
+	if t.conn == nil {
 		return nil
 	}
+	_, err := t.conn.Exec(context.Background(), `ROLLBACK`)
+	if err != nil {
+		t.conn.Conn().Close(context.Background())
+	}
+	t.release()
 	return err
+}
+
+func (t *txn) release() {
+	t.conn.Release()
+	t.conn = nil
 }

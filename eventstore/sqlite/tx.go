@@ -16,25 +16,48 @@ const insertRowsMax = 500
 // backend adapts the writer connection to eventstore.Backend.
 type backend struct{ db *sql.DB }
 
-func (b backend) Begin(ctx context.Context) (eventstore.Tx, error) {
-	tx, err := b.db.BeginTx(ctx, nil) // BEGIN IMMEDIATE: takes SQLite's write lock now
+// Begin takes SQLite's write lock (BEGIN IMMEDIATE) and reads the snapshot
+// with one statement per question: in-process, round trips cost nothing.
+func (b backend) Begin(ctx context.Context, streams, ids []string) (eventstore.Tx, eventstore.Snapshot, error) {
+	tx, err := b.db.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, err
+		return nil, eventstore.Snapshot{}, err
 	}
-	return &txn{tx: tx}, nil
+	t := &txn{tx: tx}
+	snap, err := t.snapshot(ctx, streams, ids)
+	if err != nil {
+		t.Rollback()
+		return nil, eventstore.Snapshot{}, err
+	}
+	return t, snap, nil
 }
 
 type txn struct{ tx *sql.Tx }
 
-func (t *txn) Head(ctx context.Context) (uint64, error) {
+func (t *txn) snapshot(ctx context.Context, streams, ids []string) (eventstore.Snapshot, error) {
+	var snap eventstore.Snapshot
+	var err error
+	if snap.Head, err = t.head(ctx); err != nil {
+		return snap, fmt.Errorf("read head: %w", err)
+	}
+	if snap.Versions, err = t.streamVersions(ctx, streams); err != nil {
+		return snap, fmt.Errorf("read stream versions: %w", err)
+	}
+	if snap.IDs, err = t.lookupIDs(ctx, ids); err != nil {
+		return snap, fmt.Errorf("look up event ids: %w", err)
+	}
+	return snap, nil
+}
+
+func (t *txn) head(ctx context.Context) (uint64, error) {
 	var head uint64
 	err := t.tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(position), 0) FROM events`).Scan(&head)
 	return head, err
 }
 
-// StreamVersions reads each stream's last version with its own indexed
+// streamVersions reads each stream's last version with its own indexed
 // lookup: a GROUP BY over an IN list would scan every event of the streams.
-func (t *txn) StreamVersions(ctx context.Context, streams []string) (map[string]uint64, error) {
+func (t *txn) streamVersions(ctx context.Context, streams []string) (map[string]uint64, error) {
 	stmt, err := t.tx.PrepareContext(ctx, `SELECT version FROM events WHERE stream = ? ORDER BY version DESC LIMIT 1`)
 	if err != nil {
 		return nil, err
@@ -54,7 +77,7 @@ func (t *txn) StreamVersions(ctx context.Context, streams []string) (map[string]
 	return versions, nil
 }
 
-func (t *txn) LookupIDs(ctx context.Context, ids []string) (map[string]eventstore.StoredRef, error) {
+func (t *txn) lookupIDs(ctx context.Context, ids []string) (map[string]eventstore.StoredRef, error) {
 	q := `SELECT id, stream, version, position FROM events WHERE id IN (` + placeholders(len(ids)) + `)`
 	rows, err := t.tx.QueryContext(ctx, q, anys(ids)...)
 	if err != nil {
@@ -73,7 +96,16 @@ func (t *txn) LookupIDs(ctx context.Context, ids []string) (map[string]eventstor
 	return found, rows.Err()
 }
 
-func (t *txn) Insert(ctx context.Context, rows []eventstore.Row) error {
+// Commit inserts the rows in chunks and commits; on error it rolls back.
+func (t *txn) Commit(ctx context.Context, rows []eventstore.Row, head uint64) error {
+	if err := t.insert(ctx, rows); err != nil {
+		t.Rollback()
+		return fmt.Errorf("insert events: %w", err)
+	}
+	return t.tx.Commit()
+}
+
+func (t *txn) insert(ctx context.Context, rows []eventstore.Row) error {
 	for len(rows) > 0 {
 		n := min(len(rows), insertRowsMax)
 		if err := t.insertChunk(ctx, rows[:n]); err != nil {
@@ -100,8 +132,6 @@ func (t *txn) insertChunk(ctx context.Context, rows []eventstore.Row) error {
 	}
 	return nil
 }
-
-func (t *txn) Commit(ctx context.Context, head uint64) error { return t.tx.Commit() }
 
 func (t *txn) Rollback() error {
 	err := t.tx.Rollback()
