@@ -95,7 +95,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	s.cur.Store(&conn{client: client})
 	s.index = newIndex(prefix, s.signal)
 	if err := s.sync(ctx); err != nil {
-		client.Close()
+		s.cur.Load().close() // sync may have made a new client
 		return nil, fmt.Errorf("esdb: open: %w", err)
 	}
 	followCtx, stop := context.WithCancel(context.Background())
