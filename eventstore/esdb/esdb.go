@@ -55,7 +55,7 @@ const (
 // Store is the EventStoreDB event store. Its methods are safe for concurrent use.
 type Store struct {
 	cfg    *esdbclient.Configuration
-	cur    atomic.Pointer[esdbclient.Client] // replaced by redial
+	cur    atomic.Pointer[conn] // replaced by redial
 	prefix string
 	index  *index
 	signal *eventstore.HeadSignal
@@ -78,11 +78,11 @@ var _ eventstore.Store = (*Store)(nil)
 // and starts following $all. The connection's user must be allowed to read
 // $all. It fails when the string is not valid or the server cannot be read.
 func Open(ctx context.Context, url string) (*Store, error) {
-	conn, prefix, err := splitURL(url)
+	connString, prefix, err := splitURL(url)
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := esdbclient.ParseConnectionString(conn)
+	cfg, err := esdbclient.ParseConnectionString(connString)
 	if err != nil {
 		return nil, fmt.Errorf("esdb: parse connection string: %w", err)
 	}
@@ -92,10 +92,10 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		return nil, fmt.Errorf("esdb: %w", err)
 	}
 	s := &Store{cfg: cfg, prefix: prefix, signal: &eventstore.HeadSignal{}}
-	s.cur.Store(client)
+	s.cur.Store(&conn{client: client})
 	s.index = newIndex(prefix, s.signal)
-	if err := s.index.sync(ctx, client); err != nil {
-		client.Close()
+	if err := s.sync(ctx); err != nil {
+		s.cur.Load().close() // sync may have made a new client
 		return nil, fmt.Errorf("esdb: open: %w", err)
 	}
 	followCtx, stop := context.WithCancel(context.Background())
@@ -198,15 +198,17 @@ func (s *Store) tryAppend(ctx context.Context, stream string, expected eventstor
 		return eventstore.AppendResult{}, err
 	}
 	opts := esdbclient.AppendToStreamOptions{ExpectedRevision: expectedRevision(current)}
-	c := s.conn()
-	wr, err := c.AppendToStream(ctx, s.prefix+stream, opts, proposed...)
+	var wr *esdbclient.WriteResult
+	err = s.call(func(c *esdbclient.Client) (err error) {
+		wr, err = c.AppendToStream(ctx, s.prefix+stream, opts, proposed...)
+		return err
+	})
 	if err != nil && ctx.Err() != nil && s.indexed(ids) {
 		// The caller gave up, but the write landed and a reader of this
 		// store already saw it: say so rather than "maybe".
 		return writtenResult(stream, ids, s.index.stored(ids))
 	}
 	if err != nil {
-		s.redial(c, err)
 		return eventstore.AppendResult{}, appendFailed(stream, err)
 	}
 	if err := s.awaitIndexed(ctx, ids, wr); err != nil {
@@ -313,7 +315,7 @@ func (s *Store) Subscribe(ctx context.Context, from uint64) *eventstore.Subscrip
 }
 
 // Close implements eventstore.Store: appends in flight finish, then the
-// live subscription and the connection are closed.
+// live subscription, then the connection once no read uses it.
 func (s *Store) Close() error {
 	s.closeMu.Lock()
 	already := s.closed.Swap(true)
@@ -325,42 +327,51 @@ func (s *Store) Close() error {
 	s.follow.Wait()
 	s.redialMu.Lock()
 	defer s.redialMu.Unlock()
-	return s.conn().Close()
+	return s.cur.Load().close()
 }
 
-// conn returns the client in use.
-func (s *Store) conn() *esdbclient.Client { return s.cur.Load() }
+// call runs f on the client in use, which it holds for f's duration
+// (conn.acquire), so the client is not closed under f. When f fails because
+// the client closed itself, it makes a new one.
+func (s *Store) call(f func(*esdbclient.Client) error) error {
+	c := s.cur.Load()
+	release := c.acquire()
+	err := f(c.client)
+	release(err)
+	if err != nil {
+		s.redial(c, err)
+	}
+	return err
+}
 
 // redial replaces c, which failed with err, by a new client when c has
 // closed itself: the v4 client gives up for good after one failed discovery
 // (a server down for a second or two), and the store must outlive that.
-func (s *Store) redial(c *esdbclient.Client, err error) {
+// Calls still inside c keep it until they end; then it is closed.
+func (s *Store) redial(c *conn, err error) {
 	var ee *esdbclient.Error
 	if !errors.As(err, &ee) || ee.Code() != esdbclient.ErrorCodeConnectionClosed {
 		return
 	}
 	s.redialMu.Lock()
 	defer s.redialMu.Unlock()
-	if s.closed.Load() || s.conn() != c {
+	if s.closed.Load() || s.cur.Load() != c {
 		return
 	}
 	fresh, err := esdbclient.NewClient(s.cfg)
 	if err != nil {
 		return
 	}
-	s.cur.Store(fresh)
-	c.Close()
+	s.cur.Store(&conn{client: fresh})
+	// Not waited for: a call in flight on c ends with its context, and
+	// the store need not wait for it to serve on the new client.
+	go c.close()
 	slog.Warn("esdb: the client gave up connecting; made a new one")
 }
 
 // sync brings the index up to the end of $all (index.sync) on the client in use.
 func (s *Store) sync(ctx context.Context) error {
-	c := s.conn()
-	err := s.index.sync(ctx, c)
-	if err != nil {
-		s.redial(c, err)
-	}
-	return err
+	return s.call(func(c *esdbclient.Client) error { return s.index.sync(ctx, c) })
 }
 
 // ctxErr returns ctx's error in place of err when ctx has ended, so callers

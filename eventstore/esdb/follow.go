@@ -46,13 +46,17 @@ func (s *Store) followAll(ctx context.Context) {
 // followOnce subscribes once and follows until the subscription drops;
 // progressed says it delivered anything.
 func (s *Store) followOnce(ctx context.Context) (progressed bool, err error) {
-	c := s.conn()
-	sub, err := c.SubscribeToAll(ctx, esdbclient.SubscribeToAllOptions{
-		From:   s.index.resumeFrom(),
-		Filter: &esdbclient.SubscriptionFilter{Type: esdbclient.StreamFilterType, Prefixes: []string{s.prefix}},
+	var sub *esdbclient.Subscription
+	// Receiving from the subscription does not go through the client's
+	// channel (conn), so only the call that makes it holds the client.
+	err = s.call(func(c *esdbclient.Client) (err error) {
+		sub, err = c.SubscribeToAll(ctx, esdbclient.SubscribeToAllOptions{
+			From:   s.index.resumeFrom(),
+			Filter: &esdbclient.SubscriptionFilter{Type: esdbclient.StreamFilterType, Prefixes: []string{s.prefix}},
+		})
+		return err
 	})
 	if err != nil {
-		s.redial(c, err)
 		return false, err
 	}
 	defer sub.Close()

@@ -132,20 +132,28 @@ func (s *Store) readSpan(ctx context.Context, from uint64, want []entry) ([]even
 // streams' events are mixed in.
 func (s *Store) readAllPage(ctx context.Context, from esdbclient.AllPosition, need int) (page []*esdbclient.RecordedEvent, full bool, err error) {
 	count := min(uint64(need)+64, allPageEventsMax)
-	c := s.conn()
+	err = s.call(func(c *esdbclient.Client) error {
+		page, err = readAllEvents(ctx, c, from, count)
+		return err
+	})
+	return page, uint64(len(page)) == count, err
+}
+
+// readAllEvents reads up to count events of $all from position from (inclusive).
+func readAllEvents(ctx context.Context, c *esdbclient.Client, from esdbclient.AllPosition, count uint64) ([]*esdbclient.RecordedEvent, error) {
 	rs, err := c.ReadAll(ctx, esdbclient.ReadAllOptions{From: from}, count)
 	if err != nil {
-		s.redial(c, err)
-		return nil, false, err
+		return nil, err
 	}
 	defer rs.Close()
+	var page []*esdbclient.RecordedEvent
 	for {
 		ev, err := rs.Recv()
 		if errors.Is(err, io.EOF) {
-			return page, uint64(len(page)) == count, nil
+			return page, nil
 		}
 		if err != nil {
-			return nil, false, err
+			return nil, err
 		}
 		if ev.Event != nil {
 			page = append(page, ev.Event)
@@ -181,11 +189,19 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, max 
 
 // readStream reads up to max events of stream from version from; a stream
 // that does not exist reads as empty.
-func (s *Store) readStream(ctx context.Context, stream string, from uint64, max int) ([]*esdbclient.RecordedEvent, error) {
-	c := s.conn()
-	rs, err := c.ReadStream(ctx, s.prefix+stream, esdbclient.ReadStreamOptions{From: esdbclient.Revision(from - 1)}, uint64(max))
+func (s *Store) readStream(ctx context.Context, stream string, from uint64, max int) (events []*esdbclient.RecordedEvent, err error) {
+	err = s.call(func(c *esdbclient.Client) error {
+		events, err = readStreamEvents(ctx, c, s.prefix+stream, from, max)
+		return err
+	})
+	return events, err
+}
+
+// readStreamEvents reads up to max events of the EventStoreDB stream from
+// version from.
+func readStreamEvents(ctx context.Context, c *esdbclient.Client, stream string, from uint64, max int) ([]*esdbclient.RecordedEvent, error) {
+	rs, err := c.ReadStream(ctx, stream, esdbclient.ReadStreamOptions{From: esdbclient.Revision(from - 1)}, uint64(max))
 	if err != nil {
-		s.redial(c, err)
 		return nil, err
 	}
 	defer rs.Close()
