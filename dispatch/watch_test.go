@@ -19,11 +19,7 @@ import (
 // event of the job (its stream version 3) is observed as such: the job runs.
 func TestWatch(t *testing.T) {
 	ctx := context.Background()
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "events.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	store := openWatchStore(t)
 	now := func() time.Time { return registryEpoch }
 	d := New(now, 0, nil)
 	w := d.Watch(store)
@@ -31,11 +27,7 @@ func TestWatch(t *testing.T) {
 		t.Helper()
 		data := make([]eventstore.EventData, len(events))
 		for i, e := range events {
-			b, err := domain.EncodeEvent(e)
-			if err != nil {
-				t.Fatal(err)
-			}
-			data[i] = eventstore.EventData{ID: ids[i], Type: e.EventType(), SchemaVersion: domain.SchemaVersion, Data: b}
+			data[i] = encodeEvent(t, e, ids[i])
 		}
 		res, err := w.Append(ctx, stream, eventstore.Exact(version), data...)
 		if err != nil {
@@ -92,11 +84,7 @@ type hideMulti struct{ eventstore.Store }
 // assigned; 3. a duplicate AppendMulti changes nothing.
 func TestWatchMulti(t *testing.T) {
 	ctx := context.Background()
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "events.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	store := openWatchStore(t)
 	d := New(func() time.Time { return registryEpoch }, 0, nil)
 	if _, ok := d.Watch(hideMulti{store}).(eventstore.MultiAppender); ok {
 		t.Fatal("step 1: a store without AppendMulti watched as one with it")
@@ -105,13 +93,7 @@ func TestWatchMulti(t *testing.T) {
 	if !ok {
 		t.Fatal("step 1: the SQLite store's AppendMulti hidden by the watch")
 	}
-	encode := func(e domain.Event, id string) eventstore.EventData {
-		b, err := domain.EncodeEvent(e)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return eventstore.EventData{ID: id, Type: e.EventType(), SchemaVersion: domain.SchemaVersion, Data: b}
-	}
+	encode := func(e domain.Event, id string) eventstore.EventData { return encodeEvent(t, e, id) }
 	enrolled := domain.NodeEnrolled{NodeID: "node-a", JobTypes: domain.JobTypes(), Slots: 1, At: registryEpoch}
 	if _, err := d.Watch(store).Append(ctx, domain.NodeStream("node-a"), eventstore.NoStream, encode(enrolled, eventstore.NewEventID())); err != nil {
 		t.Fatal(err)
@@ -151,11 +133,7 @@ func TestWatchMulti(t *testing.T) {
 // forgets it once ended and pruned.
 func TestFollowAssignmentsOnly(t *testing.T) {
 	ctx := context.Background()
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "events.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	store := openWatchStore(t)
 	d := New(func() time.Time { return registryEpoch }, 0, nil)
 	d.FollowAssignmentsOnly()
 	if d.Leading() {
@@ -166,14 +144,7 @@ func TestFollowAssignmentsOnly(t *testing.T) {
 	dispatched := domain.JobDispatched{JobID: job.JobID, NodeID: "node-a", At: registryEpoch}
 
 	// 1.
-	var data []eventstore.EventData
-	for _, e := range []domain.Event{job, dispatched} {
-		b, err := domain.EncodeEvent(e)
-		if err != nil {
-			t.Fatal(err)
-		}
-		data = append(data, eventstore.EventData{ID: eventstore.NewEventID(), Type: e.EventType(), SchemaVersion: domain.SchemaVersion, Data: b})
-	}
+	data := []eventstore.EventData{encodeEvent(t, job, eventstore.NewEventID()), encodeEvent(t, dispatched, eventstore.NewEventID())}
 	if _, err := d.Watch(store).Append(ctx, domain.JobStream(job.JobID), eventstore.NoStream, data...); err != nil {
 		t.Fatal(err)
 	}
@@ -214,4 +185,25 @@ func TestFollowAssignmentsOnly(t *testing.T) {
 	if len(reg.jobs) != 0 {
 		t.Fatalf("step 4: %d jobs kept after the prune, want none", len(reg.jobs))
 	}
+}
+
+// openWatchStore opens a SQLite event store in the test's directory.
+func openWatchStore(t *testing.T) eventstore.Store {
+	t.Helper()
+	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "events.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return store
+}
+
+// encodeEvent is e as the write side appends it, with event id id.
+func encodeEvent(t *testing.T, e domain.Event, id string) eventstore.EventData {
+	t.Helper()
+	b, err := domain.EncodeEvent(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return eventstore.EventData{ID: id, Type: e.EventType(), SchemaVersion: domain.SchemaVersion, Data: b}
 }
